@@ -1,0 +1,10 @@
+package installer
+
+func defaultPaths() Paths {
+	return Paths{
+		Config:   "/etc/dnspin/dnspin.toml",
+		StateDir: "/var/lib/dnspin",
+		Control:  "/run/dnspin/dnspin.sock",
+		BinDir:   "/usr/local/bin",
+	}
+}

@@ -1,0 +1,368 @@
+// Package config reads dnspin's TOML configuration (SPEC.md "Config"). Every
+// key is optional and defaults to what a user would pick; unknown keys and bad
+// values are errors that name the file, the line and the key, and say what
+// form is expected.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/resolver"
+)
+
+// Duration is a Go duration ("300ms", "72h") in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration: write it like \"300ms\", \"10s\" or \"72h\"", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q is negative: durations must be zero or more", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText writes the duration back in Go form.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is the whole file. Field names follow the TOML keys.
+type Config struct {
+	Listen      []string `toml:"listen"`
+	AllowRemote bool     `toml:"allow_remote"`
+	Upstreams   []string `toml:"upstreams"`
+	Activation  string   `toml:"activation"`
+	Mode        string   `toml:"mode"`
+	StateDir    string   `toml:"state_dir"`
+	Control     string   `toml:"control"`
+	CacheSize   int      `toml:"cache_size"`
+
+	Platform Platform       `toml:"platform"`
+	Pins     []resolver.Pin `toml:"pin"`
+	Outage   Outage         `toml:"outage"`
+	Bundle   Bundle         `toml:"bundle"`
+	Log      Log            `toml:"log"`
+
+	// Path is the file this was read from; "" for built-in defaults.
+	Path string `toml:"-"`
+}
+
+// Platform names the protected domains.
+type Platform struct {
+	Name    string   `toml:"name"`
+	Domains []string `toml:"domains"`
+}
+
+// Outage tunes the outage behaviour of SPEC.md "How a query is answered".
+type Outage struct {
+	AnswerBudget  Duration `toml:"answer_budget"`
+	ClientTimeout Duration `toml:"client_timeout"`
+	StaleTTL      Duration `toml:"stale_ttl"`
+	MaxStale      Duration `toml:"max_stale"`
+	ProbeInterval Duration `toml:"probe_interval"`
+	RecoverAfter  int      `toml:"recover_after"`
+}
+
+// Bundle configures signed pin bundles fetched from mirrors.
+type Bundle struct {
+	URLs      []string `toml:"urls"`
+	PublicKey string   `toml:"public_key"`
+	Refresh   Duration `toml:"refresh"`
+}
+
+// Log bounds the service's log file.
+type Log struct {
+	MaxSizeMB int `toml:"max_size_mb"`
+	MaxFiles  int `toml:"max_files"`
+}
+
+// Default returns the configuration used when a key is absent.
+func Default() *Config {
+	p := installer.DefaultPaths()
+	return &Config{
+		Listen:     []string{"127.0.0.1:53", "[::1]:53"},
+		Upstreams:  []string{"system"},
+		Activation: "scoped",
+		Mode:       string(resolver.ModeAuto),
+		StateDir:   p.StateDir,
+		Control:    p.Control,
+		CacheSize:  10000,
+		Outage: Outage{
+			AnswerBudget:  Duration{300 * time.Millisecond},
+			ClientTimeout: Duration{1800 * time.Millisecond},
+			StaleTTL:      Duration{30 * time.Second},
+			MaxStale:      Duration{72 * time.Hour},
+			ProbeInterval: Duration{10 * time.Second},
+			RecoverAfter:  3,
+		},
+		Bundle: Bundle{Refresh: Duration{15 * time.Minute}},
+		Log:    Log{MaxSizeMB: 5, MaxFiles: 3},
+	}
+}
+
+// Load reads and validates the file at path. Keys absent from the file keep
+// their defaults.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("config %s does not exist: pass --config with the path of your dnspin.toml", path)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return Parse(path, src)
+}
+
+// Parse is Load for bytes already read; path is used in messages.
+func Parse(path string, src []byte) (*Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(c)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		k := und[0].String()
+		return nil, fmt.Errorf("config %s:%d: unknown key %q: check its spelling against the config reference in README.md", path, lineOf(src, k), k)
+	}
+	c.Path = path
+	d := Default() // SPEC: "" means the OS default
+	if c.StateDir == "" {
+		c.StateDir = d.StateDir
+	}
+	if c.Control == "" {
+		c.Control = d.Control
+	}
+	if err := c.validate(); err != nil {
+		var ke *keyError
+		if errors.As(err, &ke) {
+			return nil, fmt.Errorf("config %s:%d: %s: %s", path, lineOf(src, ke.key), ke.key, ke.msg)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+type keyError struct{ key, msg string }
+
+func (e *keyError) Error() string { return e.key + ": " + e.msg }
+
+func bad(key, format string, a ...any) error {
+	return &keyError{key: key, msg: fmt.Sprintf(format, a...)}
+}
+
+// lineOf finds the line that sets key (dotted path as TOML reports it), or 0.
+// It is a best effort for messages only: the last path element assigned.
+func lineOf(src []byte, key string) int {
+	parts := strings.Split(key, ".")
+	last := parts[len(parts)-1]
+	if _, err := strconv.Atoi(last); err == nil && len(parts) > 1 {
+		last = parts[len(parts)-2]
+	}
+	re := regexp.MustCompile(`^\s*"?` + regexp.QuoteMeta(last) + `"?\s*=`)
+	for i, l := range strings.Split(string(src), "\n") {
+		if re.MatchString(l) {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+func (c *Config) validate() error {
+	if len(c.Listen) == 0 {
+		return bad("listen", "needs at least one address, e.g. [\"127.0.0.1:53\"]")
+	}
+	for _, l := range c.Listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return bad("listen", "%q is not IP:port (write IPv6 as \"[::1]:53\")", l)
+		}
+		if !ap.Addr().IsLoopback() && !c.AllowRemote {
+			return bad("listen", "%s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true only if you really mean to serve other machines", l)
+		}
+	}
+	if len(c.Upstreams) == 0 {
+		return bad("upstreams", "needs at least one entry: \"system\" or an IP[:port]")
+	}
+	for _, u := range c.Upstreams {
+		if u == "system" {
+			continue
+		}
+		if _, err := ParseUpstream(u); err != nil {
+			return bad("upstreams", "%v", err)
+		}
+	}
+	switch c.Activation {
+	case "scoped", "full":
+	default:
+		return bad("activation", "%q is not scoped or full", c.Activation)
+	}
+	if _, err := resolver.ParseMode(c.Mode); err != nil {
+		return bad("mode", "%v", err)
+	}
+	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
+		return bad("state_dir", "%q must be an absolute path", c.StateDir)
+	}
+	if c.CacheSize < 0 {
+		return bad("cache_size", "must be zero or more")
+	}
+	for i, d := range c.Platform.Domains {
+		n, err := CanonicalName(d)
+		if err != nil || strings.HasPrefix(d, "*") {
+			return bad("platform.domains", "%q is not a domain name like \"tickets.example\"", d)
+		}
+		c.Platform.Domains[i] = n
+	}
+	for i := range c.Pins {
+		p := &c.Pins[i]
+		n, err := CanonicalName(strings.TrimPrefix(p.Name, "*."))
+		if err != nil || p.Name == "" || strings.Contains(strings.TrimPrefix(p.Name, "*."), "*") {
+			return bad("pin.name", "%q is not a name like \"shop.tickets.example\" or \"*.tickets.example\"", p.Name)
+		}
+		if strings.HasPrefix(p.Name, "*.") {
+			n = "*." + n
+		}
+		p.Name = n
+		if len(p.A) == 0 && len(p.AAAA) == 0 {
+			return bad("pin.name", "pin %q has no addresses: add a = [...] and/or aaaa = [...]", p.Name)
+		}
+		for _, a := range p.A {
+			if !a.Is4() {
+				return bad("pin.a", "pin %q: %s is not an IPv4 address (IPv6 goes in aaaa)", p.Name, a)
+			}
+		}
+		for _, a := range p.AAAA {
+			if !a.Is6() || a.Is4In6() {
+				return bad("pin.aaaa", "pin %q: %s is not an IPv6 address (IPv4 goes in a)", p.Name, a)
+			}
+		}
+	}
+	o := c.Outage
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"outage.answer_budget", o.AnswerBudget.Duration},
+		{"outage.client_timeout", o.ClientTimeout.Duration},
+		{"outage.probe_interval", o.ProbeInterval.Duration},
+		{"outage.stale_ttl", o.StaleTTL.Duration},
+		{"outage.max_stale", o.MaxStale.Duration},
+	} {
+		if d.v <= 0 {
+			return bad(d.key, "must be more than zero, e.g. \"300ms\"")
+		}
+	}
+	if o.StaleTTL.Duration < time.Second {
+		return bad("outage.stale_ttl", "must be at least 1s (DNS TTLs are whole seconds)")
+	}
+	if o.RecoverAfter < 1 {
+		return bad("outage.recover_after", "must be 1 or more")
+	}
+	if len(c.Bundle.URLs) > 0 || c.Bundle.PublicKey != "" {
+		if len(c.Bundle.URLs) == 0 {
+			return bad("bundle.urls", "a public_key is set but no urls: add the mirrors' https:// addresses")
+		}
+		if !strings.HasPrefix(c.Bundle.PublicKey, "ed25519:") {
+			return bad("bundle.public_key", "must be \"ed25519:BASE64\" as printed by dnspin bundle keygen")
+		}
+		for _, u := range c.Bundle.URLs {
+			if !strings.HasPrefix(u, "https://") {
+				return bad("bundle.urls", "%q must start with https://", u)
+			}
+		}
+		if c.Bundle.Refresh.Duration < time.Minute {
+			return bad("bundle.refresh", "must be at least 1m so mirrors are not hammered")
+		}
+	}
+	if c.Log.MaxSizeMB < 1 {
+		return bad("log.max_size_mb", "must be 1 or more")
+	}
+	if c.Log.MaxFiles < 1 {
+		return bad("log.max_files", "must be 1 or more")
+	}
+	return nil
+}
+
+// CanonicalName lower-cases a domain name and strips one trailing dot; it
+// rejects empty names and labels that DNS cannot carry.
+func CanonicalName(s string) (string, error) {
+	n := strings.ToLower(strings.TrimSuffix(s, "."))
+	if n == "" || len(n) > 253 {
+		return "", fmt.Errorf("%q is not a domain name", s)
+	}
+	for _, l := range strings.Split(n, ".") {
+		if l == "" || len(l) > 63 {
+			return "", fmt.Errorf("%q is not a domain name", s)
+		}
+	}
+	return n, nil
+}
+
+// ParseUpstream turns "IP" or "IP:port" (IPv6 as "[::1]:53" or bare "::1")
+// into "IP:port" with port 53 by default.
+func ParseUpstream(s string) (string, error) {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return ap.String(), nil
+	}
+	if a, err := netip.ParseAddr(s); err == nil {
+		return net.JoinHostPort(a.String(), "53"), nil
+	}
+	return "", fmt.Errorf("%q is not \"system\", an IP or IP:port", s)
+}
+
+// Resolver turns the file's settings into the resolver's configuration.
+// system is what "system" in upstreams expands to (the OS's own resolvers,
+// as the installer recorded them); it may be empty when there are none.
+func (c *Config) Resolver(system []string) resolver.Config {
+	var ups []string
+	seen := map[string]bool{}
+	add := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			ups = append(ups, u)
+		}
+	}
+	for _, u := range c.Upstreams {
+		if u == "system" {
+			for _, s := range system {
+				if p, err := ParseUpstream(s); err == nil {
+					add(p)
+				}
+			}
+			continue
+		}
+		p, _ := ParseUpstream(u) // validated
+		add(p)
+	}
+	return resolver.Config{
+		Listen:        append([]string(nil), c.Listen...),
+		AllowRemote:   c.AllowRemote,
+		Upstreams:     ups,
+		Domains:       append([]string(nil), c.Platform.Domains...),
+		Pins:          append([]resolver.Pin(nil), c.Pins...),
+		Mode:          resolver.Mode(c.Mode),
+		AnswerBudget:  c.Outage.AnswerBudget.Duration,
+		ClientTimeout: c.Outage.ClientTimeout.Duration,
+		StaleTTL:      c.Outage.StaleTTL.Duration,
+		MaxStale:      c.Outage.MaxStale.Duration,
+		ProbeInterval: c.Outage.ProbeInterval.Duration,
+		RecoverAfter:  c.Outage.RecoverAfter,
+		StateDir:      c.StateDir,
+		CacheSize:     c.CacheSize,
+	}
+}

@@ -1,0 +1,127 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultsWhenEmpty(t *testing.T) {
+	c, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Outage.AnswerBudget.Duration != 300*time.Millisecond || c.Outage.RecoverAfter != 3 ||
+		c.Mode != "auto" || c.Activation != "scoped" || len(c.Listen) != 2 || c.StateDir == "" {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := Load(filepath.Join("..", "..", "examples", "dnspin.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Pins) == 0 || len(c.Platform.Domains) == 0 {
+		t.Fatalf("example config has no pins or domains: %+v", c)
+	}
+	rc := c.Resolver([]string{"192.0.2.53"})
+	if len(rc.Upstreams) == 0 || rc.AnswerBudget == 0 {
+		t.Fatalf("resolver config incomplete: %+v", rc)
+	}
+}
+
+func TestFullFile(t *testing.T) {
+	src := `
+listen = ["127.0.0.1:5353"]
+upstreams = ["system", "192.0.2.1", "[2001:db8::1]:5300"]
+activation = "full"
+mode = "pinned"
+state_dir = "/tmp/x"
+
+[platform]
+name = "T"
+domains = ["Tickets.Example.", "cdn.example"]
+
+[[pin]]
+name = "*.Tickets.example"
+a = ["192.0.2.10"]
+aaaa = ["2001:db8::10"]
+
+[outage]
+answer_budget = "100ms"
+recover_after = 5
+
+[bundle]
+urls = ["https://pins.example/p.json"]
+public_key = "ed25519:AAAA"
+refresh = "1h"
+
+[log]
+max_size_mb = 2
+max_files = 1
+`
+	c, err := Parse("full.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Platform.Domains[0] != "tickets.example" || c.Pins[0].Name != "*.tickets.example" {
+		t.Errorf("names not canonical: %v %v", c.Platform.Domains, c.Pins[0].Name)
+	}
+	rc := c.Resolver([]string{"10.9.9.9", "192.0.2.1"})
+	want := []string{"10.9.9.9:53", "192.0.2.1:53", "[2001:db8::1]:5300"}
+	if strings.Join(rc.Upstreams, ",") != strings.Join(want, ",") {
+		t.Errorf("upstreams = %v, want %v (system expanded, deduplicated)", rc.Upstreams, want)
+	}
+	if rc.AnswerBudget != 100*time.Millisecond || rc.RecoverAfter != 5 || rc.ClientTimeout != 1800*time.Millisecond {
+		t.Errorf("outage values wrong: %+v", rc)
+	}
+}
+
+func TestErrorsNameFileLineKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ src, want string }{
+		{"listen = [\"0.0.0.0:53\"]\n", "x.toml:1: listen: 0.0.0.0:53 is not a loopback address"},
+		{"\nlisten = [\"localhost\"]\n", "x.toml:2: listen: \"localhost\" is not IP:port"},
+		{"mode = \"fast\"\n", "x.toml:1: mode: unknown mode \"fast\""},
+		{"activation = \"all\"\n", "activation: \"all\" is not scoped or full"},
+		{"upstreams = [\"dns.google\"]\n", "upstreams: \"dns.google\" is not"},
+		{"[outage]\n\nanswer_budget = \"fast\"\n", "line 3 (last key \"outage.answer_budget\"): \"fast\" is not a duration"},
+		{"[outage]\nstale_ttl = \"10ms\"\n", "x.toml:2: outage.stale_ttl: must be at least 1s"},
+		{"[outage]\nrecover_after = 0\n", "outage.recover_after: must be 1 or more"},
+		{"lisen = []\n", "x.toml:1: unknown key \"lisen\""},
+		{"[outage]\nbudget = \"1s\"\n", "x.toml:2: unknown key \"outage.budget\""},
+		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "line 3"},
+		{"[[pin]]\nname = \"a.example\"\na = [\"2001:db8::1\"]\n", "2001:db8::1 is not an IPv4 address"},
+		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
+		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
+		{"[platform]\ndomains = [\"*.example\"]\n", "platform.domains: \"*.example\""},
+		{"[bundle]\nurls = [\"http://x/p.json\"]\npublic_key = \"ed25519:AA\"\n", "bundle.urls: \"http://x/p.json\" must start with https://"},
+		{"[bundle]\nurls = [\"https://x/p.json\"]\n", "bundle.public_key"},
+		{"[log]\nmax_size_mb = 0\n", "log.max_size_mb"},
+		{"listen = [\n", "x.toml: line 1"},
+	} {
+		_, err := Parse("x.toml", []byte(tc.src))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Parse(%q) error = %v, want it to contain %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+func TestAllowRemote(t *testing.T) {
+	if _, err := Parse("r.toml", []byte("allow_remote = true\nlisten = [\"0.0.0.0:53\"]\n")); err != nil {
+		t.Fatalf("allow_remote should permit a non-loopback listen address: %v", err)
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	_, err := Load(filepath.Join(t.TempDir(), "nope.toml"))
+	if err == nil || !strings.Contains(err.Error(), "nope.toml does not exist") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat("."); err != nil {
+		t.Fatal(err)
+	}
+}

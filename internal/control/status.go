@@ -1,0 +1,58 @@
+// Package control is dnspin's local control API: versioned HTTP/JSON on a
+// Unix socket or a Windows named pipe, never a TCP port. This file holds the
+// wire types shared by the service, the command line and the tray.
+package control
+
+// Status is GET /v1/status and `dnspin status --json` (SPEC.md "Status").
+// Fields may be added, never renamed.
+type Status struct {
+	Version    string     `json:"version"`
+	Mode       string     `json:"mode"`
+	State      string     `json:"state"`
+	StateSince string     `json:"state_since"` // RFC 3339
+	Activation string     `json:"activation"`
+	Activated  bool       `json:"activated"`
+	Listen     []string   `json:"listen"`
+	Upstreams  []Upstream `json:"upstreams"`
+	Platform   Platform   `json:"platform"`
+	Answers    Answers    `json:"answers"`
+	Bundle     *Bundle    `json:"bundle,omitempty"`
+	// Unprotected lists protected names that have neither a pin nor a
+	// learned answer: in an outage they cannot be answered (tray: red).
+	Unprotected []string `json:"unprotected,omitempty"`
+}
+
+// Upstream is one upstream server's health as the resolver sees it.
+type Upstream struct {
+	Address string  `json:"address"`
+	Healthy bool    `json:"healthy"`
+	RTTMs   float64 `json:"rtt_ms"`
+}
+
+// Platform summarises the protected names.
+type Platform struct {
+	Name    string   `json:"name"`
+	Domains []string `json:"domains"`
+	Pins    int      `json:"pins"`
+	Learned int      `json:"learned"`
+}
+
+// Answers counts answers by source since start.
+type Answers struct {
+	Upstream uint64 `json:"upstream"`
+	Cache    uint64 `json:"cache"`
+	Stale    uint64 `json:"stale"`
+	Pinned   uint64 `json:"pinned"`
+	Learned  uint64 `json:"learned"`
+	Servfail uint64 `json:"servfail"`
+}
+
+// Bundle describes the signed pin bundle in use (issue: signed pin bundles).
+type Bundle struct {
+	Serial    uint64 `json:"serial"`
+	Issued    string `json:"issued,omitempty"`  // RFC 3339
+	Expires   string `json:"expires,omitempty"` // RFC 3339
+	Pins      int    `json:"pins"`
+	LastFetch string `json:"last_fetch,omitempty"` // RFC 3339
+	LastError string `json:"last_error,omitempty"`
+}

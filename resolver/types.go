@@ -1,0 +1,84 @@
+// Package resolver is dnspin's local forwarding DNS resolver: it forwards
+// queries to upstream servers, caches answers, and keeps the platform's
+// protected names answerable from pins and learned answers while upstream
+// DNS fails (see SPEC.md "How a query is answered").
+//
+// The package knows nothing about operating systems: the caller passes the
+// upstream addresses, the state directory, the clock and the logger.
+package resolver
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+)
+
+// Mode is the operator's choice of how protected names are answered.
+type Mode string
+
+const (
+	ModeAuto        Mode = "auto"        // live answers, pins/learned when upstream fails
+	ModePinned      Mode = "pinned"      // pins/learned at once, never wait on upstream
+	ModePassthrough Mode = "passthrough" // forward only, no pins or learned answers
+)
+
+// ParseMode checks s names a mode.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeAuto, ModePinned, ModePassthrough:
+		return m, nil
+	}
+	return "", fmt.Errorf("unknown mode %q: use auto, pinned or passthrough", s)
+}
+
+// State is the health of upstream DNS as the resolver sees it.
+type State string
+
+const (
+	StateNormal     State = "normal"
+	StateDegraded   State = "degraded"
+	StateOutage     State = "outage"
+	StateRecovering State = "recovering"
+)
+
+// Source tells where an answer came from; every answer has exactly one.
+type Source string
+
+const (
+	SourceUpstream Source = "upstream"
+	SourceCache    Source = "cache"
+	SourceStale    Source = "stale"
+	SourcePinned   Source = "pinned"
+	SourceLearned  Source = "learned"
+	SourceServfail Source = "servfail"
+)
+
+// Pin is a known-good set of addresses for a name. Name is an exact name
+// ("shop.tickets.example") or a wildcard ("*.tickets.example", matching
+// every name below tickets.example but not tickets.example itself).
+type Pin struct {
+	Name string       `json:"name" toml:"name"`
+	A    []netip.Addr `json:"a,omitempty" toml:"a"`
+	AAAA []netip.Addr `json:"aaaa,omitempty" toml:"aaaa"`
+}
+
+// Config is everything the resolver needs, already validated and with
+// defaults filled in (internal/config produces it from the TOML file).
+type Config struct {
+	Listen      []string // host:port, UDP and TCP on each
+	AllowRemote bool     // permit non-loopback listen addresses
+	Upstreams   []string // IP:port, "system" already expanded by the caller
+	Domains     []string // protected: these names and all below them
+	Pins        []Pin
+	Mode        Mode
+
+	AnswerBudget  time.Duration // auto mode: protected query wait before fallback
+	ClientTimeout time.Duration // RFC 8767 client response timer, unprotected names
+	StaleTTL      time.Duration // TTL on pinned, learned and stale answers
+	MaxStale      time.Duration // oldest stale or learned answer still served
+	ProbeInterval time.Duration // upstream probes while not normal
+	RecoverAfter  int           // good probes in a row before normal
+
+	StateDir  string // learned answers persisted here; "" keeps them in memory
+	CacheSize int    // max cache entries; 0 means the default
+}
