@@ -23,7 +23,10 @@ type Journal struct {
 	Backend string    `json:"backend"` // which configurator wrote it
 	Plan    Plan      `json:"plan"`
 	Active  bool      `json:"active"` // dnspin is meant to be active
-	Records []Record  `json:"records"`
+	// Nameservers are the resolvers the OS used before activation
+	// ("IP" or "IP:port"): what upstreams = ["system"] means while active.
+	Nameservers []string `json:"nameservers,omitempty"`
+	Records     []Record `json:"records"`
 }
 
 // Record is one thing dnspin changed and what it was before.

@@ -56,3 +56,17 @@ type Bundle struct {
 	LastFetch string `json:"last_fetch,omitempty"` // RFC 3339
 	LastError string `json:"last_error,omitempty"`
 }
+
+// CheckReport is POST /v1/check and `dnspin check --json`.
+type CheckReport struct {
+	Time    string        `json:"time"` // RFC 3339
+	OK      bool          `json:"ok"`   // every result OK
+	Results []CheckResult `json:"results"`
+}
+
+// CheckResult is one diagnostic, phrased for a support person.
+type CheckResult struct {
+	Name   string `json:"name"`   // stable id, e.g. "system-uses-dnspin", "resolve:shop.tickets.example", "reach:192.0.2.10:443"
+	OK     bool   `json:"ok"`     //
+	Detail string `json:"detail"` // one plain-language sentence
+}
