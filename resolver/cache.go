@@ -95,12 +95,17 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 			min(rr.Header().Ttl)
 		}
 	case m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError:
-		for _, rr := range m.Ns { // RFC 2308: negative TTL from the SOA
+		ns := make([]dns.RR, len(m.Ns))
+		for i, rr := range m.Ns { // RFC 2308: negative TTL is min(SOA TTL, SOA MINIMUM)
 			if soa, ok := rr.(*dns.SOA); ok {
+				soa = dns.Copy(soa).(*dns.SOA)
+				soa.Hdr.Ttl = minU32(soa.Hdr.Ttl, soa.Minttl)
 				min(soa.Hdr.Ttl)
-				min(soa.Minttl)
+				rr = soa
 			}
+			ns[i] = rr
 		}
+		m.Ns = ns
 	}
 	if ttl < 0 {
 		ttl = 0
@@ -118,6 +123,13 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
 		rcode: m.Rcode, protected: protected, answers: len(m.Answer),
 	}, nil
+}
+
+func minU32(a, b uint32) uint32 {
+	if a < b {
+		return a
+	}
+	return b
 }
 
 var errMalformed = errors.New("malformed message")

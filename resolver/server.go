@@ -93,7 +93,7 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		log:         o.Logger,
 		now:         o.Now,
 		newUpstream: o.Upstreams,
-		bufs:        &sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }},
+		bufs:        newBufPool(),
 		flights:     map[string]*flight{},
 		changed:     make(chan struct{}),
 		slow:        make(chan struct{}, maxSlow),
@@ -119,6 +119,10 @@ func New(cfg Config, o Options) (*Resolver, error) {
 	r.base = cfg
 	r.applyLocked()
 	return r, nil
+}
+
+func newBufPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 }
 
 func withDefaults(c Config) Config {
@@ -259,6 +263,8 @@ func (r *Resolver) Start(ctx context.Context) error {
 	for _, l := range tcp {
 		srv := &dns.Server{Listener: l, Handler: r, MsgAcceptFunc: acceptQueries,
 			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
 		r.tcp = append(r.tcp, srv)
 		r.wg.Add(1)
 		go func() {
@@ -267,6 +273,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 				r.log.Error("TCP listener stopped", "addr", l.Addr().String(), "err", err)
 			}
 		}()
+		<-started // else a quick Shutdown finds it "not started" and it serves on
 	}
 	r.wg.Add(2)
 	go func() { defer r.wg.Done(); r.probeLoop(r.ctx) }()
