@@ -143,6 +143,11 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 		if out, src := fallback(a); out != nil {
 			return out, src
 		}
+		if r.health.current() == StateOutage {
+			// Upstream is known to be down: say so now instead of making
+			// the client wait; the exchange goes on and feeds recovery.
+			return r.servfail(a, errors.New("upstream is down (outage)")), SourceServfail
+		}
 		select {
 		case <-f.done:
 		case <-ctx.Done():

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -27,6 +28,8 @@ type health struct {
 	log      *slog.Logger
 	onChange func()
 
+	cur atomic.Value // State, for the lock-free fast path
+
 	mu     sync.Mutex
 	state  State
 	since  time.Time
@@ -36,7 +39,9 @@ type health struct {
 }
 
 func newHealth(now func() time.Time, log *slog.Logger, onChange func()) *health {
-	return &health{now: now, log: log, onChange: onChange, state: StateNormal, since: now(), reason: "started"}
+	h := &health{now: now, log: log, onChange: onChange, state: StateNormal, since: now(), reason: "started"}
+	h.cur.Store(StateNormal)
+	return h
 }
 
 func (h *health) get() (State, time.Time, string) {
@@ -45,11 +50,7 @@ func (h *health) get() (State, time.Time, string) {
 	return h.state, h.since, h.reason
 }
 
-func (h *health) current() State {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.state
-}
+func (h *health) current() State { return h.cur.Load().(State) }
 
 // result feeds one upstream outcome into the state machine.
 func (h *health) result(ok bool, reason string, recoverAfter int) {
@@ -96,6 +97,7 @@ func (h *health) result(ok bool, reason string, recoverAfter int) {
 // set must be called with mu held.
 func (h *health) set(s State, reason string) {
 	h.state, h.since, h.reason = s, h.now(), reason
+	h.cur.Store(s)
 }
 
 func itoa(n int) string {

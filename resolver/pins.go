@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -23,6 +24,12 @@ func buildPins(domains []string, config, bundle []Pin) (*pinSet, []string) {
 	var ignored []string
 	add := func(p Pin) {
 		name := fqdnLower(strings.TrimPrefix(p.Name, "*."))
+		p.A = slices.DeleteFunc(slices.Clone(p.A), func(a netip.Addr) bool { return !a.Is4() })
+		p.AAAA = slices.DeleteFunc(slices.Clone(p.AAAA), func(a netip.Addr) bool { return !a.Is6() || a.Is4In6() })
+		if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "*") || len(p.A)+len(p.AAAA) == 0 {
+			ignored = append(ignored, p.Name)
+			return
+		}
 		if !under(name, domains) {
 			ignored = append(ignored, p.Name)
 			return

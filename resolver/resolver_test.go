@@ -630,3 +630,31 @@ func TestCacheBounded(t *testing.T) {
 		t.Fatalf("cache holds %d entries, bound 64", n)
 	}
 }
+
+// TestPlainUDPLoop covers the one-packet-per-call loop used where batches
+// are not available (not Linux).
+func TestPlainUDPLoop(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, err := New(testConfig(up.addr), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { r.serveUDPPlain(uc); close(done) }()
+	for range 2 { // miss, then hit
+		if m := ask(t, uc.LocalAddr().String(), "plain.other.test", dns.TypeA); addrsOf(m) == "" {
+			t.Fatalf("plain loop: %s", describe(m))
+		}
+	}
+	if up.count("plain.other.test") != 1 || r.Status().Answers[SourceCache] != 1 {
+		t.Fatalf("upstream asked %d times, cache answers %d", up.count("plain.other.test"), r.Status().Answers[SourceCache])
+	}
+	uc.Close()
+	<-done
+	r.Shutdown(context.Background())
+}

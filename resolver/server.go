@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -183,7 +184,7 @@ func (r *Resolver) applyLocked() {
 	var ignored []string
 	s.pins, ignored = buildPins(s.domains, c.Pins, r.bundle)
 	if len(ignored) > 0 {
-		r.log.Warn("pins outside the protected domains are ignored: add their domain to platform.domains", "pins", ignored)
+		r.log.Warn("pins ignored: outside the protected domains (add the domain to platform.domains) or without valid addresses", "pins", ignored)
 	}
 	old := map[string]*upstreamState{}
 	if prev := r.cfg.Load(); prev != nil {
@@ -254,11 +255,13 @@ func (r *Resolver) Start(ctx context.Context) error {
 	}
 	r.udp, r.addrs, r.started = udp, addrs, true
 	for _, uc := range udp {
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			r.serveUDP(uc)
-		}()
+		for range min(runtime.GOMAXPROCS(0), 4) { // readers share the socket; answering is what takes time
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.serveUDP(uc)
+			}()
+		}
 	}
 	for _, l := range tcp {
 		srv := &dns.Server{Listener: l, Handler: r, MsgAcceptFunc: acceptQueries,
@@ -290,62 +293,6 @@ func acceptQueries(h dns.Header) dns.MsgAcceptAction {
 		return dns.MsgIgnore
 	}
 	return dns.MsgAccept
-}
-
-// serveUDP reads queries from one socket. Cache hits are answered inline
-// from packed bytes; anything that may wait on upstream goes to its own
-// goroutine, bounded by r.slow.
-func (r *Resolver) serveUDP(uc *net.UDPConn) {
-	buf := make([]byte, dns.MaxMsgSize)
-	out := make([]byte, 0, dns.MaxMsgSize)
-	key := make([]byte, 0, 300)
-	for {
-		n, from, err := uc.ReadFromUDPAddrPort(buf)
-		if err != nil {
-			if r.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		pkt := buf[:n]
-		if b := r.fastAnswer(out, key, pkt, false); b != nil {
-			uc.WriteToUDPAddrPort(b, from)
-			continue
-		}
-		select {
-		case r.slow <- struct{}{}:
-		default:
-			if b := overloaded(pkt); b != nil {
-				uc.WriteToUDPAddrPort(b, from)
-			}
-			continue
-		}
-		pkt = append([]byte(nil), pkt...)
-		r.wg.Add(1)
-		go func() {
-			defer func() { <-r.slow; r.wg.Done() }()
-			q := new(dns.Msg)
-			var b []byte
-			if err := q.Unpack(pkt); err != nil {
-				b = formerr(pkt)
-			} else {
-				b, _ = r.answer(r.ctx, q, false)
-			}
-			if b != nil {
-				uc.WriteToUDPAddrPort(b, from)
-			}
-		}()
-	}
-}
-
-// overloaded is SERVFAIL for a query we have no room for: better than
-// silence, which costs a stub resolver its whole timeout.
-func overloaded(pkt []byte) []byte {
-	b := formerr(pkt)
-	if b != nil {
-		b[3] = byte(dns.RcodeServerFailure)
-	}
-	return b
 }
 
 // Shutdown stops the listeners and probes and saves learned answers.

@@ -34,6 +34,9 @@ func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
 
 func (u *udpUpstream) Address() string { return u.addr }
 
+// errTimeout is an upstream that did not answer in time.
+var errTimeout = errors.New("timed out")
+
 // errNoMatch is a reply that does not belong to our query.
 var errNoMatch = errors.New("reply does not match the question")
 
@@ -83,7 +86,7 @@ func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Ms
 		n, err := c.Read(buf)
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil, fmt.Errorf("no answer: %w", ctx.Err())
+				return nil, errTimeout
 			}
 			return nil, err
 		}
@@ -223,7 +226,7 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg) (*dns.Msg, 
 		if err != nil {
 			u.record(false, 0)
 			if timedOut {
-				err = errors.New("timed out")
+				err = errTimeout
 			}
 			errs = append(errs, fmt.Sprintf("%s %v", u.u.Address(), err))
 			continue
