@@ -514,6 +514,8 @@ func TestReconfigureAndBundlePins(t *testing.T) {
 		{Name: "box.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.50")}},
 		{Name: "shop.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}, // config wins
 		{Name: "evil.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.66")}},      // not protected: ignored
+		{Name: "empty.tickets.test"}, // no addresses: ignored
+		{Name: "v4in6.tickets.test", AAAA: []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.1")}}, // not IPv6: ignored
 	})
 	for name, want := range map[string]string{"box.tickets.test": "192.0.2.50", "shop.tickets.test": "192.0.2.10,192.0.2.11"} {
 		if m := ask(t, addr, name, dns.TypeA); addrsOf(m) != want {
