@@ -1,0 +1,423 @@
+package installer
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Fakes for the Windows, macOS and service tests: an in-memory registry and
+// filesystem and a scripted command runner, all writing one transcript that
+// is compared with testdata/*.golden (regenerate: go test ./installer -update).
+
+func init() {
+	// Another test file of this package may define -update as well.
+	if flag.Lookup("update") == nil {
+		flag.Bool("update", false, "rewrite testdata/*.golden")
+	}
+}
+
+func updatingGolden() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
+}
+
+// checkGolden compares got with testdata/name.golden.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name+".golden")
+	if updatingGolden() {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test ./installer -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("%s differs from the golden transcript (go test ./installer -update rewrites it after review):\n%s", p, lineDiff(string(want), got))
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			fmt.Fprintf(&b, "line %d:\n  want %q\n  got  %q\n", i+1, wl, gl)
+		}
+	}
+	return b.String()
+}
+
+type transcript struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (t *transcript) add(format string, a ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.lines = append(t.lines, fmt.Sprintf(format, a...))
+}
+
+func (t *transcript) section(name string) { t.add("## %s", name) }
+
+func (t *transcript) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(t.lines, "\n") + "\n"
+}
+
+// memRegistry is HKLM in memory. Key paths compare case-insensitively, as
+// in Windows.
+type memRegistry struct {
+	tr   *transcript
+	keys map[string]map[string]RegValue // lower-case key -> values
+	name map[string]string              // lower-case key -> spelling
+}
+
+func newMemRegistry(tr *transcript) *memRegistry {
+	return &memRegistry{tr: tr, keys: map[string]map[string]RegValue{}, name: map[string]string{}}
+}
+
+// seed sets a value without recording it (the machine's state before the test).
+func (r *memRegistry) seed(key, name string, v RegValue) {
+	r.ensure(key)
+	r.keys[strings.ToLower(key)][name] = v
+}
+
+func (r *memRegistry) ensure(key string) {
+	parts := strings.Split(key, `\`)
+	for i := 1; i <= len(parts); i++ {
+		k := strings.Join(parts[:i], `\`)
+		if _, ok := r.keys[strings.ToLower(k)]; !ok {
+			r.keys[strings.ToLower(k)] = map[string]RegValue{}
+			r.name[strings.ToLower(k)] = k
+		}
+	}
+}
+
+func (r *memRegistry) GetValue(key, name string) (RegValue, bool, error) {
+	vals, ok := r.keys[strings.ToLower(key)]
+	if !ok {
+		return RegValue{}, false, nil
+	}
+	v, ok := vals[name]
+	return v, ok, nil
+}
+
+func (r *memRegistry) SetValue(key, name string, v RegValue) error {
+	r.tr.add("reg set    %s\\%s = %#v", HKLM(key), name, v)
+	r.ensure(key)
+	r.keys[strings.ToLower(key)][name] = v
+	return nil
+}
+
+func (r *memRegistry) DeleteValue(key, name string) error {
+	r.tr.add("reg delete %s\\%s", HKLM(key), name)
+	if vals, ok := r.keys[strings.ToLower(key)]; ok {
+		delete(vals, name)
+	}
+	return nil
+}
+
+func (r *memRegistry) SubKeys(key string) ([]string, error) {
+	pre := strings.ToLower(key) + `\`
+	var out []string
+	for k := range r.keys {
+		if rest, ok := strings.CutPrefix(k, pre); ok && !strings.Contains(rest, `\`) {
+			out = append(out, path.Base(strings.ReplaceAll(r.name[k], `\`, "/")))
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (r *memRegistry) KeyExists(key string) (bool, error) {
+	_, ok := r.keys[strings.ToLower(key)]
+	return ok, nil
+}
+
+func (r *memRegistry) DeleteKey(key string) error {
+	r.tr.add("reg delete-key %s", HKLM(key))
+	if subs, _ := r.SubKeys(key); len(subs) > 0 {
+		return fmt.Errorf("registry %s has subkeys", HKLM(key))
+	}
+	delete(r.keys, strings.ToLower(key))
+	return nil
+}
+
+// dump renders the whole registry, for "restore put back exactly" checks.
+func (r *memRegistry) dump() string {
+	var ks []string
+	for k := range r.keys {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	var b strings.Builder
+	for _, k := range ks {
+		fmt.Fprintf(&b, "[%s]\n", r.name[k])
+		var ns []string
+		for n := range r.keys[k] {
+			ns = append(ns, n)
+		}
+		slices.Sort(ns)
+		for _, n := range ns {
+			fmt.Fprintf(&b, "  %s = %#v\n", n, r.keys[k][n])
+		}
+	}
+	return b.String()
+}
+
+// memFS is a filesystem in memory that records every change. Writes of the
+// journal are shown with the records they hold, so the transcript proves the
+// journal was fsynced before the first change.
+type memFS struct {
+	tr    *transcript
+	files map[string]*memFile
+	// failWrite makes writes to this path fail (to test error paths).
+	failWrite string
+}
+
+type memFile struct {
+	data []byte
+	mode fs.FileMode // includes fs.ModeDir for directories
+	link string
+}
+
+func newMemFS(tr *transcript) *memFS {
+	return &memFS{tr: tr, files: map[string]*memFile{"/": {mode: fs.ModeDir | 0o755}}}
+}
+
+func (m *memFS) seedFile(name string, data string, mode fs.FileMode) {
+	m.mkdirs(path.Dir(name), 0o755)
+	m.files[name] = &memFile{data: []byte(data), mode: mode}
+}
+
+func (m *memFS) mkdirs(name string, perm fs.FileMode) {
+	for d := name; d != "/" && d != "."; d = path.Dir(d) {
+		if _, ok := m.files[d]; !ok {
+			m.files[d] = &memFile{mode: fs.ModeDir | perm}
+		}
+	}
+}
+
+func notExist(op, name string) error {
+	return &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+}
+
+func (m *memFS) ReadFile(name string) ([]byte, error) {
+	f, ok := m.files[name]
+	if !ok {
+		return nil, notExist("open", name)
+	}
+	if f.mode.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	return bytes.Clone(f.data), nil
+}
+
+func (m *memFS) write(op, name string, data []byte, perm fs.FileMode) error {
+	if name == m.failWrite {
+		return &fs.PathError{Op: op, Path: name, Err: errors.New("injected failure")}
+	}
+	if d, ok := m.files[path.Dir(name)]; !ok || !d.mode.IsDir() {
+		return notExist(op, name)
+	}
+	if strings.HasSuffix(name, "/"+JournalFile) {
+		var j Journal
+		if err := json.Unmarshal(data, &j); err != nil {
+			return err
+		}
+		m.tr.add("%s journal %s (fsynced) active=%v mode=%s records=%d", op, name, j.Active, j.Plan.Mode, len(j.Records))
+		for _, r := range j.Records {
+			m.tr.add("    record %s", describeRecord(r))
+		}
+	} else {
+		m.tr.add("%s %s %04o %q", op, name, perm, data)
+	}
+	m.files[name] = &memFile{data: bytes.Clone(data), mode: perm}
+	return nil
+}
+
+func describeRecord(r Record) string {
+	s := fmt.Sprintf("%s %s existed=%v", r.Kind, r.Key, r.Existed)
+	if r.Kind == kindRegValue && r.Existed {
+		var v RegValue
+		_ = json.Unmarshal(r.Data, &v)
+		s += " was " + v.GoString()
+	} else if len(r.Data) > 0 {
+		s += fmt.Sprintf(" was %q", r.Data)
+	}
+	if r.Mode != 0 {
+		s += fmt.Sprintf(" mode=%04o", r.Mode)
+	}
+	var ks []string
+	for k := range r.Meta {
+		if k != "key" && k != "value" {
+			ks = append(ks, k)
+		}
+	}
+	slices.Sort(ks)
+	for _, k := range ks {
+		s += fmt.Sprintf(" %s=%q", k, r.Meta[k])
+	}
+	return s
+}
+
+func (m *memFS) WriteFile(name string, data []byte, perm fs.FileMode) error {
+	return m.write("write", name, data, perm)
+}
+
+func (m *memFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+	return m.write("write-atomic", name, data, perm)
+}
+
+type memInfo struct {
+	name string
+	f    *memFile
+}
+
+func (i memInfo) Name() string       { return path.Base(i.name) }
+func (i memInfo) Size() int64        { return int64(len(i.f.data)) }
+func (i memInfo) Mode() fs.FileMode  { return i.f.mode }
+func (i memInfo) ModTime() time.Time { return time.Time{} }
+func (i memInfo) IsDir() bool        { return i.f.mode.IsDir() }
+func (i memInfo) Sys() any           { return nil }
+
+func (m *memFS) Stat(name string) (fs.FileInfo, error) {
+	f, ok := m.files[name]
+	if !ok {
+		return nil, notExist("stat", name)
+	}
+	return memInfo{name, f}, nil
+}
+
+func (m *memFS) Lstat(name string) (fs.FileInfo, error) { return m.Stat(name) }
+
+func (m *memFS) Readlink(name string) (string, error) {
+	f, ok := m.files[name]
+	if !ok || f.link == "" {
+		return "", notExist("readlink", name)
+	}
+	return f.link, nil
+}
+
+func (m *memFS) Rename(a, b string) error {
+	f, ok := m.files[a]
+	if !ok {
+		return notExist("rename", a)
+	}
+	m.tr.add("rename %s %s", a, b)
+	m.files[b] = f
+	delete(m.files, a)
+	return nil
+}
+
+func (m *memFS) Remove(name string) error {
+	f, ok := m.files[name]
+	if !ok {
+		return notExist("remove", name)
+	}
+	if f.mode.IsDir() {
+		for p := range m.files {
+			if strings.HasPrefix(p, name+"/") {
+				return &fs.PathError{Op: "remove", Path: name, Err: errors.New("directory not empty")}
+			}
+		}
+	}
+	m.tr.add("remove %s", name)
+	delete(m.files, name)
+	return nil
+}
+
+func (m *memFS) MkdirAll(name string, perm fs.FileMode) error {
+	if f, ok := m.files[name]; ok && f.mode.IsDir() {
+		return nil
+	}
+	if !strings.HasSuffix(name, "/state") && !strings.Contains(name, "/state/") {
+		m.tr.add("mkdir %s %04o", name, perm)
+	}
+	m.mkdirs(name, perm)
+	return nil
+}
+
+func (m *memFS) Chmod(name string, perm fs.FileMode) error {
+	f, ok := m.files[name]
+	if !ok {
+		return notExist("chmod", name)
+	}
+	m.tr.add("chmod %s %04o", name, perm)
+	f.mode = f.mode&fs.ModeType | perm
+	return nil
+}
+
+// dump renders every file except those under skip.
+func (m *memFS) dump(skip string) string {
+	var ps []string
+	for p := range m.files {
+		if skip != "" && (p == skip || strings.HasPrefix(p, skip+"/")) {
+			continue
+		}
+		ps = append(ps, p)
+	}
+	slices.Sort(ps)
+	var b strings.Builder
+	for _, p := range ps {
+		f := m.files[p]
+		fmt.Fprintf(&b, "%s %v %q\n", p, f.mode, f.data)
+	}
+	return b.String()
+}
+
+// scriptRunner records commands and answers them from a script: the output
+// for a command line, or the output of a function for dynamic answers.
+type scriptRunner struct {
+	tr      *transcript
+	answers map[string]func() (string, error)
+}
+
+func newScriptRunner(tr *transcript) *scriptRunner {
+	return &scriptRunner{tr: tr, answers: map[string]func() (string, error){}}
+}
+
+func (s *scriptRunner) on(cmdline string, f func() (string, error)) { s.answers[cmdline] = f }
+
+// quiet are read-only commands left out of transcripts (they change nothing).
+func (s *scriptRunner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	line := name
+	for _, a := range args {
+		if strings.ContainsAny(a, " \"") || a == "" {
+			a = fmt.Sprintf("%q", a)
+		}
+		line += " " + a
+	}
+	s.tr.add("run %s", line)
+	if f, ok := s.answers[line]; ok {
+		out, err := f()
+		return []byte(out), err
+	}
+	return nil, nil
+}
