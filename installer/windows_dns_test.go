@@ -28,6 +28,7 @@ func winMachine(tr *transcript) *memRegistry {
 	r.seed(tcpipIfKey+`\`+ifAbsent, "DhcpNameServer", SZ("198.51.100.7"))
 	r.seed(tcpipIfKey+`\`+ifDown, "EnableDHCP", DWord(1))
 	r.seed(tcpip6IfKey+`\`+ifDHCP, "DhcpNameServer", SZ("2001:db8::53"))
+	r.seed(RunKey, "SecurityHealth", RegValue{Type: RegExpandSZ, String: `%windir%\system32\SecurityHealthSystray.exe`})
 	r.seed(nrptLocalKey, "placeholder-so-the-key-exists", DWord(0))
 	return r
 }

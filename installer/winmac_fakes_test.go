@@ -212,12 +212,12 @@ func newMemFS(tr *transcript) *memFS {
 }
 
 func (m *memFS) seedFile(name string, data string, mode fs.FileMode) {
-	m.mkdirs(path.Dir(name), 0o755)
+	m.mkdirs(memDir(name), 0o755)
 	m.files[name] = &memFile{data: []byte(data), mode: mode}
 }
 
 func (m *memFS) mkdirs(name string, perm fs.FileMode) {
-	for d := name; d != "/" && d != "."; d = path.Dir(d) {
+	for d := name; d != "/" && d != "." && !strings.HasSuffix(d, ":"); d = memDir(d) {
 		if _, ok := m.files[d]; !ok {
 			m.files[d] = &memFile{mode: fs.ModeDir | perm}
 		}
@@ -243,10 +243,17 @@ func (m *memFS) write(op, name string, data []byte, perm fs.FileMode) error {
 	if name == m.failWrite {
 		return &fs.PathError{Op: op, Path: name, Err: errors.New("injected failure")}
 	}
-	if d, ok := m.files[path.Dir(name)]; !ok || !d.mode.IsDir() {
+	if d, ok := m.files[memDir(name)]; !ok || !d.mode.IsDir() {
 		return notExist(op, name)
 	}
-	if strings.HasSuffix(name, "/"+JournalFile) {
+	if strings.HasSuffix(name, ManifestFile) {
+		var mf Manifest
+		if err := json.Unmarshal(data, &mf); err != nil {
+			return err
+		}
+		last := mf.Records[len(mf.Records)-1]
+		m.tr.add("%s manifest %s records=%d last=%s %s", op, name, len(mf.Records), last.Kind, last.Key)
+	} else if strings.HasSuffix(name, JournalFile) {
 		var j Journal
 		if err := json.Unmarshal(data, &j); err != nil {
 			return err
@@ -426,4 +433,15 @@ func (s *scriptRunner) run(ctx context.Context, name string, args ...string) ([]
 		return []byte(out), err
 	}
 	return nil, nil
+}
+
+// memDir is path.Dir that also understands Windows paths (C:\a\b).
+func memDir(p string) string {
+	if strings.Contains(p, `\`) {
+		if i := strings.LastIndexByte(p, '\\'); i > 0 {
+			return p[:i]
+		}
+		return p
+	}
+	return path.Dir(p)
 }
