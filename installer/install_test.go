@@ -250,6 +250,13 @@ func TestServiceFiles(t *testing.T) {
 	spec := ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/etc/dnspin/dnspin.toml"}
 	unit := SystemdUnit(spec)
 	checkGolden(t, "dnspin.service", unit)
+	checkGolden(t, "sysv_dnspin.sh", SysvScript(spec))
+	if strings.Contains(SysvScript(spec), "{{") || strings.Contains(unit, "{{") {
+		t.Error("service texts must not contain template actions: kardianos renders them as templates")
+	}
+	if q := shQuote("/opt/it's here/dnspin"); q != `'/opt/it'\''s here/dnspin'` {
+		t.Errorf("shQuote = %s", q)
+	}
 	checkGolden(t, "launchd_dnspin.plist", LaunchdPlist(ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/Library/Application Support/dnspin/dnspin.toml"}))
 	checkGolden(t, "autostart_linux.desktop", TrayAutostartFor("linux", "/usr/local/bin/dnspin-tray").Content)
 	checkGolden(t, "autostart_darwin.plist", TrayAutostartFor("darwin", "/usr/local/bin/dnspin-tray").Content)

@@ -77,6 +77,7 @@ func ServiceConfig(spec ServiceSpec, goos string) *service.Config {
 	switch goos {
 	case "linux":
 		c.Option["SystemdScript"] = SystemdUnit(spec)
+		c.Option["SysvScript"] = SysvScript(spec)
 	case "darwin":
 		c.Option["LaunchdConfig"] = LaunchdPlist(spec)
 	}
@@ -124,6 +125,109 @@ RuntimeDirectoryMode=0755
 
 [Install]
 WantedBy=multi-user.target
+`
+}
+
+// shQuote quotes one word for /bin/sh.
+func shQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@%+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// SysvScript is the init script for machines without systemd (kardianos
+// picks SysV there). SysV does not supervise, so the script does: "start"
+// runs a small supervisor that restarts dnspin one second after it exits,
+// and "stop" ends the supervisor, which ends dnspin. (kardianos's own
+// script would also pass the arguments with literal quote characters.)
+func SysvScript(spec ServiceSpec) string {
+	words := []string{shQuote(spec.Executable)}
+	for _, a := range spec.Arguments() {
+		words = append(words, shQuote(a))
+	}
+	return `#!/bin/sh
+### BEGIN INIT INFO
+# Provides:          ` + ServiceName + `
+# Required-Start:    $local_fs
+# Required-Stop:     $local_fs
+# Default-Start:     2 3 4 5
+# Default-Stop:      0 1 6
+# Short-Description: ` + ServiceDisplayName + `
+# Description:       ` + ServiceDescription + `
+### END INIT INFO
+
+pid_file=/var/run/` + ServiceName + `.pid
+log=/var/log/` + ServiceName + `.err
+
+# A zombie (exited, not yet reaped) does not count as running.
+is_running() {
+    [ -f "$pid_file" ] || return 1
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$(cat "$pid_file")/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ]
+}
+
+# supervise restarts dnspin whenever it exits, until it gets TERM.
+supervise() {
+    child=
+    trap '[ -n "$child" ] && kill "$child" 2>/dev/null; wait; exit 0' TERM INT
+    while :; do
+        ` + strings.Join(words, " ") + ` >>"$log" 2>&1 &
+        child=$!
+        wait "$child"
+        sleep 1
+    done
+}
+
+case "$1" in
+    supervise)
+        supervise
+        ;;
+    start)
+        if is_running; then
+            echo "Already started"
+            exit 0
+        fi
+        echo "Starting ` + ServiceName + `"
+        "$0" supervise </dev/null >/dev/null 2>&1 &
+        echo $! >"$pid_file"
+        ;;
+    stop)
+        if ! is_running; then
+            echo "Not running"
+            rm -f "$pid_file"
+            exit 0
+        fi
+        kill "$(cat "$pid_file")"
+        i=0
+        while is_running && [ $i -lt 100 ]; do
+            sleep 0.1
+            i=$((i + 1))
+        done
+        if is_running; then
+            echo "Not stopped"
+            exit 1
+        fi
+        rm -f "$pid_file"
+        echo "Stopped"
+        ;;
+    restart)
+        "$0" stop && "$0" start
+        ;;
+    status)
+        if is_running; then
+            echo "Running"
+        else
+            echo "Stopped"
+            exit 1
+        fi
+        ;;
+    *)
+        echo "Usage: $0 {start|stop|restart|status}"
+        exit 2
+        ;;
+esac
+exit 0
 `
 }
 
