@@ -202,3 +202,34 @@ func TestMacOSNoChangeWithoutJournal(t *testing.T) {
 		t.Fatal("changed although the journal could not be written")
 	}
 }
+
+func TestMacOSInterruptedApply(t *testing.T) {
+	ctx := context.Background()
+	m := newMacRig(t)
+	beforeFS, beforeNS := m.fs.dump("/state"), m.ns.dump()
+	p := Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}}
+	sets := 0
+	inner := m.ns.handle
+	run := newScriptRunner(m.tr)
+	run.handler = func(name string, args []string) (string, error) {
+		if len(args) > 0 && args[0] == "-setdnsservers" {
+			if sets++; sets == 2 {
+				return "** Error: unable to commit changes to SCDynamicStore.\n", fmt.Errorf("exit status 1")
+			}
+		}
+		return inner(name, args)
+	}
+	m.o.Run = run.run
+	if err := m.configurator().Apply(ctx, p); err == nil {
+		t.Fatal("interrupted Apply succeeded")
+	}
+	if err := m.configurator().Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.configurator().Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if m.fs.dump("/state") != beforeFS || m.ns.dump() != beforeNS {
+		t.Errorf("not restored exactly after an interrupted apply:\n%s", lineDiff(beforeNS, m.ns.dump()))
+	}
+}

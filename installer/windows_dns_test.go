@@ -242,3 +242,31 @@ func TestWindowsNoChangeWithoutJournal(t *testing.T) {
 		t.Fatal("registry changed although the journal could not be written")
 	}
 }
+
+// Apply dies half way (here: a write fails; a crash looks the same on disk).
+// The journal written first lets a new process put everything back, and a
+// re-apply before that keeps the true originals, not the half-applied state.
+func TestWindowsInterruptedApply(t *testing.T) {
+	for _, mode := range []string{"full", "scoped"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx := context.Background()
+			w := newWinRig(t)
+			before := w.reg.dump()
+			p := Plan{Mode: mode, Domains: []string{"tickets.example", "cdn-tickets.example"}, Resolver: winPlanResolver}
+			w.reg.failSets = 2
+			if err := w.configurator().Apply(ctx, p); err == nil || !strings.Contains(err.Error(), "dnspin deactivate") {
+				t.Fatalf("interrupted Apply: %v", err)
+			}
+			w.reg.failSets = 0
+			if err := w.configurator().Apply(ctx, p); err != nil { // the service restarts and re-applies
+				t.Fatal(err)
+			}
+			if err := w.configurator().Restore(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if after := w.reg.dump(); after != before {
+				t.Errorf("not restored exactly after an interrupted apply:\n%s", lineDiff(before, after))
+			}
+		})
+	}
+}

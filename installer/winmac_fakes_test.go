@@ -96,6 +96,9 @@ type memRegistry struct {
 	tr   *transcript
 	keys map[string]map[string]RegValue // lower-case key -> values
 	name map[string]string              // lower-case key -> spelling
+	// failSets makes SetValue fail once this many sets have succeeded
+	// (0: never), like a crash or an access error in the middle of Apply.
+	failSets, sets int
 }
 
 func newMemRegistry(tr *transcript) *memRegistry {
@@ -129,6 +132,11 @@ func (r *memRegistry) GetValue(key, name string) (RegValue, bool, error) {
 }
 
 func (r *memRegistry) SetValue(key, name string, v RegValue) error {
+	if r.failSets > 0 && r.sets >= r.failSets {
+		r.tr.add("reg set    %s\\%s FAILS (injected)", HKLM(key), name)
+		return fmt.Errorf("registry %s\\%s: access denied (injected)", HKLM(key), name)
+	}
+	r.sets++
 	r.tr.add("reg set    %s\\%s = %#v", HKLM(key), name, v)
 	r.ensure(key)
 	r.keys[strings.ToLower(key)][name] = v
