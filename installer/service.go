@@ -324,13 +324,12 @@ func ServiceFilePath(goos, platform string) string {
 	switch {
 	case goos == "darwin":
 		return "/Library/LaunchDaemons/" + LaunchdLabel + ".plist"
-	case goos == "windows":
-		return ""
 	case platform == "unix-systemv":
 		return "/etc/init.d/" + ServiceName
-	default:
+	case platform == "linux-systemd":
 		return "/etc/systemd/system/" + ServiceName + ".service"
 	}
+	return "" // Windows keeps services in the SCM; other init systems: unknown
 }
 
 // sysvLinks are the rc links kardianos creates for a SysV service and does

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"runtime"
+	"strings"
 
 	"github.com/kardianos/service"
 )
@@ -40,16 +41,31 @@ func (k *kardianosService) Stop() error      { return k.s.Stop() }
 func (k *kardianosService) Platform() string { return k.s.Platform() }
 
 func (k *kardianosService) Uninstall() error {
-	err := k.s.Uninstall()
-	if k.s.Platform() == "unix-systemv" {
-		for _, l := range sysvLinks() {
-			if t, lerr := k.fsys.Readlink(l); lerr == nil && t == "/etc/init.d/"+ServiceName {
-				_ = k.fsys.Remove(l)
-			}
+	defer k.removeSysvLinks()
+	// A service file removed by hand: kardianos would fail (systemctl
+	// disable of a unit that is gone), but there is nothing left to do.
+	if p := ServiceFilePath(runtime.GOOS, k.s.Platform()); p != "" {
+		if _, err := k.fsys.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return ErrServiceNotInstalled
 		}
 	}
-	if errors.Is(err, service.ErrNotInstalled) || errors.Is(err, fs.ErrNotExist) {
+	err := k.s.Uninstall()
+	if errors.Is(err, service.ErrNotInstalled) || errors.Is(err, fs.ErrNotExist) ||
+		(err != nil && strings.HasSuffix(err.Error(), "is not installed")) { // Windows SCM, unwrapped
 		return ErrServiceNotInstalled
 	}
 	return err
+}
+
+// removeSysvLinks removes the rc links kardianos creates for SysV and does
+// not remove itself.
+func (k *kardianosService) removeSysvLinks() {
+	if k.s.Platform() != "unix-systemv" {
+		return
+	}
+	for _, l := range sysvLinks() {
+		if t, err := k.fsys.Readlink(l); err == nil && t == "/etc/init.d/"+ServiceName {
+			_ = k.fsys.Remove(l)
+		}
+	}
 }

@@ -177,6 +177,32 @@ func nsServiceChild(t *testing.T) {
 	if _, err := in.Uninstall(ctx); err != nil {
 		t.Errorf("uninstall when nothing is installed: %v", err)
 	}
+
+	// Install again, then someone deletes the init script by hand:
+	// uninstall still finishes and leaves nothing behind.
+	if _, err := in.Install(ctx, InstallRequest{
+		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
+		Binaries: map[string]string{"dnspin": src},
+		Plan:     Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
+	}); err != nil {
+		t.Fatalf("second install: %v", err)
+	}
+	if err := exec.Command("service", "dnspin", "stop").Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove("/etc/init.d/dnspin"); err != nil {
+		t.Fatal(err)
+	}
+	steps, err = in.Uninstall(ctx)
+	t.Logf("uninstall after the init script was deleted: %v", steps)
+	if err != nil {
+		t.Fatalf("uninstall with the service gone: %v", err)
+	}
+	for _, p := range append([]string{"/etc/dnspin", exe}, sysvLinks()...) {
+		if _, err := os.Lstat(p); err == nil {
+			t.Errorf("%s left behind", p)
+		}
+	}
 }
 
 func readOr(p string) string {

@@ -120,6 +120,9 @@ func confirmed(e *env) bool {
 // report prints what was done. Silent mode ends with one JSON line for
 // scripts: {"command":"install","ok":true,"steps":[...]} or with "error".
 func report(e *env, cmd string, silent bool, steps []installer.Step, err error) error {
+	if errors.Is(err, os.ErrPermission) {
+		err = fmt.Errorf("%w\nrun it as root (sudo dnspin %s ...) or, on Windows, from an administrator prompt", err, cmd)
+	}
 	if !silent {
 		for _, s := range steps {
 			fmt.Fprintf(e.stdout, "%-10s %s\n", s.What, s.Detail)
