@@ -191,7 +191,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	if in.GOOS == "windows" {
 		// Only Administrators and SYSTEM may change the config and state;
 		// users may read (the tray and `dnspin status` need the config).
-		for _, d := range uniq(in.Paths.StateDir, in.dir(in.Paths.Config)) {
+		for _, d := range uniqStrings(in.Paths.StateDir, in.dir(in.Paths.Config)) {
 			if out, err := in.Run(ctx, "icacls", d, "/inheritance:r", "/grant:r", "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-545:(OI)(CI)RX"); err != nil {
 				return steps, fmt.Errorf("icacls %s: %w: %s", d, err, strings.TrimSpace(string(out)))
 			}
@@ -219,7 +219,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 
 	// Binaries.
-	names := sortedKeys(req.Binaries)
+	names := wmSortedKeys(req.Binaries)
 	installed := map[string]string{}
 	for _, name := range names {
 		dst := in.join(in.Paths.BinDir, name)
@@ -336,7 +336,7 @@ func (in *Installer) exeName(n string) string {
 	return n
 }
 
-func uniq(ss ...string) []string {
+func uniqStrings(ss ...string) []string {
 	var out []string
 	for _, s := range ss {
 		dup := false
@@ -350,7 +350,7 @@ func uniq(ss ...string) []string {
 	return out
 }
 
-func sortedKeys(m map[string]string) []string {
+func wmSortedKeys(m map[string]string) []string {
 	var ks []string
 	for k := range m {
 		ks = append(ks, k)

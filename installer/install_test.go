@@ -11,7 +11,7 @@ import (
 )
 
 type fakeService struct {
-	tr        *transcript
+	tr        *wmTranscript
 	platform  string
 	installed bool
 	gone      bool // uninstalled behind our back
@@ -41,7 +41,7 @@ func (f *fakeService) Platform() string { return f.platform }
 // recConfigurator stands in for the Linux configurator (another package
 // piece) in the install sequence: it records calls and keeps a journal.
 type recConfigurator struct {
-	tr *transcript
+	tr *wmTranscript
 	o  Options
 }
 
@@ -61,10 +61,10 @@ func (c recConfigurator) Restore(ctx context.Context) error {
 func (c recConfigurator) Current(ctx context.Context) (Snapshot, error) { return Snapshot{}, nil }
 
 type installRig struct {
-	tr  *transcript
-	fs  *memFS
+	tr  *wmTranscript
+	fs  *wmFS
 	svc *fakeService
-	reg *memRegistry
+	reg *wmRegistry
 	in  *Installer
 	req InstallRequest
 }
@@ -80,8 +80,8 @@ func pathsFor(goos string) Paths {
 }
 
 func newInstallRig(t *testing.T, goos string) *installRig {
-	tr := &transcript{}
-	r := &installRig{tr: tr, fs: newMemFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
+	tr := &wmTranscript{}
+	r := &installRig{tr: tr, fs: newWMFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
 	run := newScriptRunner(tr)
 	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/Library/Application Support", "/Library/LaunchAgents", `C:\ProgramData`, `C:\Program Files`} {
 		r.fs.mkdirs(d, 0o755)
@@ -120,7 +120,7 @@ func newInstallRig(t *testing.T, goos string) *installRig {
 }
 
 // normal replaces the temp dir of the source binaries in transcripts.
-func (r *installRig) transcript() string {
+func (r *installRig) wmTranscript() string {
 	s := r.tr.String()
 	for _, p := range r.req.Binaries {
 		s = strings.ReplaceAll(s, filepath.Dir(p), "SRC")
@@ -128,7 +128,7 @@ func (r *installRig) transcript() string {
 	return s
 }
 
-func stepLines(tr *transcript, steps []Step) {
+func stepLines(tr *wmTranscript, steps []Step) {
 	for _, s := range steps {
 		tr.add("  => %s: %s", s.What, s.Detail)
 	}
@@ -170,15 +170,15 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 			}
 			stepLines(r.tr, steps)
 			if after := r.fs.dump(""); after != beforeFS {
-				t.Errorf("files after uninstall differ from before install:\n%s", lineDiff(beforeFS, after))
+				t.Errorf("files after uninstall differ from before install:\n%s", wmLineDiff(beforeFS, after))
 			}
 			if r.reg != nil && r.reg.dump() != beforeReg {
-				t.Errorf("registry after uninstall differs:\n%s", lineDiff(beforeReg, r.reg.dump()))
+				t.Errorf("registry after uninstall differs:\n%s", wmLineDiff(beforeReg, r.reg.dump()))
 			}
 			if r.svc.installed {
 				t.Error("service still registered after uninstall")
 			}
-			checkGolden(t, "install_"+goos, r.transcript())
+			checkWMGolden(t, "install_"+goos, r.wmTranscript())
 		})
 	}
 }
@@ -238,7 +238,7 @@ func TestInterruptedInstallIsReversible(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := r.fs.dump(""); after != before {
-		t.Errorf("leftovers after an interrupted install and uninstall:\n%s", lineDiff(before, after))
+		t.Errorf("leftovers after an interrupted install and uninstall:\n%s", wmLineDiff(before, after))
 	}
 }
 
@@ -249,17 +249,17 @@ func (f *failStart) Start() error { return errors.New("service dnspin failed to 
 func TestServiceFiles(t *testing.T) {
 	spec := ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/etc/dnspin/dnspin.toml"}
 	unit := SystemdUnit(spec)
-	checkGolden(t, "dnspin.service", unit)
-	checkGolden(t, "sysv_dnspin.sh", SysvScript(spec))
+	checkWMGolden(t, "dnspin.service", unit)
+	checkWMGolden(t, "sysv_dnspin.sh", SysvScript(spec))
 	if strings.Contains(SysvScript(spec), "{{") || strings.Contains(unit, "{{") {
 		t.Error("service texts must not contain template actions: kardianos renders them as templates")
 	}
-	if q := shQuote("/opt/it's here/dnspin"); q != `'/opt/it'\''s here/dnspin'` {
-		t.Errorf("shQuote = %s", q)
+	if q := sysvQuote("/opt/it's here/dnspin"); q != `'/opt/it'\''s here/dnspin'` {
+		t.Errorf("sysvQuote = %s", q)
 	}
-	checkGolden(t, "launchd_dnspin.plist", LaunchdPlist(ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/Library/Application Support/dnspin/dnspin.toml"}))
-	checkGolden(t, "autostart_linux.desktop", TrayAutostartFor("linux", "/usr/local/bin/dnspin-tray").Content)
-	checkGolden(t, "autostart_darwin.plist", TrayAutostartFor("darwin", "/usr/local/bin/dnspin-tray").Content)
+	checkWMGolden(t, "launchd_dnspin.plist", LaunchdPlist(ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/Library/Application Support/dnspin/dnspin.toml"}))
+	checkWMGolden(t, "autostart_linux.desktop", TrayAutostartFor("linux", "/usr/local/bin/dnspin-tray").Content)
+	checkWMGolden(t, "autostart_darwin.plist", TrayAutostartFor("darwin", "/usr/local/bin/dnspin-tray").Content)
 	if a := TrayAutostartFor("windows", `C:\Program Files\dnspin\dnspin-tray.exe`); a.RunKey != TrayRunValue || a.Content != `"C:\Program Files\dnspin\dnspin-tray.exe"` {
 		t.Errorf("windows autostart %+v", a)
 	}

@@ -31,9 +31,9 @@ const (
 	macResolverDir = "/etc/resolver"
 	backendMacOS   = "macos"
 
-	kindFile         = "file"
-	kindDir          = "dir"
-	kindNetworkSetup = "networksetup"
+	macKindFile         = "file"
+	macKindDir          = "dir"
+	macKindNetworkSetup = "networksetup"
 
 	macNoDNS = "There aren't any DNS Servers set on"
 )
@@ -152,9 +152,9 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 		if err != nil {
 			return nil, err
 		}
-		cs = append(cs, macChange{kind: kindDir, key: macResolverDir})
+		cs = append(cs, macChange{kind: macKindDir, key: macResolverDir})
 		for _, d := range p.Domains {
-			cs = append(cs, macChange{kind: kindFile, key: path.Join(macResolverDir, d), data: content})
+			cs = append(cs, macChange{kind: macKindFile, key: path.Join(macResolverDir, d), data: content})
 		}
 	case "full":
 		v4, v6, err := port53Servers(p.Resolver)
@@ -173,7 +173,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 			// Fall back to what the service had: its explicit list, or for
 			// a DHCP service the servers the system used before activation.
 			var orig []string
-			if r, ok := j.Find(kindNetworkSetup, s); ok {
+			if r, ok := j.Find(macKindNetworkSetup, s); ok {
 				orig = strings.Fields(string(r.Data))
 				if !r.Existed {
 					orig = j.Nameservers
@@ -188,7 +188,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 					orig = j.Nameservers
 				}
 			}
-			cs = append(cs, macChange{kind: kindNetworkSetup, key: s, servers: append(slices.Clone(self), without(orig, self)...)})
+			cs = append(cs, macChange{kind: macKindNetworkSetup, key: s, servers: append(slices.Clone(self), withoutAddrs(orig, self)...)})
 		}
 	default:
 		return nil, fmt.Errorf("activation mode %q is not scoped or full", p.Mode)
@@ -199,13 +199,13 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 func (m *macDNS) record(ctx context.Context, c macChange) (Record, error) {
 	r := Record{Kind: c.kind, Key: c.key}
 	switch c.kind {
-	case kindDir:
+	case macKindDir:
 		_, err := m.o.FS.Stat(c.key)
 		r.Existed = err == nil
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return r, fmt.Errorf("%s: %w", c.key, err)
 		}
-	case kindFile:
+	case macKindFile:
 		st, err := m.o.FS.Lstat(c.key)
 		if errors.Is(err, fs.ErrNotExist) {
 			return r, nil
@@ -223,7 +223,7 @@ func (m *macDNS) record(ctx context.Context, c macChange) (Record, error) {
 		if r.Data, err = m.o.FS.ReadFile(c.key); err != nil {
 			return r, fmt.Errorf("%s: %w", c.key, err)
 		}
-	case kindNetworkSetup:
+	case macKindNetworkSetup:
 		list, err := m.dnsServers(ctx, c.key)
 		if err != nil {
 			return r, err
@@ -295,14 +295,14 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 
 func (m *macDNS) set(ctx context.Context, c macChange) error {
 	switch c.kind {
-	case kindDir:
+	case macKindDir:
 		return m.o.FS.MkdirAll(c.key, 0o755)
-	case kindFile:
+	case macKindFile:
 		if cur, err := m.o.FS.ReadFile(c.key); err == nil && bytes.Equal(cur, c.data) {
 			return nil
 		}
 		return m.o.FS.WriteFileAtomic(c.key, c.data, 0o644)
-	case kindNetworkSetup:
+	case macKindNetworkSetup:
 		if cur, err := m.dnsServers(ctx, c.key); err == nil && slices.Equal(cur, c.servers) {
 			return nil
 		}
@@ -327,7 +327,7 @@ func (m *macDNS) replay(ctx context.Context, rs []Record) error {
 	for i := len(rs) - 1; i >= 0; i-- {
 		r := rs[i]
 		switch r.Kind {
-		case kindNetworkSetup:
+		case macKindNetworkSetup:
 			var list []string
 			if r.Existed {
 				list = strings.Fields(string(r.Data))
@@ -335,7 +335,7 @@ func (m *macDNS) replay(ctx context.Context, rs []Record) error {
 			if err := m.networksetup(ctx, r.Key, list); err != nil {
 				errs = append(errs, err)
 			}
-		case kindFile:
+		case macKindFile:
 			var err error
 			switch {
 			case !r.Existed:
@@ -351,7 +351,7 @@ func (m *macDNS) replay(ctx context.Context, rs []Record) error {
 			if err != nil {
 				errs = append(errs, err)
 			}
-		case kindDir:
+		case macKindDir:
 			if !r.Existed {
 				if err := m.o.FS.Remove(r.Key); err != nil && !errors.Is(err, fs.ErrNotExist) {
 					// Someone else put files there since: leave it.
@@ -389,7 +389,7 @@ func (m *macDNS) Current(ctx context.Context) (Snapshot, error) {
 	j, _ := ReadJournal(m.o.FS, m.o.StateDir)
 	if j != nil {
 		for _, r := range j.Records {
-			if r.Kind == kindFile {
+			if r.Kind == macKindFile {
 				if b, err := m.o.FS.ReadFile(r.Key); err == nil {
 					s.Files[r.Key] = string(b)
 					s.Activated = s.Activated || bytes.HasPrefix(b, []byte(Marker))

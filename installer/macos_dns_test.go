@@ -60,8 +60,8 @@ func (n *fakeNetworksetup) dump() string {
 }
 
 type macRig struct {
-	tr *transcript
-	fs *memFS
+	tr *wmTranscript
+	fs *wmFS
 	ns *fakeNetworksetup
 	o  Options
 }
@@ -70,8 +70,8 @@ type macRig struct {
 // a disabled Bluetooth PAN, an existing resolver file of another program and
 // resolv.conf showing the DHCP servers.
 func newMacRig(t *testing.T) *macRig {
-	tr := &transcript{}
-	m := &macRig{tr: tr, fs: newMemFS(tr)}
+	tr := &wmTranscript{}
+	m := &macRig{tr: tr, fs: newWMFS(tr)}
 	m.ns = &fakeNetworksetup{
 		order:    []string{"Wi-Fi", "USB 10/100/1000 LAN", "Bluetooth PAN"},
 		disabled: map[string]bool{"Bluetooth PAN": true},
@@ -132,15 +132,15 @@ func TestMacOSActivation(t *testing.T) {
 				t.Fatal(err)
 			}
 			if after := m.fs.dump("/state"); after != beforeFS {
-				t.Errorf("files not restored exactly:\n%s", lineDiff(beforeFS, after))
+				t.Errorf("files not restored exactly:\n%s", wmLineDiff(beforeFS, after))
 			}
 			if after := m.ns.dump(); after != beforeNS {
-				t.Errorf("network services not restored exactly:\n%s", lineDiff(beforeNS, after))
+				t.Errorf("network services not restored exactly:\n%s", wmLineDiff(beforeNS, after))
 			}
 			if _, err := m.fs.Stat("/state/" + JournalFile); err == nil {
 				t.Error("journal still there after restore")
 			}
-			checkGolden(t, tc.golden, m.tr.String())
+			checkWMGolden(t, tc.golden, m.tr.String())
 		})
 	}
 }
@@ -230,6 +230,6 @@ func TestMacOSInterruptedApply(t *testing.T) {
 		t.Fatal(err)
 	}
 	if m.fs.dump("/state") != beforeFS || m.ns.dump() != beforeNS {
-		t.Errorf("not restored exactly after an interrupted apply:\n%s", lineDiff(beforeNS, m.ns.dump()))
+		t.Errorf("not restored exactly after an interrupted apply:\n%s", wmLineDiff(beforeNS, m.ns.dump()))
 	}
 }

@@ -9,7 +9,7 @@ import (
 // Registry is the Windows registry seam, rooted at HKEY_LOCAL_MACHINE: key
 // paths are relative to it ("SYSTEM\CurrentControlSet\..."). The real one
 // (registry_windows.go) uses golang.org/x/sys/windows/registry; tests use an
-// in-memory map and record every write in a golden transcript, so the Windows
+// in-memory map and record every write in a golden wmTranscript, so the Windows
 // activation logic is tested on any OS.
 type Registry interface {
 	// GetValue returns the value name under key; ok is false when the key

@@ -128,8 +128,8 @@ WantedBy=multi-user.target
 `
 }
 
-// shQuote quotes one word for /bin/sh.
-func shQuote(s string) string {
+// sysvQuote quotes one word for /bin/sh.
+func sysvQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:@%+,") == "" {
 		return s
 	}
@@ -142,9 +142,9 @@ func shQuote(s string) string {
 // and "stop" ends the supervisor, which ends dnspin. (kardianos's own
 // script would also pass the arguments with literal quote characters.)
 func SysvScript(spec ServiceSpec) string {
-	words := []string{shQuote(spec.Executable)}
+	words := []string{sysvQuote(spec.Executable)}
 	for _, a := range spec.Arguments() {
-		words = append(words, shQuote(a))
+		words = append(words, sysvQuote(a))
 	}
 	return `#!/bin/sh
 ### BEGIN INIT INFO

@@ -58,8 +58,8 @@ func hostServiceState() string {
 	return b.String()
 }
 
-// waitFor polls cond for up to limit; it is a wait, not a timing assertion.
-func waitFor(limit time.Duration, cond func() bool) bool {
+// wmWaitFor polls cond for up to limit; it is a wait, not a timing assertion.
+func wmWaitFor(limit time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
 		if cond() {
@@ -86,7 +86,7 @@ func nsServiceChild(t *testing.T) {
 		}
 	}
 	started := filepath.Join(tmp, "started")
-	fake := "#!/bin/sh\necho \"$$ $*\" >>" + shQuote(started) + "\nexec sleep 600\n"
+	fake := "#!/bin/sh\necho \"$$ $*\" >>" + sysvQuote(started) + "\nexec sleep 600\n"
 	src := filepath.Join(tmp, "src", "dnspin")
 	tray := filepath.Join(tmp, "src", "dnspin-tray")
 	for _, p := range []string{src, tray} {
@@ -94,7 +94,7 @@ func nsServiceChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tr := &transcript{}
+	tr := &wmTranscript{}
 	in := &Installer{
 		GOOS:       "linux",
 		Paths:      Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
@@ -138,8 +138,8 @@ func nsServiceChild(t *testing.T) {
 		}
 		return strings.Split(strings.TrimSpace(string(b)), "\n")
 	}
-	if !waitFor(20*time.Second, func() bool { return len(startedLines()) >= 1 }) {
-		t.Fatalf("the service did not start dnspin; log: %s", readOr("/var/log/dnspin.err"))
+	if !wmWaitFor(20*time.Second, func() bool { return len(startedLines()) >= 1 }) {
+		t.Fatalf("the service did not start dnspin; log: %s", wmReadOr("/var/log/dnspin.err"))
 	}
 	first := startedLines()[0]
 	if want := " run --service --config /etc/dnspin/dnspin.toml"; !strings.HasSuffix(first, want) {
@@ -151,7 +151,7 @@ func nsServiceChild(t *testing.T) {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	if !waitFor(20*time.Second, func() bool { return len(startedLines()) >= 2 }) {
+	if !wmWaitFor(20*time.Second, func() bool { return len(startedLines()) >= 2 }) {
 		t.Fatal("dnspin was not restarted after kill -9")
 	}
 	second, _ := strconv.Atoi(strings.Fields(startedLines()[1])[0])
@@ -205,7 +205,7 @@ func nsServiceChild(t *testing.T) {
 	}
 }
 
-func readOr(p string) string {
+func wmReadOr(p string) string {
 	b, err := os.ReadFile(p)
 	if err != nil {
 		return err.Error()

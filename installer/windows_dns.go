@@ -98,7 +98,7 @@ func (w *windowsDNS) desired(p Plan) (keys []string, changes []regChange, gp boo
 				return nil, nil, false, err
 			}
 			for _, ifc := range ifs {
-				servers := append(append([]string{}, fam.self...), without(ifc.servers(), fam.self)...)
+				servers := append(append([]string{}, fam.self...), withoutAddrs(ifc.servers(), fam.self)...)
 				changes = append(changes, regChange{ifc.key, "NameServer", SZ(strings.Join(servers, ","))})
 			}
 		}
@@ -159,7 +159,7 @@ func splitServers(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == ';' })
 }
 
-func without(list, drop []string) []string {
+func withoutAddrs(list, drop []string) []string {
 	var out []string
 	for _, s := range list {
 		if !slices.Contains(drop, s) {

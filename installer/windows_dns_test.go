@@ -19,8 +19,8 @@ const (
 // Windows writes it after "Obtain DNS server address automatically"), one
 // with DHCP DNS and no NameServer value, one without DNS, and an IPv6
 // interface with DHCPv6 DNS.
-func winMachine(tr *transcript) *memRegistry {
-	r := newMemRegistry(tr)
+func winMachine(tr *wmTranscript) *wmRegistry {
+	r := newWMRegistry(tr)
 	r.seed(tcpipIfKey+`\`+ifStatic, "NameServer", SZ("192.0.2.53,192.0.2.54"))
 	r.seed(tcpipIfKey+`\`+ifStatic, "DhcpNameServer", SZ("203.0.113.9"))
 	r.seed(tcpipIfKey+`\`+ifDHCP, "NameServer", SZ(""))
@@ -34,16 +34,16 @@ func winMachine(tr *transcript) *memRegistry {
 }
 
 type winRig struct {
-	tr  *transcript
-	reg *memRegistry
-	fs  *memFS
+	tr  *wmTranscript
+	reg *wmRegistry
+	fs  *wmFS
 	run *scriptRunner
 	o   Options
 }
 
 func newWinRig(t *testing.T) *winRig {
-	tr := &transcript{}
-	w := &winRig{tr: tr, reg: winMachine(tr), fs: newMemFS(tr), run: newScriptRunner(tr)}
+	tr := &wmTranscript{}
+	w := &winRig{tr: tr, reg: winMachine(tr), fs: newWMFS(tr), run: newScriptRunner(tr)}
 	w.o = Options{FS: w.fs, Run: w.run.run, StateDir: `/state`}
 	return w
 }
@@ -53,7 +53,7 @@ func (w *winRig) configurator() Configurator { return NewWindowsConfigurator(w.o
 
 var winPlanResolver = []string{"127.0.0.1:53", "[::1]:53"}
 
-func snapshotLines(tr *transcript, s Snapshot) {
+func snapshotLines(tr *wmTranscript, s Snapshot) {
 	tr.add("snapshot backend=%s activated=%v nameservers=%s", s.Backend, s.Activated, strings.Join(s.Nameservers, ","))
 	for _, n := range s.Notes {
 		tr.add("    %s", n)
@@ -108,7 +108,7 @@ func TestWindowsActivation(t *testing.T) {
 				t.Fatal(err)
 			}
 			if after := w.reg.dump(); after != before {
-				t.Errorf("registry not restored exactly:\n%s", lineDiff(before, after))
+				t.Errorf("registry not restored exactly:\n%s", wmLineDiff(before, after))
 			}
 			if _, err := w.fs.Stat("/state/" + JournalFile); err == nil {
 				t.Error("journal still there after a complete restore")
@@ -117,7 +117,7 @@ func TestWindowsActivation(t *testing.T) {
 			if err := w.configurator().Restore(ctx); err != nil {
 				t.Fatal(err)
 			}
-			checkGolden(t, tc.golden, w.tr.String())
+			checkWMGolden(t, tc.golden, w.tr.String())
 		})
 	}
 }
@@ -174,9 +174,9 @@ func TestWindowsGroupPolicyNRPT(t *testing.T) {
 		t.Fatal(err)
 	}
 	if after := w.reg.dump(); after != before {
-		t.Errorf("registry not restored exactly:\n%s", lineDiff(before, after))
+		t.Errorf("registry not restored exactly:\n%s", wmLineDiff(before, after))
 	}
-	checkGolden(t, "windows_gp", w.tr.String())
+	checkWMGolden(t, "windows_gp", w.tr.String())
 }
 
 // A journal lost with its disk: Restore still removes rules carrying our
@@ -265,7 +265,7 @@ func TestWindowsInterruptedApply(t *testing.T) {
 				t.Fatal(err)
 			}
 			if after := w.reg.dump(); after != before {
-				t.Errorf("not restored exactly after an interrupted apply:\n%s", lineDiff(before, after))
+				t.Errorf("not restored exactly after an interrupted apply:\n%s", wmLineDiff(before, after))
 			}
 		})
 	}

@@ -19,7 +19,7 @@ import (
 )
 
 // Fakes for the Windows, macOS and service tests: an in-memory registry and
-// filesystem and a scripted command runner, all writing one transcript that
+// filesystem and a scripted command runner, all writing one wmTranscript that
 // is compared with testdata/*.golden (regenerate: go test ./installer -update).
 
 func init() {
@@ -29,16 +29,16 @@ func init() {
 	}
 }
 
-func updatingGolden() bool {
+func wmUpdatingGolden() bool {
 	f := flag.Lookup("update")
 	return f != nil && f.Value.String() == "true"
 }
 
-// checkGolden compares got with testdata/name.golden.
-func checkGolden(t *testing.T, name, got string) {
+// checkWMGolden compares got with testdata/name.golden.
+func checkWMGolden(t *testing.T, name, got string) {
 	t.Helper()
 	p := filepath.Join("testdata", name+".golden")
-	if updatingGolden() {
+	if wmUpdatingGolden() {
 		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -49,11 +49,11 @@ func checkGolden(t *testing.T, name, got string) {
 		t.Fatalf("%v (run go test ./installer -update to create it)", err)
 	}
 	if string(want) != got {
-		t.Errorf("%s differs from the golden transcript (go test ./installer -update rewrites it after review):\n%s", p, lineDiff(string(want), got))
+		t.Errorf("%s differs from the golden wmTranscript (go test ./installer -update rewrites it after review):\n%s", p, wmLineDiff(string(want), got))
 	}
 }
 
-func lineDiff(want, got string) string {
+func wmLineDiff(want, got string) string {
 	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	var b strings.Builder
 	for i := 0; i < len(w) || i < len(g); i++ {
@@ -71,29 +71,29 @@ func lineDiff(want, got string) string {
 	return b.String()
 }
 
-type transcript struct {
+type wmTranscript struct {
 	mu    sync.Mutex
 	lines []string
 }
 
-func (t *transcript) add(format string, a ...any) {
+func (t *wmTranscript) add(format string, a ...any) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.lines = append(t.lines, fmt.Sprintf(format, a...))
 }
 
-func (t *transcript) section(name string) { t.add("## %s", name) }
+func (t *wmTranscript) section(name string) { t.add("## %s", name) }
 
-func (t *transcript) String() string {
+func (t *wmTranscript) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return strings.Join(t.lines, "\n") + "\n"
 }
 
-// memRegistry is HKLM in memory. Key paths compare case-insensitively, as
+// wmRegistry is HKLM in memory. Key paths compare case-insensitively, as
 // in Windows.
-type memRegistry struct {
-	tr   *transcript
+type wmRegistry struct {
+	tr   *wmTranscript
 	keys map[string]map[string]RegValue // lower-case key -> values
 	name map[string]string              // lower-case key -> spelling
 	// failSets makes SetValue fail once this many sets have succeeded
@@ -101,17 +101,17 @@ type memRegistry struct {
 	failSets, sets int
 }
 
-func newMemRegistry(tr *transcript) *memRegistry {
-	return &memRegistry{tr: tr, keys: map[string]map[string]RegValue{}, name: map[string]string{}}
+func newWMRegistry(tr *wmTranscript) *wmRegistry {
+	return &wmRegistry{tr: tr, keys: map[string]map[string]RegValue{}, name: map[string]string{}}
 }
 
 // seed sets a value without recording it (the machine's state before the test).
-func (r *memRegistry) seed(key, name string, v RegValue) {
+func (r *wmRegistry) seed(key, name string, v RegValue) {
 	r.ensure(key)
 	r.keys[strings.ToLower(key)][name] = v
 }
 
-func (r *memRegistry) ensure(key string) {
+func (r *wmRegistry) ensure(key string) {
 	parts := strings.Split(key, `\`)
 	for i := 1; i <= len(parts); i++ {
 		k := strings.Join(parts[:i], `\`)
@@ -122,7 +122,7 @@ func (r *memRegistry) ensure(key string) {
 	}
 }
 
-func (r *memRegistry) GetValue(key, name string) (RegValue, bool, error) {
+func (r *wmRegistry) GetValue(key, name string) (RegValue, bool, error) {
 	vals, ok := r.keys[strings.ToLower(key)]
 	if !ok {
 		return RegValue{}, false, nil
@@ -131,7 +131,7 @@ func (r *memRegistry) GetValue(key, name string) (RegValue, bool, error) {
 	return v, ok, nil
 }
 
-func (r *memRegistry) SetValue(key, name string, v RegValue) error {
+func (r *wmRegistry) SetValue(key, name string, v RegValue) error {
 	if r.failSets > 0 && r.sets >= r.failSets {
 		r.tr.add("reg set    %s\\%s FAILS (injected)", HKLM(key), name)
 		return fmt.Errorf("registry %s\\%s: access denied (injected)", HKLM(key), name)
@@ -143,7 +143,7 @@ func (r *memRegistry) SetValue(key, name string, v RegValue) error {
 	return nil
 }
 
-func (r *memRegistry) DeleteValue(key, name string) error {
+func (r *wmRegistry) DeleteValue(key, name string) error {
 	r.tr.add("reg delete %s\\%s", HKLM(key), name)
 	if vals, ok := r.keys[strings.ToLower(key)]; ok {
 		delete(vals, name)
@@ -151,7 +151,7 @@ func (r *memRegistry) DeleteValue(key, name string) error {
 	return nil
 }
 
-func (r *memRegistry) SubKeys(key string) ([]string, error) {
+func (r *wmRegistry) SubKeys(key string) ([]string, error) {
 	pre := strings.ToLower(key) + `\`
 	var out []string
 	for k := range r.keys {
@@ -163,12 +163,12 @@ func (r *memRegistry) SubKeys(key string) ([]string, error) {
 	return out, nil
 }
 
-func (r *memRegistry) KeyExists(key string) (bool, error) {
+func (r *wmRegistry) KeyExists(key string) (bool, error) {
 	_, ok := r.keys[strings.ToLower(key)]
 	return ok, nil
 }
 
-func (r *memRegistry) DeleteKey(key string) error {
+func (r *wmRegistry) DeleteKey(key string) error {
 	r.tr.add("reg delete-key %s", HKLM(key))
 	if subs, _ := r.SubKeys(key); len(subs) > 0 {
 		return fmt.Errorf("registry %s has subkeys", HKLM(key))
@@ -178,7 +178,7 @@ func (r *memRegistry) DeleteKey(key string) error {
 }
 
 // dump renders the whole registry, for "restore put back exactly" checks.
-func (r *memRegistry) dump() string {
+func (r *wmRegistry) dump() string {
 	var ks []string
 	for k := range r.keys {
 		ks = append(ks, k)
@@ -199,47 +199,47 @@ func (r *memRegistry) dump() string {
 	return b.String()
 }
 
-// memFS is a filesystem in memory that records every change. Writes of the
-// journal are shown with the records they hold, so the transcript proves the
+// wmFS is a filesystem in memory that records every change. Writes of the
+// journal are shown with the records they hold, so the wmTranscript proves the
 // journal was fsynced before the first change.
-type memFS struct {
-	tr    *transcript
-	files map[string]*memFile
+type wmFS struct {
+	tr    *wmTranscript
+	files map[string]*wmFile
 	// failWrite makes writes to this path fail (to test error paths).
 	failWrite string
 }
 
-type memFile struct {
+type wmFile struct {
 	data []byte
 	mode fs.FileMode // includes fs.ModeDir for directories
 	link string
 }
 
-func newMemFS(tr *transcript) *memFS {
-	return &memFS{tr: tr, files: map[string]*memFile{"/": {mode: fs.ModeDir | 0o755}}}
+func newWMFS(tr *wmTranscript) *wmFS {
+	return &wmFS{tr: tr, files: map[string]*wmFile{"/": {mode: fs.ModeDir | 0o755}}}
 }
 
-func (m *memFS) seedFile(name string, data string, mode fs.FileMode) {
-	m.mkdirs(memDir(name), 0o755)
-	m.files[name] = &memFile{data: []byte(data), mode: mode}
+func (m *wmFS) seedFile(name string, data string, mode fs.FileMode) {
+	m.mkdirs(wmDir(name), 0o755)
+	m.files[name] = &wmFile{data: []byte(data), mode: mode}
 }
 
-func (m *memFS) mkdirs(name string, perm fs.FileMode) {
-	for d := name; d != "/" && d != "." && !strings.HasSuffix(d, ":"); d = memDir(d) {
+func (m *wmFS) mkdirs(name string, perm fs.FileMode) {
+	for d := name; d != "/" && d != "." && !strings.HasSuffix(d, ":"); d = wmDir(d) {
 		if _, ok := m.files[d]; !ok {
-			m.files[d] = &memFile{mode: fs.ModeDir | perm}
+			m.files[d] = &wmFile{mode: fs.ModeDir | perm}
 		}
 	}
 }
 
-func notExist(op, name string) error {
+func wmNotExist(op, name string) error {
 	return &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 }
 
-func (m *memFS) ReadFile(name string) ([]byte, error) {
+func (m *wmFS) ReadFile(name string) ([]byte, error) {
 	f, ok := m.files[name]
 	if !ok {
-		return nil, notExist("open", name)
+		return nil, wmNotExist("open", name)
 	}
 	if f.mode.IsDir() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
@@ -247,12 +247,12 @@ func (m *memFS) ReadFile(name string) ([]byte, error) {
 	return bytes.Clone(f.data), nil
 }
 
-func (m *memFS) write(op, name string, data []byte, perm fs.FileMode) error {
+func (m *wmFS) write(op, name string, data []byte, perm fs.FileMode) error {
 	if name == m.failWrite {
 		return &fs.PathError{Op: op, Path: name, Err: errors.New("injected failure")}
 	}
-	if d, ok := m.files[memDir(name)]; !ok || !d.mode.IsDir() {
-		return notExist(op, name)
+	if d, ok := m.files[wmDir(name)]; !ok || !d.mode.IsDir() {
+		return wmNotExist(op, name)
 	}
 	if strings.HasSuffix(name, ManifestFile) {
 		var mf Manifest
@@ -273,7 +273,7 @@ func (m *memFS) write(op, name string, data []byte, perm fs.FileMode) error {
 	} else {
 		m.tr.add("%s %s %04o %q", op, name, perm, data)
 	}
-	m.files[name] = &memFile{data: bytes.Clone(data), mode: perm}
+	m.files[name] = &wmFile{data: bytes.Clone(data), mode: perm}
 	return nil
 }
 
@@ -302,48 +302,48 @@ func describeRecord(r Record) string {
 	return s
 }
 
-func (m *memFS) WriteFile(name string, data []byte, perm fs.FileMode) error {
+func (m *wmFS) WriteFile(name string, data []byte, perm fs.FileMode) error {
 	return m.write("write", name, data, perm)
 }
 
-func (m *memFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
+func (m *wmFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
 	return m.write("write-atomic", name, data, perm)
 }
 
-type memInfo struct {
+type wmInfo struct {
 	name string
-	f    *memFile
+	f    *wmFile
 }
 
-func (i memInfo) Name() string       { return path.Base(i.name) }
-func (i memInfo) Size() int64        { return int64(len(i.f.data)) }
-func (i memInfo) Mode() fs.FileMode  { return i.f.mode }
-func (i memInfo) ModTime() time.Time { return time.Time{} }
-func (i memInfo) IsDir() bool        { return i.f.mode.IsDir() }
-func (i memInfo) Sys() any           { return nil }
+func (i wmInfo) Name() string       { return path.Base(i.name) }
+func (i wmInfo) Size() int64        { return int64(len(i.f.data)) }
+func (i wmInfo) Mode() fs.FileMode  { return i.f.mode }
+func (i wmInfo) ModTime() time.Time { return time.Time{} }
+func (i wmInfo) IsDir() bool        { return i.f.mode.IsDir() }
+func (i wmInfo) Sys() any           { return nil }
 
-func (m *memFS) Stat(name string) (fs.FileInfo, error) {
+func (m *wmFS) Stat(name string) (fs.FileInfo, error) {
 	f, ok := m.files[name]
 	if !ok {
-		return nil, notExist("stat", name)
+		return nil, wmNotExist("stat", name)
 	}
-	return memInfo{name, f}, nil
+	return wmInfo{name, f}, nil
 }
 
-func (m *memFS) Lstat(name string) (fs.FileInfo, error) { return m.Stat(name) }
+func (m *wmFS) Lstat(name string) (fs.FileInfo, error) { return m.Stat(name) }
 
-func (m *memFS) Readlink(name string) (string, error) {
+func (m *wmFS) Readlink(name string) (string, error) {
 	f, ok := m.files[name]
 	if !ok || f.link == "" {
-		return "", notExist("readlink", name)
+		return "", wmNotExist("readlink", name)
 	}
 	return f.link, nil
 }
 
-func (m *memFS) Rename(a, b string) error {
+func (m *wmFS) Rename(a, b string) error {
 	f, ok := m.files[a]
 	if !ok {
-		return notExist("rename", a)
+		return wmNotExist("rename", a)
 	}
 	m.tr.add("rename %s %s", a, b)
 	m.files[b] = f
@@ -351,10 +351,10 @@ func (m *memFS) Rename(a, b string) error {
 	return nil
 }
 
-func (m *memFS) Remove(name string) error {
+func (m *wmFS) Remove(name string) error {
 	f, ok := m.files[name]
 	if !ok {
-		return notExist("remove", name)
+		return wmNotExist("remove", name)
 	}
 	if f.mode.IsDir() {
 		for p := range m.files {
@@ -368,7 +368,7 @@ func (m *memFS) Remove(name string) error {
 	return nil
 }
 
-func (m *memFS) MkdirAll(name string, perm fs.FileMode) error {
+func (m *wmFS) MkdirAll(name string, perm fs.FileMode) error {
 	if f, ok := m.files[name]; ok && f.mode.IsDir() {
 		return nil
 	}
@@ -379,10 +379,10 @@ func (m *memFS) MkdirAll(name string, perm fs.FileMode) error {
 	return nil
 }
 
-func (m *memFS) Chmod(name string, perm fs.FileMode) error {
+func (m *wmFS) Chmod(name string, perm fs.FileMode) error {
 	f, ok := m.files[name]
 	if !ok {
-		return notExist("chmod", name)
+		return wmNotExist("chmod", name)
 	}
 	m.tr.add("chmod %s %04o", name, perm)
 	f.mode = f.mode&fs.ModeType | perm
@@ -390,7 +390,7 @@ func (m *memFS) Chmod(name string, perm fs.FileMode) error {
 }
 
 // dump renders every file except those under skip.
-func (m *memFS) dump(skip string) string {
+func (m *wmFS) dump(skip string) string {
 	var ps []string
 	for p := range m.files {
 		if skip != "" && (p == skip || strings.HasPrefix(p, skip+"/")) {
@@ -410,13 +410,13 @@ func (m *memFS) dump(skip string) string {
 // scriptRunner records commands and answers them from a script: the output
 // for a command line, or the output of a function for dynamic answers.
 type scriptRunner struct {
-	tr      *transcript
+	tr      *wmTranscript
 	answers map[string]func() (string, error)
 	// handler answers commands not in answers, when set.
 	handler func(name string, args []string) (string, error)
 }
 
-func newScriptRunner(tr *transcript) *scriptRunner {
+func newScriptRunner(tr *wmTranscript) *scriptRunner {
 	return &scriptRunner{tr: tr, answers: map[string]func() (string, error){}}
 }
 
@@ -443,8 +443,8 @@ func (s *scriptRunner) run(ctx context.Context, name string, args ...string) ([]
 	return nil, nil
 }
 
-// memDir is path.Dir that also understands Windows paths (C:\a\b).
-func memDir(p string) string {
+// wmDir is path.Dir that also understands Windows paths (C:\a\b).
+func wmDir(p string) string {
 	if strings.Contains(p, `\`) {
 		if i := strings.LastIndexByte(p, '\\'); i > 0 {
 			return p[:i]
