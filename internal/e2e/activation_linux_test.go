@@ -289,4 +289,3 @@ func TestSymlinkedResolvConfRestored(t *testing.T) {
 		sameState(t, "symlink", stateOf(t, nstest.ResolvConfPath), before)
 	})
 }
-

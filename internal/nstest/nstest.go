@@ -204,7 +204,7 @@ func runChild(t testing.TB, o Options) {
 		args = append(args, "-test.timeout", f)
 	}
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), envChild+"="+t.Name())
+	cmd.Env = append(os.Environ(), envChild+"="+t.Name(), raceEnv())
 	cmd.SysProcAttr = cloneAttr()
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -248,6 +248,15 @@ func flagValue(name string) string {
 	return ""
 }
 
+// raceEnv stops race-enabled children from sleeping a second at exit (the
+// race detector's default), which would add up over many namespaced tests.
+func raceEnv() string {
+	if g := os.Getenv("GORACE"); g != "" {
+		return "GORACE=" + g + " atexit_sleep_ms=0"
+	}
+	return "GORACE=atexit_sleep_ms=0"
+}
+
 // Process is a helper started by Spawn.
 type Process struct {
 	Cmd    *exec.Cmd
@@ -264,7 +273,7 @@ func (e *Env) Spawn(t testing.TB, name string, args ...string) *Process {
 		t.Fatalf("nstest: finding the test binary: %v", err)
 	}
 	cmd := exec.Command(exe, append([]string{"-test.run", "^$", "--"}, args...)...)
-	cmd.Env = append(os.Environ(), envHelper+"="+name)
+	cmd.Env = append(os.Environ(), envHelper+"="+name, raceEnv())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
