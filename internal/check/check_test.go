@@ -106,7 +106,7 @@ func TestRunAllGood(t *testing.T) {
 func TestRunFailures(t *testing.T) {
 	t.Parallel()
 	_, answered := dnsServer(t, nil) // dnspin, never asked
-	other, _ := dnsServer(t, nil) // the system asks someone else
+	other, _ := dnsServer(t, nil)    // the system asks someone else
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +152,9 @@ func TestSnapshotFallback(t *testing.T) {
 		rep := Run(context.Background(), Inputs{
 			Domains: []string{"tickets.example"}, Listen: []string{"127.0.0.1:53"},
 			Snapshot: func(context.Context) (installer.Snapshot, error) { return tc.snap, tc.err },
-			Lookup:   func(context.Context, string) ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil },
+			Lookup: func(context.Context, string) ([]netip.Addr, error) {
+				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+			},
 		})
 		r := rep.Results[0]
 		if r.OK != tc.ok || !strings.Contains(r.Detail, tc.want) {
