@@ -394,6 +394,17 @@ func (c *linuxConfigurator) Reassert(ctx context.Context) (bool, error) {
 		cur, _ := c.fs.ReadFile(r.Key)
 		ours := lerr == nil && fi.Mode().IsRegular() && bytes.Contains(cur, []byte(Marker))
 		if ours {
+			// dnspin replaced a symlink (to NetworkManager's or resolved's
+			// file under /run): its manager keeps updating the target, which
+			// holds the servers dnspin falls back to and forwards to.
+			if r.Link != "" {
+				t, err := c.fs.ReadFile(absLink(filepath.Dir(r.Key), r.Link))
+				if err == nil && !bytes.Equal(t, r.Data) {
+					c.o.Logger.Info("activation: the original symlink's target changed; taking its servers", "file", r.Key, "target", r.Link)
+					j.Records[i].Data = t
+					adopted = true
+				}
+			}
 			continue
 		}
 		nr, err := c.record(r.Key)
