@@ -78,6 +78,9 @@ func (c *linuxConfigurator) env(ctx context.Context) LinuxEnv {
 			e.ResolvConfLink = absLink(filepath.Dir(ResolvConf), t)
 		}
 	}
+	// The probes are bounded: a wedged D-Bus must not hang activation.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
 	if _, err := c.o.Run(ctx, "resolvectl", "--no-pager", "status"); err == nil {
 		e.ResolvedRunning = true
 	}
