@@ -192,6 +192,8 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 			return err
 		}
 		c.o.Logger.Info("activation: journal written", "backend", b, "mode", p.Mode, "journal", filepath.Join(c.o.StateDir, JournalFile))
+		_, err = c.enforce(ctx, j)
+		return err
 	} else if !slices.Equal(j.Plan.Domains, p.Domains) || j.Plan.Mode != p.Mode || !slices.Equal(j.Plan.Resolver, p.Resolver) {
 		j.Plan = p
 		if _, err := c.desiredAll(j); err != nil {
@@ -201,7 +203,9 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 			return err
 		}
 	}
-	_, err = c.enforce(ctx, j)
+	// Already active: a file replaced since (DHCP, NetworkManager) is
+	// adopted as the new original rather than overwritten and lost.
+	_, err = c.Reassert(ctx)
 	return err
 }
 
