@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"time"
 )
 
 // Reasserter is implemented by configurators whose settings the OS may
@@ -48,4 +49,21 @@ func Recover(ctx context.Context, o Options) (wasActive bool, plan *Plan, err er
 	}
 	p := j.Plan
 	return j.Active, &p, nil
+}
+
+// Watch is the resolv.conf watcher: on every tick until ctx ends it calls
+// r.Reassert and hands the outcome to report (which may be nil). The service
+// passes time.NewTicker(5*time.Second).C; tests pass their own channel.
+func Watch(ctx context.Context, r Reasserter, tick <-chan time.Time, report func(changed bool, err error)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+			changed, err := r.Reassert(ctx)
+			if report != nil {
+				report(changed, err)
+			}
+		}
+	}
 }

@@ -289,3 +289,16 @@ func parallel(n int, f func(i int)) {
 	}
 	wg.Wait()
 }
+
+// AnsweredFrom makes Inputs.Answered from a status source (the control
+// API's GET /v1/status): the sum of every answer counter.
+func AnsweredFrom(status func(ctx context.Context) (control.Status, error)) func(ctx context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) {
+		s, err := status(ctx)
+		if err != nil {
+			return 0, err
+		}
+		a := s.Answers
+		return a.Upstream + a.Cache + a.Stale + a.Pinned + a.Learned + a.Servfail, nil
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -160,5 +161,15 @@ func TestSnapshotFallback(t *testing.T) {
 		if r.OK != tc.ok || !strings.Contains(r.Detail, tc.want) {
 			t.Errorf("snapshot %+v: %+v, want ok=%v and %q", tc.snap, r, tc.ok, tc.want)
 		}
+	}
+}
+
+func TestAnsweredFrom(t *testing.T) {
+	t.Parallel()
+	f := AnsweredFrom(func(context.Context) (control.Status, error) {
+		return control.Status{Answers: control.Answers{Upstream: 1, Cache: 2, Stale: 3, Pinned: 4, Learned: 5, Servfail: 6}}, nil
+	})
+	if n, err := f(context.Background()); n != 21 || err != nil {
+		t.Fatalf("AnsweredFrom = %d, %v", n, err)
 	}
 }

@@ -289,3 +289,45 @@ func TestSymlinkedResolvConfRestored(t *testing.T) {
 		sameState(t, "symlink", stateOf(t, nstest.ResolvConfPath), before)
 	})
 }
+
+// TestWatcherReapplies: the watcher loop the service runs notices the
+// rewrite on its next tick.
+func TestWatcherReapplies(t *testing.T) {
+	nstest.Run(t, nstest.Options{ResolvConf: "nameserver 127.0.0.2\n"}, func(t *testing.T, env *nstest.Env) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		env.Spawn(t, "fixed-answer", "127.0.0.1:53", dnspinAddr)
+		c, err := installer.NewConfigurator(ctx, options(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		tick := make(chan time.Time)
+		type outcome struct {
+			changed bool
+			err     error
+		}
+		results := make(chan outcome)
+		go installer.Watch(ctx, c.(installer.Reasserter), tick, func(ch bool, err error) { results <- outcome{ch, err} })
+		tick <- time.Time{}
+		if r := <-results; r.changed || r.err != nil {
+			t.Fatalf("tick on an intact file: %+v", r)
+		}
+		nstest.WriteResolvConfBehindBack(t, "nameserver 127.0.0.3\n", 0o644)
+		tick <- time.Time{}
+		if r := <-results; !r.changed || r.err != nil {
+			t.Fatalf("tick after the rewrite: %+v", r)
+		}
+		if got := getent(t, "x.example"); got != dnspinAddr {
+			t.Fatalf("after the watcher: %s", got)
+		}
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(nstest.ReadResolvConf(t)); got != "nameserver 127.0.0.3\n" {
+			t.Fatalf("restored %q", got)
+		}
+	})
+}
