@@ -54,6 +54,22 @@
 //
 // Getent runs `getent ahostsv4 NAME` (or ahostsv6/ahosts), i.e. the real
 // glibc path through nsswitch and resolv.conf, and returns the addresses.
+//
+// # API at a glance
+//
+//	Run(t, Options{...}, func(t *testing.T, env *Env) {...}) // body runs in the namespaces
+//	Options{ResolvConf, ResolvConfMode, BindMountResolvConf, Symlink}
+//	env.Dir                                 // scratch on the namespace's tmpfs (/run/nstest)
+//	env.Spawn(t, "helper", args...) *Process // helper registered with Main; p.Kill() is SIGKILL
+//	Main(m, helpers)                        // in TestMain, when Spawn is used
+//	InNamespace() bool                      // true in the namespaced child
+//	Getent(ctx, "ahostsv4", name) / MustGetent(t, "ahostsv4", name)
+//	ReadResolvConf(t) / WriteResolvConfBehindBack(t, content, perm)
+//	VethAddr, ResolvConfPath, Ready
+//
+// Servers started in the body may listen on any 127.0.0.0/8 address and on
+// port 53: the namespace's loopback is private. Only the namespace's own
+// addresses are reachable; there is no route to the outside.
 package nstest
 
 import (
