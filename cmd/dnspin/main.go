@@ -31,6 +31,9 @@ func commands() []command {
 		cmdQuery,
 		cmdInstall,
 		cmdUninstall,
+		cmdActivate,
+		cmdDeactivate,
+		cmdCheck,
 	}
 }
 
