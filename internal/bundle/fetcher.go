@@ -363,7 +363,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, u string) (bool, error) {
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNotModified && have && hasV:
-		return false, nil
+		return false, f.unchangedErr(u)
 	case resp.StatusCode != http.StatusOK:
 		return false, fmt.Errorf("%s: HTTP %s", u, resp.Status)
 	case resp.ContentLength > f.o.MaxSize:
@@ -387,7 +387,7 @@ func (f *Fetcher) fetchOne(ctx context.Context, u string) (bool, error) {
 	if same {
 		// A mirror without conditional requests: nothing new.
 		f.rememberValidator(u, nv)
-		return false, nil
+		return false, f.unchangedErr(u)
 	}
 	f.mu.Lock()
 	minSerial := f.st.Serial + 1
@@ -419,6 +419,18 @@ func (f *Fetcher) fetchOne(ctx context.Context, u string) (bool, error) {
 	f.o.Apply(p.Pins)
 	f.log.Info("bundle: applied", "serial", p.Serial, "pins", len(p.Pins), "dropped", len(p.Dropped), "expires", p.Expires.Format(time.RFC3339), "url", u)
 	return true, nil
+}
+
+// unchangedErr is nil when a mirror still serves the bundle in use, unless
+// that bundle has expired: then the mirror has nothing usable and the next
+// one is tried.
+func (f *Fetcher) unchangedErr(u string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.withdrawn {
+		return nil
+	}
+	return fmt.Errorf("%s: still serves serial %d, which expired at %s: the operators must publish a newly signed bundle", u, f.cur.Serial, f.cur.Expires.Format(time.RFC3339))
 }
 
 func (f *Fetcher) rememberValidator(u string, v validator) {

@@ -471,15 +471,28 @@ func TestFetcherExpiryWithdrawsPins(t *testing.T) {
 	if err := f.FetchNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	m.set(nil, "404") // the operator forgot to re-sign
-	h.clock.Advance(31 * 24 * time.Hour)
-	f.FetchNow(context.Background())
+	h.clock.Advance(31 * 24 * time.Hour) // the operator forgot to re-sign
+	if err := f.FetchNow(context.Background()); err == nil || !strings.Contains(err.Error(), "still serves serial 10, which expired at 2026-12-26T00:00:00Z") {
+		t.Errorf("FetchNow after expiry = %v", err)
+	}
 	if h.applied.n() != 2 || h.applied.names() != "" {
 		t.Errorf("after expiry: %d calls, pins %q", h.applied.n(), h.applied.names())
 	}
-	if st := f.Status(); !st.Expired || st.Pins != 0 || st.Serial != 10 {
+	if st := f.Status(); !st.Expired || st.Pins != 0 || st.Serial != 10 || !strings.Contains(st.LastError, "expired") {
 		t.Errorf("status %+v", st)
 	}
+	// A fresh bundle brings pins back.
+	fresh := payload(11, pin("shop.tickets.example", "192.0.2.11"))
+	fresh.Issued, fresh.Expires = h.clock.Now(), h.clock.Now().Add(24*time.Hour)
+	m.set(mustSign(t, h.priv, fresh), "")
+	if err := f.FetchNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := f.Status(); st.Expired || st.Pins != 1 || h.applied.names() != "shop.tickets.example=192.0.2.11" {
+		t.Errorf("after a fresh bundle: status %+v, pins %s", st, h.applied.names())
+	}
+	m.set(m.body, "404")
+	h.clock.Advance(2 * 24 * time.Hour)
 	// A restart after expiry does not bring them back.
 	h2 := *h
 	h2.applied = newApplied()
