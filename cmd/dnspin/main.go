@@ -34,6 +34,7 @@ func commands() []command {
 		cmdActivate,
 		cmdDeactivate,
 		cmdCheck,
+		cmdBundle,
 	}
 }
 
