@@ -27,6 +27,9 @@ type command struct {
 func commands() []command {
 	return []command{
 		cmdVersion,
+		cmdStatus,
+		cmdMode,
+		cmdReport,
 	}
 }
 
