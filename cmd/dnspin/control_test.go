@@ -140,7 +140,9 @@ func TestModeCommand(t *testing.T) {
 			t.Errorf("%q: exit %d, %q", args, code, errs)
 		}
 	}
-	svc.SetModeFn = func(string) error { return errStr("cannot switch: the resolver is restarting, try again in a few seconds") }
+	svc.SetModeFn = func(string) error {
+		return errStr("cannot switch: the resolver is restarting, try again in a few seconds")
+	}
 	code, _, errs = runCmd(t, "mode", "auto", "--config", cfg)
 	if code != 1 || errs != "dnspin mode: cannot switch: the resolver is restarting, try again in a few seconds\n" {
 		t.Fatalf("backend error: exit %d, %q", code, errs)
