@@ -12,11 +12,17 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // ErrNotRunning is returned (wrapped, with the address) when no service
 // listens at the control address.
 var ErrNotRunning = errors.New("dnspin is not running")
+
+// eventsIdle is how long an event stream may stay silent (no event, no
+// heartbeat) before the client drops it: a frozen service looks like a
+// dead one, and the tray reconnects.
+const eventsIdle = 60 * time.Second
 
 // maxAnswerBytes bounds what the client reads from the service.
 const maxAnswerBytes = 4 << 20
@@ -26,6 +32,7 @@ const maxAnswerBytes = 4 << 20
 type Client struct {
 	addr string
 	hc   *http.Client
+	idle time.Duration // eventsIdle; shorter in tests
 }
 
 // NewClient returns a client for the socket or pipe at address.
@@ -38,7 +45,7 @@ func NewClient(address string) *Client {
 		MaxIdleConns:        2,
 		MaxIdleConnsPerHost: 2,
 	}
-	return &Client{addr: address, hc: &http.Client{Transport: tr}}
+	return &Client{addr: address, hc: &http.Client{Transport: tr}, idle: eventsIdle}
 }
 
 // Address is the socket or pipe this client talks to.
@@ -157,7 +164,9 @@ func (c *Client) Events(ctx context.Context) (<-chan Status, error) {
 		defer resp.Body.Close()
 		stop := context.AfterFunc(ctx, func() { resp.Body.Close() })
 		defer stop()
-		readEvents(resp.Body, func(event string, data []byte) {
+		idle := time.AfterFunc(c.idle, func() { resp.Body.Close() })
+		defer idle.Stop()
+		readEvents(resp.Body, func() { idle.Reset(c.idle) }, func(event string, data []byte) {
 			if event != "status" {
 				return
 			}
@@ -184,12 +193,14 @@ func (c *Client) Events(ctx context.Context) (<-chan Status, error) {
 
 // readEvents parses a text/event-stream (the subset the server writes:
 // event, data, comments) and calls fn per event until r ends.
-func readEvents(r io.Reader, fn func(event string, data []byte)) {
+// alive is called for every line, heartbeats included.
+func readEvents(r io.Reader, alive func(), fn func(event string, data []byte)) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxAnswerBytes)
 	var event string
 	var data []byte
 	for sc.Scan() {
+		alive()
 		line := sc.Text()
 		switch {
 		case line == "":

@@ -20,7 +20,8 @@ import (
 // the peer's credentials.
 func Listen(address string) (net.Listener, error) {
 	dir := filepath.Dir(address)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	di, err := os.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("control socket directory %s: %w (set control = a path in a writable directory)", dir, err)
 		}
@@ -28,6 +29,9 @@ func Listen(address string) (net.Listener, error) {
 		if err := os.Chmod(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("control socket directory %s: %w", dir, err)
 		}
+	} else if err == nil && di.Mode().Perm()&0o002 != 0 {
+		// Anyone could have put a fake service (or a file) at address first.
+		return nil, fmt.Errorf("control socket directory %s is writable by every user, so another user could pose as dnspin there: set control = a path in a directory only root can write, e.g. /run/dnspin/dnspin.sock", dir)
 	}
 	if fi, err := os.Lstat(address); err == nil {
 		if fi.Mode()&os.ModeSocket == 0 {

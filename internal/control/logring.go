@@ -11,9 +11,8 @@ import (
 // form, in memory for support reports. It is bounded: at most Lines lines
 // of at most MaxLineBytes each. The service tees its logger into it.
 type LogRing struct {
-	h    slog.Handler // text handler writing into buf
-	buf  *ringBuf
-	opts slog.HandlerOptions
+	h   slog.Handler // text handler writing into buf
+	buf *ringBuf
 }
 
 // MaxLineBytes bounds one line kept by a LogRing.
@@ -28,8 +27,7 @@ func NewLogRing(n int, level slog.Leveler) *LogRing {
 		level = slog.LevelInfo
 	}
 	rb := &ringBuf{lines: make([]string, n)}
-	opts := slog.HandlerOptions{Level: level}
-	return &LogRing{h: slog.NewTextHandler(rb, &opts), buf: rb, opts: opts}
+	return &LogRing{h: slog.NewTextHandler(rb, &slog.HandlerOptions{Level: level}), buf: rb}
 }
 
 var _ slog.Handler = (*LogRing)(nil)
@@ -42,12 +40,12 @@ func (r *LogRing) Handle(ctx context.Context, rec slog.Record) error { return r.
 
 // WithAttrs returns a handler that adds attrs and shares the ring.
 func (r *LogRing) WithAttrs(as []slog.Attr) slog.Handler {
-	return &LogRing{h: r.h.WithAttrs(as), buf: r.buf, opts: r.opts}
+	return &LogRing{h: r.h.WithAttrs(as), buf: r.buf}
 }
 
 // WithGroup returns a handler that qualifies keys and shares the ring.
 func (r *LogRing) WithGroup(name string) slog.Handler {
-	return &LogRing{h: r.h.WithGroup(name), buf: r.buf, opts: r.opts}
+	return &LogRing{h: r.h.WithGroup(name), buf: r.buf}
 }
 
 // Lines returns the kept lines, oldest first.

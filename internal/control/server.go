@@ -54,7 +54,7 @@ type ServerOptions struct {
 	RequestTimeout    time.Duration // whole request for everything but events; default 60s
 	MaxConns          int           // concurrent connections; default 32
 	MaxEventStreams   int           // concurrent /v1/events streams; default 16
-	Heartbeat         time.Duration // SSE comment line interval; default 15s
+	Heartbeat         time.Duration // SSE comment line interval; default 15s, at most 20s
 
 	// Now is the clock for reports; nil means time.Now.
 	Now func() time.Time
@@ -86,7 +86,8 @@ func (o *ServerOptions) defaults() {
 		// Streams never end by themselves; leave room for status and mode.
 		o.MaxEventStreams = o.MaxConns / 2
 	}
-	if o.Heartbeat <= 0 {
+	if o.Heartbeat <= 0 || o.Heartbeat > eventsIdle/3 {
+		// Clients give up on a stream silent for eventsIdle.
 		o.Heartbeat = 15 * time.Second
 	}
 	if o.Now == nil {
@@ -105,7 +106,7 @@ func Serve(ctx context.Context, ln net.Listener, b Backend, o ServerOptions) err
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
 		ReadTimeout:       o.RequestTimeout,
 		WriteTimeout:      o.RequestTimeout,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second,
 		MaxHeaderBytes:    o.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return ctx },

@@ -422,6 +422,15 @@ func TestListen(t *testing.T) {
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
 		t.Fatal("Listen touched a regular file")
 	}
+
+	// A directory every user can write is refused: anyone could have put
+	// up a fake service there.
+	open := filepath.Join(dir, "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o1777)
+	if _, err := Listen(filepath.Join(open, "dnspin.sock")); err == nil || !strings.Contains(err.Error(), "writable by every user") {
+		t.Fatalf("world-writable dir: %v", err)
+	}
 }
 
 func TestEventStreamLimit(t *testing.T) {
@@ -457,20 +466,74 @@ func TestConnLimit(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer c.Close()
 		idle[i] = c
 	}
-	res := make(chan error, 1)
-	go func() { _, err := NewClient(addr).Status(testCtx(t)); res <- err }()
-	select {
-	case err := <-res:
-		t.Fatalf("third connection served while two were held: %v", err)
-	default:
+	// Two connections are held (for ReadHeaderTimeout, 5s): a third waits.
+	// A broken limit would answer within these 300ms almost always; a
+	// working one can never answer, however slow the machine.
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := NewClient(addr).Status(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("third connection while two are held: %v, want it to wait", err)
 	}
-	idle[0].Close() // frees a slot: the waiting request must now succeed
-	if err := <-res; err != nil {
+	idle[0].Close() // frees a slot
+	if _, err := NewClient(addr).Status(testCtx(t)); err != nil {
 		t.Fatal(err)
 	}
-	idle[1].Close()
+}
+
+// An event stream lives past RequestTimeout (the server lifts the
+// deadlines net/http set for the request).
+func TestEventsOutliveRequestTimeout(t *testing.T) {
+	t.Parallel()
+	b, l := newLive()
+	addr := serve(t, b, ServerOptions{RequestTimeout: 20 * time.Millisecond})
+	ev, err := NewClient(addr).Events(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-ev
+	start := time.Now()
+	for time.Since(start) < 100*time.Millisecond { // wait out 5 request timeouts
+		<-time.After(10 * time.Millisecond)
+	}
+	l.set(func(s *Status) { s.State = "degraded" })
+	if s, ok := <-ev; !ok || s.State != "degraded" {
+		t.Fatalf("after RequestTimeout: %+v, open %v", s, ok)
+	}
+}
+
+// A stream that goes silent (frozen service) is dropped by the client so
+// the tray reconnects.
+func TestEventsClientDropsSilentStream(t *testing.T) {
+	t.Parallel()
+	addr := filepath.Join(t.TempDir(), "frozen.sock")
+	ln, err := Listen(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	defer close(release)
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "event: status\ndata: {\"mode\":\"auto\"}\n\n")
+		w.(http.Flusher).Flush()
+		<-release // then nothing, not even heartbeats
+	}))
+	defer ln.Close()
+	c := NewClient(addr)
+	c.idle = 50 * time.Millisecond
+	ev, err := c.Events(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := <-ev; s.Mode != "auto" {
+		t.Fatalf("first event %+v", s)
+	}
+	if _, ok := <-ev; ok {
+		t.Fatal("unexpected second event")
+	}
 }
 
 func TestReloadAsRootAndConfiguredAdmin(t *testing.T) {
