@@ -172,21 +172,23 @@ func Summary(s Status) string {
 	if s.Version != "" {
 		head += " " + s.Version
 	}
-	var state string
+	word, why := strings.ToUpper(s.State), ""
 	switch s.State {
 	case "normal":
-		state = "OK, internet DNS works"
+		word, why = "OK", "internet DNS works"
 	case "degraded":
-		state = "DEGRADED, internet DNS is slow or failing; backup addresses are used where needed"
+		why = "internet DNS is slow or failing, backup addresses are used where needed"
 	case "outage":
-		state = "OUTAGE, internet DNS is down; the platform is answered from backup addresses"
+		why = "internet DNS is down, the platform is answered from backup addresses"
 	case "recovering":
-		state = "RECOVERING, internet DNS answers again; checking before switching back"
-	default:
-		state = "state " + s.State
+		why = "internet DNS answers again, checking before switching back"
 	}
+	state := word
 	if t, err := time.Parse(time.RFC3339, s.StateSince); err == nil {
-		state += " (since " + t.UTC().Format("2006-01-02 15:04 UTC") + ")"
+		state += " since " + t.UTC().Format("2006-01-02 15:04 UTC")
+	}
+	if why != "" {
+		state += ": " + why
 	}
 	parts = append(parts, head+": "+state)
 	switch s.Mode {
@@ -212,7 +214,11 @@ func Summary(s Status) string {
 		parts = append(parts, fmt.Sprintf("%d/%d DNS servers answer", ok, n))
 	}
 	if n := len(s.Unprotected); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d platform names have no backup address", n))
+		if n == 1 {
+			parts = append(parts, "1 platform name has no backup address")
+		} else {
+			parts = append(parts, fmt.Sprintf("%d platform names have no backup address", n))
+		}
 	}
 	return strings.Join(parts, " · ")
 }
