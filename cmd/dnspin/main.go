@@ -35,6 +35,9 @@ func commands() []command {
 		cmdDeactivate,
 		cmdCheck,
 		cmdBundle,
+		cmdStatus,
+		cmdMode,
+		cmdReport,
 	}
 }
 
