@@ -89,7 +89,11 @@ func (h *health) result(ok bool, reason string, recoverAfter int) {
 	st, why := h.state, h.reason
 	h.mu.Unlock()
 	if changed {
-		h.log.Warn("upstream state changed", "from", old, "to", st, "reason", why)
+		lvl := slog.LevelWarn
+		if st == StateNormal || st == StateRecovering {
+			lvl = slog.LevelInfo
+		}
+		h.log.Log(context.Background(), lvl, "upstream state changed", "from", old, "to", st, "reason", why)
 		h.onChange()
 	}
 }
