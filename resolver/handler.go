@@ -38,7 +38,11 @@ func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp
 	}
 	q := new(dns.Msg)
 	if err := q.Unpack(pkt); err != nil {
-		return formerr(pkt)
+		b := formerr(pkt)
+		if b != nil {
+			r.count(SourceLocal)
+		}
+		return b
 	}
 	out, _ := r.answer(ctx, q, tcp)
 	return out
