@@ -29,6 +29,15 @@ func commands() []command {
 		cmdVersion,
 		cmdRun,
 		cmdQuery,
+		cmdInstall,
+		cmdUninstall,
+		cmdActivate,
+		cmdDeactivate,
+		cmdCheck,
+		cmdBundle,
+		cmdStatus,
+		cmdMode,
+		cmdReport,
 	}
 }
 
