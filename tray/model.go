@@ -83,7 +83,8 @@ func (v View) Item(id ItemID) Item {
 	return Item{}
 }
 
-// Busy is the action the controller is running, if any.
+// Busy is the action the controller is running, if any. While one runs,
+// all action items are disabled.
 type Busy int
 
 // Actions that take a moment; while one runs its menu item is disabled.
@@ -158,6 +159,9 @@ func Update(in Input, lang Lang) View {
 		modeLabel = t.Text(KeyReturnAuto)
 	}
 	notice := noticeText(t, in)
+	// One action at a time: while one runs, the others wait greyed out, so
+	// a second click cannot queue up behind a slow one.
+	idle := in.Busy == BusyNone
 
 	version := in.TrayVersion
 	if version == "" {
@@ -175,9 +179,9 @@ func Update(in Input, lang Lang) View {
 		Items: []Item{
 			{ID: ItemStatus, Label: sentence, Visible: true},
 			{ID: ItemNotice, Label: notice, Visible: notice != ""},
-			{ID: ItemMode, Label: modeLabel, Enabled: active && in.Busy != BusySwitching, Visible: true, SeparatorBefore: true},
-			{ID: ItemCheck, Label: t.Text(KeyCheck), Enabled: running && in.Busy != BusyChecking, Visible: true},
-			{ID: ItemReport, Label: t.Text(KeySaveReport), Enabled: running && in.Busy != BusySaving, Visible: true},
+			{ID: ItemMode, Label: modeLabel, Enabled: active && idle, Visible: true, SeparatorBefore: true},
+			{ID: ItemCheck, Label: t.Text(KeyCheck), Enabled: running && idle, Visible: true},
+			{ID: ItemReport, Label: t.Text(KeySaveReport), Enabled: running && idle, Visible: true},
 			{ID: ItemAbout, Label: t.Text(KeyAbout), Enabled: true, Visible: true, SeparatorBefore: true},
 			{ID: ItemAboutVersion, Parent: ItemAbout, Label: t.Text(KeyAboutVersion, "version", version), Visible: true},
 			{ID: ItemAboutService, Parent: ItemAbout, Label: t.Text(KeyAboutService, "version", serviceVersion), Visible: serviceVersion != ""},

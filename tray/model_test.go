@@ -198,7 +198,7 @@ func TestNoticesAndBusy(t *testing.T) {
 				t.Errorf("%s %s: notice %+v, want %q", lang, c.notice, got, want)
 			}
 			for _, id := range []ItemID{ItemMode, ItemCheck, ItemReport} {
-				if got := v.Item(id).Enabled; got == (id == c.disabled) {
+				if got := v.Item(id).Enabled; got == (c.disabled != "") {
 					t.Errorf("%s %s: %s enabled=%v", lang, c.notice, id, got)
 				}
 			}
