@@ -304,6 +304,61 @@ func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b int) {
 	return r / n, g / n, b / n
 }
 
+// checkRaces fails the test for every data race the child reported in
+// dnspin code. One race is known and only logged: fyne.io/systray's SetIcon
+// builds the new pixmap while godbus encodes a reply to a panel's
+// Get(IconPixmap) (both accesses inside the two libraries; dnspin
+// serialises its own calls). It can at worst show one garbled icon frame.
+func checkRaces(t *testing.T, dir string) {
+	files, _ := filepath.Glob(filepath.Join(dir, "race*"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		for _, rep := range strings.Split(string(b), "==================") {
+			if !strings.Contains(rep, "DATA RACE") {
+				continue
+			}
+			if libraryRace(rep) {
+				t.Logf("known data race inside fyne.io/systray and godbus (not dnspin code):\n%s", firstLines(rep, 8))
+				continue
+			}
+			t.Errorf("data race in the tray:\n%s", rep)
+		}
+	}
+}
+
+// libraryRace reports whether both accesses of a race report start in
+// fyne.io/systray, godbus or the standard library's reflect package.
+func libraryRace(rep string) bool {
+	lines := strings.Split(rep, "\n")
+	accesses := 0
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if !(strings.HasPrefix(l, "Read at") || strings.HasPrefix(l, "Write at") ||
+			strings.HasPrefix(l, "Previous read at") || strings.HasPrefix(l, "Previous write at")) {
+			continue
+		}
+		accesses++
+		if i+1 >= len(lines) {
+			return false
+		}
+		top := strings.TrimSpace(lines[i+1])
+		if !strings.HasPrefix(top, "fyne.io/systray.") && !strings.HasPrefix(top, "github.com/godbus/dbus/") &&
+			!strings.HasPrefix(top, "reflect.") {
+			return false
+		}
+	}
+	return accesses == 2
+}
+
+func firstLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[:min(n, len(lines))], "\n")
+}
+
 // waitIcon re-reads the icon on every signal until its colour passes ok.
 func waitIcon(t *testing.T, conn *dbus.Conn, sig chan *dbus.Signal, sender, what string, ok func(r, g, b int) bool) {
 	t.Helper()
@@ -341,6 +396,8 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	}
 	fake, sock := newFakeControl(t, st)
 	cache := t.TempDir()
+	races := t.TempDir()
+	t.Cleanup(func() { checkRaces(t, races) })
 
 	start := func() (*exec.Cmd, *strings.Builder) {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
@@ -351,6 +408,8 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 			"DBUS_SESSION_BUS_ADDRESS="+addr,
 			"XDG_CACHE_HOME="+cache,
 			"LANG="+locale, "LC_ALL=", "LC_MESSAGES=", "LANGUAGE=",
+			// Under -race, reports go to files checkRaces sorts.
+			"GORACE=exitcode=0 log_path="+filepath.Join(races, "race"),
 		)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -401,11 +460,11 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 
 	// Click "Use backup addresses now" the way a panel does.
 	tx := tray.TextsFor(lang)
-	click := func(label string) {
+	click := func(label string, flags dbus.Flags) {
 		t.Helper()
 		for _, it := range got {
 			if it.label == label {
-				if err := conn.Object(sender, "/StatusNotifierItem/menu").Call("com.canonical.dbusmenu.Event", 0,
+				if err := conn.Object(sender, "/StatusNotifierItem/menu").Call("com.canonical.dbusmenu.Event", flags,
 					it.id, "clicked", dbus.MakeVariant(int32(0)), uint32(time.Now().Unix())).Err; err != nil {
 					t.Fatalf("Event: %v", err)
 				}
@@ -414,7 +473,7 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 		}
 		t.Fatalf("no menu item %q in\n%s", label, dump(got))
 	}
-	click(tx.Text(tray.KeyUseBackup))
+	click(tx.Text(tray.KeyUseBackup), 0)
 	select {
 	case m := <-fake.modes:
 		if m != "pinned" {
@@ -431,8 +490,9 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	}
 	waitIcon(t, conn, sig, sender, "amber", func(r, g, b int) bool { return r > b+100 && g > b+60 })
 
-	// Quit ends the process cleanly.
-	click(tx.Text(tray.KeyQuit))
+	// Quit ends the process cleanly (no reply awaited: the tray may
+	// leave the bus before answering, which panels do not mind).
+	click(tx.Text(tray.KeyQuit), dbus.FlagNoReplyExpected)
 	select {
 	case err := <-exited:
 		exited <- err // for the cleanup
