@@ -27,6 +27,17 @@ type command struct {
 func commands() []command {
 	return []command{
 		cmdVersion,
+		cmdRun,
+		cmdQuery,
+		cmdInstall,
+		cmdUninstall,
+		cmdActivate,
+		cmdDeactivate,
+		cmdCheck,
+		cmdBundle,
+		cmdStatus,
+		cmdMode,
+		cmdReport,
 	}
 }
 
