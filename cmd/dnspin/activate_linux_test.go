@@ -1,44 +1,40 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver"
 )
 
-// standIn answers every A question with 127.0.0.1 on UDP at listen, like a
-// dnspin whose pins point at this machine.
-func standIn(t *testing.T, listen string) {
+// startDnspin runs the real resolver in-process on listen, in pinned mode
+// with shop.tickets.example pinned to 127.0.0.1 (so the "platform" is a
+// listener in the namespace).
+func startDnspin(t *testing.T, listen string) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", listen)
+	r, err := resolver.New(resolver.Config{
+		Listen:  []string{listen},
+		Domains: []string{"tickets.example"},
+		Pins:    []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
+		Mode:    resolver.ModePinned,
+	}, resolver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA && q.Name != "use-application-dns.net." {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP("127.0.0.1")})
-		} else if q.Qtype == dns.TypeA {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 }
 
 func writeActivateConfig(t *testing.T, dir, body string) string {
@@ -55,7 +51,7 @@ func writeActivateConfig(t *testing.T, dir, body string) string {
 func TestActivateCheckDeactivateInNamespace(t *testing.T) {
 	orig := "nameserver 127.0.0.2\nsearch lan\n"
 	nstest.Run(t, nstest.Options{ResolvConf: orig, ResolvConfMode: 0o644}, func(t *testing.T, env *nstest.Env) {
-		standIn(t, "127.0.0.1:53")
+		startDnspin(t, "127.0.0.1:53")
 		l, err := net.Listen("tcp", "127.0.0.1:443") // the "platform", reachable
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +147,7 @@ func TestActivatePreflightNamesHolder(t *testing.T) {
 		}
 		t.Logf("preflight took %v: %s", time.Since(start), errs)
 		pc.Close()
-		standIn(t, "127.0.0.1:53")
+		startDnspin(t, "127.0.0.1:53")
 		code, _, errs = runCmd(t, "activate", "--config", cfg)
 		if code != 1 || !strings.Contains(errs, "nothing answers DNS on 127.0.0.1:5353: start the dnspin service first") {
 			t.Fatalf("activate with the second address silent: exit %d\n%s", code, errs)

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -14,10 +15,12 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver"
 )
 
 func TestMain(m *testing.M) {
 	nstest.Main(m, map[string]func(args []string) int{
+		"resolver": runResolver,
 		// fixed-answer: a DNS server on args[0] answering every A question
 		// with args[1]; stands in for a resolver process that can be killed.
 		"fixed-answer": func(args []string) int {
@@ -71,6 +74,7 @@ func fixedServer(listen, addr string) (stop func(), err error) {
 const (
 	upstreamAddr = "198.51.100.2" // what the original nameserver answers
 	dnspinAddr   = "203.0.113.1"  // what the stand-in for dnspin answers
+	pinAddr      = "192.0.2.10"   // the pin of shop.tickets.example in resolverConfig
 )
 
 func getent(t *testing.T, name string) string {
@@ -146,7 +150,12 @@ func TestActivateKillRestartDeactivate(t *testing.T) {
 			t.Fatalf("before activation: %s", got)
 		}
 
-		dnspin := env.Spawn(t, "fixed-answer", "127.0.0.1:53", dnspinAddr)
+		// The real resolver in pinned mode: a protected name answered with
+		// its pin proves the query went through dnspin.
+		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
+		rc.Mode = resolver.ModePinned
+		rcJSON, _ := json.Marshal(rc)
+		dnspin := env.Spawn(t, "resolver", string(rcJSON))
 		o := options(env)
 		c, err := installer.NewConfigurator(ctx, o)
 		if err != nil {
@@ -155,10 +164,11 @@ func TestActivateKillRestartDeactivate(t *testing.T) {
 		if err := c.Apply(ctx, plan); err != nil {
 			t.Fatal(err)
 		}
-		for _, n := range []string{"shop.tickets.example", "www.other.example"} {
-			if got := getent(t, n); got != dnspinAddr {
-				t.Fatalf("activated: %s resolved to %s, want dnspin's %s", n, got, dnspinAddr)
-			}
+		if got := getent(t, "shop.tickets.example"); got != pinAddr {
+			t.Fatalf("activated: shop.tickets.example resolved to %s, want dnspin's pin %s", got, pinAddr)
+		}
+		if got := getent(t, "www.other.example"); got != upstreamAddr {
+			t.Fatalf("activated: www.other.example resolved to %s, want the forwarded %s", got, upstreamAddr)
 		}
 
 		// kill -9: glibc gets ICMP port unreachable from 127.0.0.1 and asks
@@ -177,11 +187,11 @@ func TestActivateKillRestartDeactivate(t *testing.T) {
 			t.Fatalf("Recover = %v %+v %v", was, p, err)
 		}
 		sameState(t, "after Recover", stateOf(t, nstest.ResolvConfPath), before)
-		env.Spawn(t, "fixed-answer", "127.0.0.1:53", dnspinAddr)
+		env.Spawn(t, "resolver", string(rcJSON))
 		if err := c.Apply(ctx, *p); err != nil {
 			t.Fatal(err)
 		}
-		if got := getent(t, "shop.tickets.example"); got != dnspinAddr {
+		if got := getent(t, "shop.tickets.example"); got != pinAddr {
 			t.Fatalf("re-applied: %s", got)
 		}
 		if err := c.Restore(ctx); err != nil {
