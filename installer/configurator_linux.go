@@ -157,8 +157,32 @@ func (c *linuxConfigurator) originalNameservers(b Backend, j *Journal) []string 
 	return ParseNameservers(cur)
 }
 
+// lock serialises Apply, Restore and Reassert across processes (the
+// service's watcher and an administrator's `dnspin deactivate` run at the
+// same time): without it the watcher could take a just-restored file for a
+// rewrite behind dnspin's back and activate again.
+func (c *linuxConfigurator) lock() (func(), error) {
+	if err := c.fs.MkdirAll(c.o.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("activation: create state dir %s: %w", c.o.StateDir, err)
+	}
+	unlock, err := c.fs.Lock(filepath.Join(c.o.StateDir, LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("activation: lock %s: %w", filepath.Join(c.o.StateDir, LockFile), err)
+	}
+	return unlock, nil
+}
+
 // Apply implements Configurator: journal first (fsynced), then the change.
 func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.apply(ctx, p)
+}
+
+func (c *linuxConfigurator) apply(ctx context.Context, p Plan) error {
 	p = normalizePlan(p)
 	if err := validatePlan(p); err != nil {
 		return err
@@ -169,7 +193,7 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 	}
 	if j != nil && !j.Active {
 		// A restore was interrupted: finish it before starting over.
-		if err := c.Restore(ctx); err != nil {
+		if err := c.restore(ctx); err != nil {
 			return err
 		}
 		j = nil
@@ -205,7 +229,7 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 	}
 	// Already active: a file replaced since (DHCP, NetworkManager) is
 	// adopted as the new original rather than overwritten and lost.
-	_, err = c.Reassert(ctx)
+	_, err = c.reassert(ctx)
 	return err
 }
 
@@ -301,6 +325,15 @@ func (c *linuxConfigurator) reload(ctx context.Context, b Backend) error {
 
 // Restore implements Configurator.
 func (c *linuxConfigurator) Restore(ctx context.Context) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.restore(ctx)
+}
+
+func (c *linuxConfigurator) restore(ctx context.Context) error {
 	j, err := ReadJournal(c.fs, c.o.StateDir)
 	if err != nil || j == nil {
 		return err
@@ -391,6 +424,15 @@ func (c *linuxConfigurator) restoreRecord(r Record) error {
 // dnspin's settings are written again. A file that is still dnspin's but
 // differs from the plan is rewritten too.
 func (c *linuxConfigurator) Reassert(ctx context.Context) (bool, error) {
+	unlock, err := c.lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	return c.reassert(ctx)
+}
+
+func (c *linuxConfigurator) reassert(ctx context.Context) (bool, error) {
 	j, err := ReadJournal(c.fs, c.o.StateDir)
 	if err != nil || j == nil || !j.Active {
 		return false, err

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recRunner records commands; commands listed in ok succeed with their
@@ -457,5 +458,69 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
 		t.Fatal("dry run wrote a journal")
+	}
+}
+
+// pauseFS stops the first read of pause until release is closed, after
+// telling reached: it holds a Reassert right between reading the journal
+// and looking at resolv.conf.
+type pauseFS struct {
+	RootFS
+	pause            string
+	once             *sync.Once
+	reached, release chan struct{}
+}
+
+func (p pauseFS) ReadFile(n string) ([]byte, error) {
+	if n == p.pause {
+		p.once.Do(func() { close(p.reached); <-p.release })
+	}
+	return p.RootFS.ReadFile(n)
+}
+
+// TestDeactivateRacingWatcher: the service's watcher and `dnspin
+// deactivate` run at once; the watcher must never mistake the restored file
+// for a rewrite behind dnspin's back and activate again.
+func TestDeactivateRacingWatcher(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	orig := "nameserver 192.0.2.1\n"
+	s.write(t, ResolvConf, orig, 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	pfs := pauseFS{RootFS: s.root, pause: ResolvConf, once: new(sync.Once), reached: make(chan struct{}), release: make(chan struct{})}
+	wo := s.o
+	wo.FS = pfs
+	watcher, err := NewConfigurator(ctx, wo) // a separate configurator, like the service's
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := make(chan error, 1)
+	go func() { _, err := watcher.(Reasserter).Reassert(ctx); watched <- err }()
+	<-pfs.reached
+	restored := make(chan error, 1)
+	go func() { restored <- c.Restore(ctx) }()
+	// Let the restore run as far as it can (all the way without the lock),
+	// then let the watcher go on. Either order must end deactivated.
+	select {
+	case err := <-restored:
+		restored <- err
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(pfs.release)
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("resolv.conf %q after deactivate raced the watcher", got)
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
+		t.Fatal("the watcher activated again after deactivate")
 	}
 }
