@@ -524,3 +524,52 @@ func TestDeactivateRacingWatcher(t *testing.T) {
 		t.Fatal("the watcher activated again after deactivate")
 	}
 }
+
+func TestDirectResolvConfShapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, orig string
+		p          Plan
+		want       string
+	}{
+		{"IPv6 only listen", "nameserver 192.0.2.1\n", Plan{Mode: "full", Resolver: []string{"[::1]:53"}},
+			"nameserver ::1\nnameserver 192.0.2.1\n"},
+		{"IPv4 preferred, one dnspin line", "nameserver 192.0.2.1\nnameserver 192.0.2.2\n", Plan{Mode: "full", Resolver: []string{"[::1]:53", "127.0.0.1:53"}},
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n"},
+		{"only rotate option dropped", "options rotate\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n"},
+		{"empty original", "", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
+			"nameserver 127.0.0.1\n"},
+	} {
+		got, err := directResolvConf(tc.p, []byte(tc.orig))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body := strings.SplitN(string(got), "\n", 3)[2] // after the marker and the comment
+		if body != tc.want {
+			t.Errorf("%s:\n%s\nwant:\n%s", tc.name, body, tc.want)
+		}
+	}
+}
+
+func TestAbsentResolvConfRemovedOnRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	if err := os.MkdirAll(s.root.p("/etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); !strings.Contains(got, "nameserver 127.0.0.1\n") {
+		t.Fatalf("resolv.conf %q", got)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.root.Lstat(ResolvConf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("resolv.conf did not exist before; after Restore: %v", err)
+	}
+}
