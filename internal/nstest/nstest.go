@@ -219,6 +219,9 @@ func runChild(t testing.TB, o Options) {
 	if f := flagValue("test.timeout"); f != "" {
 		args = append(args, "-test.timeout", f)
 	}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), envChild+"="+t.Name(), raceEnv())
 	cmd.SysProcAttr = cloneAttr()
