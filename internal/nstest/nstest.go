@@ -29,7 +29,8 @@
 //
 // Run skips the test with a clear message when it cannot run (not root,
 // not Linux, unshare or mount refused); set DNSPIN_NSTEST_REQUIRE=1 to make
-// that a failure instead (CI does, as it runs as root).
+// that a failure instead (CI should: it runs as root, so a skip there means
+// the namespace tests silently stopped running).
 //
 // # Helper processes
 //
