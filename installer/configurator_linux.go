@@ -513,7 +513,7 @@ func (c *linuxConfigurator) Current(ctx context.Context) (Snapshot, error) {
 			s.Files[ResolvedDropIn] = string(d)
 		}
 		if j != nil && j.Plan.Mode == "scoped" {
-			s.Notes = append(s.Notes, "systemd-resolved sends only the platform's domains to dnspin; if dnspin stops, those names fail until the service restarts it, all other names are unaffected.")
+			s.Notes = append(s.Notes, "systemd-resolved sends the platform's domains only to dnspin (if dnspin stops, those names fail until the service restarts it). It treats global servers as a default route, so other names may also be asked of dnspin, in parallel with the network's servers; the first answer wins.")
 		}
 	}
 	return s, nil
