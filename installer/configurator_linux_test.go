@@ -37,7 +37,7 @@ func (r *recRunner) changes() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, c := range r.calls {
-		if !strings.HasPrefix(c, "resolvectl --no-pager status") && !strings.HasPrefix(c, "nmcli ") {
+		if !strings.HasPrefix(c, "resolvectl --no-pager ") && !strings.HasPrefix(c, "nmcli ") {
 			out = append(out, c)
 		}
 	}
@@ -257,33 +257,49 @@ func TestNetworkManagerReassertAdoptsNewOriginal(t *testing.T) {
 func TestResolvedDropIn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := newRoot(t, map[string]string{
-		"resolvectl --no-pager status":                             "Global\n",
+	ok := map[string]string{
+		"resolvectl --no-pager status": "Global\n",
+		"resolvectl --no-pager dns":    "Global: 9.9.9.9#dns.quad9.net\nLink 2 (eth0): 192.0.2.53 fe80::1%eth0\nLink 3 (wlan0):\n",
+		"resolvectl --no-pager domain": "Global: corp.example\nLink 2 (eth0): lan\n",
 		"systemctl try-reload-or-restart systemd-resolved.service": "",
-		"resolvectl flush-caches":                                  "",
-	})
+		"resolvectl flush-caches":                                 "",
+	}
+	s := newRoot(t, ok)
 	stub := "# managed by man:systemd-resolved(8)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n"
 	s.write(t, "/run/systemd/resolve/stub-resolv.conf", stub, 0o644)
-	s.write(t, ResolvedUplink, "nameserver 192.0.2.53\n", 0o644)
+	s.write(t, ResolvedUplink, "nameserver 9.9.9.9\nnameserver 192.0.2.53\n", 0o644)
 	s.symlink(t, "../run/systemd/resolve/stub-resolv.conf", ResolvConf)
 	c := s.conf(t)
 	if err := c.Apply(ctx, scopedPlan); err != nil {
 		t.Fatal(err)
 	}
-	want := Marker + "\n[Resolve]\nDNS=127.0.0.1\nDomains=~tickets.example ~cdn-tickets.example\n"
+	want := Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1 9.9.9.9 192.0.2.53 fe80::1\nDomains=\nDomains=~tickets.example ~cdn-tickets.example corp.example\n"
 	if got := s.read(t, ResolvedDropIn); got != want {
 		t.Fatalf("drop-in:\n%s\nwant:\n%s", got, want)
 	}
 	if l, _ := s.root.Readlink(ResolvConf); l != "../run/systemd/resolve/stub-resolv.conf" {
 		t.Fatalf("resolv.conf symlink touched: %q", l)
 	}
-	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "192.0.2.53:53" {
-		t.Fatalf("SystemResolvers = %v, want resolved's uplink", got)
+	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "9.9.9.9:53,192.0.2.53:53,[fe80::1]:53" {
+		t.Fatalf("SystemResolvers = %v, want resolved's global and link servers", got)
+	}
+	if changed, err := c.Reassert(ctx); changed || err != nil {
+		t.Fatalf("Reassert with nothing changed = %v %v", changed, err)
+	}
+	// The laptop moves to another network: the fallback follows. While
+	// active, resolvectl shows dnspin's global list, which must not leak in.
+	ok["resolvectl --no-pager dns"] = "Global: 127.0.0.1 9.9.9.9 192.0.2.53\nLink 2 (eth0): 198.51.100.53\n"
+	if changed, err := c.Reassert(ctx); !changed || err != nil {
+		t.Fatalf("Reassert after a network change = %v %v", changed, err)
+	}
+	want = Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1 9.9.9.9 198.51.100.53\nDomains=\nDomains=~tickets.example ~cdn-tickets.example corp.example\n"
+	if got := s.read(t, ResolvedDropIn); got != want {
+		t.Fatalf("drop-in after the network change:\n%s\nwant:\n%s", got, want)
 	}
 	if err := c.Apply(ctx, Plan{Mode: "full", Resolver: []string{"127.0.0.1:5353", "[::1]:53"}}); err != nil {
 		t.Fatal(err)
 	}
-	want = Marker + "\n[Resolve]\nDNS=127.0.0.1:5353 ::1\nDomains=~.\n"
+	want = Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1:5353 ::1 9.9.9.9 198.51.100.53\nDomains=\nDomains=~. corp.example\n"
 	if got := s.read(t, ResolvedDropIn); got != want {
 		t.Fatalf("full drop-in:\n%s\nwant:\n%s", got, want)
 	}
@@ -294,7 +310,7 @@ func TestResolvedDropIn(t *testing.T) {
 		t.Fatalf("drop-in left after Restore: %v", err)
 	}
 	reload := "systemctl try-reload-or-restart systemd-resolved.service|resolvectl flush-caches"
-	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload; got != want {
+	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload+"|"+reload; got != want {
 		t.Fatalf("commands:\n%s\nwant:\n%s", got, want)
 	}
 }
