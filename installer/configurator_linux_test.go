@@ -258,11 +258,11 @@ func TestResolvedDropIn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	ok := map[string]string{
-		"resolvectl --no-pager status": "Global\n",
-		"resolvectl --no-pager dns":    "Global: 9.9.9.9#dns.quad9.net\nLink 2 (eth0): 192.0.2.53 fe80::1%eth0\nLink 3 (wlan0):\n",
-		"resolvectl --no-pager domain": "Global: corp.example\nLink 2 (eth0): lan\n",
+		"resolvectl --no-pager status":                             "Global\n",
+		"resolvectl --no-pager dns":                                "Global: 9.9.9.9#dns.quad9.net\nLink 2 (eth0): 192.0.2.53 fe80::1%eth0\nLink 3 (wlan0):\n",
+		"resolvectl --no-pager domain":                             "Global: corp.example\nLink 2 (eth0): lan\n",
 		"systemctl try-reload-or-restart systemd-resolved.service": "",
-		"resolvectl flush-caches":                                 "",
+		"resolvectl flush-caches":                                  "",
 	}
 	s := newRoot(t, ok)
 	stub := "# managed by man:systemd-resolved(8)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n"
