@@ -243,7 +243,7 @@ func TestSaveReportAction(t *testing.T) {
 	h.wait("green", iconIs(IconGreen))
 	h.ctrl.Click(ItemReport)
 	v := h.wait("saved", noticeHas("sur le Bureau"))
-	name := "dnspin-report-2026-11-26-003000.json"
+	name := "dnspin-report-20261126-003000.txt"
 	if !strings.HasSuffix(v.Item(ItemNotice).Label, name) {
 		t.Errorf("notice %q does not name %s", v.Item(ItemNotice).Label, name)
 	}

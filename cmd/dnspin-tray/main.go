@@ -22,6 +22,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/tray"
 )
 
@@ -39,7 +40,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dnspin-tray", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	control := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+installer.DefaultPaths().Control+")")
+	controlAddr := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+installer.DefaultPaths().Control+")")
 	cfgPath := fs.String("config", "", "dnspin config to read the control address from (default: "+installer.DefaultPaths().Config+")")
 	lang := fs.String("lang", "", "language: en, de or fr (default: the user's language)")
 	logPath := fs.String("log", "", "log file (default: tray.log in the user's cache folder, dnspin subfolder)")
@@ -83,7 +84,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	defer logFile.Close()
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(logFile, stderr), nil))
 
-	addr := controlAddress(*control, *cfgPath, log)
+	addr := controlAddress(*controlAddr, *cfgPath, log)
 	l := tray.DetectLang()
 	if *lang != "" {
 		var ok bool
@@ -95,7 +96,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	log.Info("dnspin-tray starting", "version", version, "control", addr, "lang", l)
 
 	err = tray.Run(ctx, tray.Config{
-		Client:  newClient(addr),
+		Client:  control.NewClient(addr),
 		Lang:    l,
 		Version: version,
 		Logger:  log,

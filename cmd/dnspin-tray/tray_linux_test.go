@@ -4,8 +4,8 @@ package main
 
 // The real tray, tested for real: a private D-Bus session bus, a small fake
 // StatusNotifierWatcher (the part of a desktop panel that collects tray
-// icons), a fake control server on a Unix socket, and this package's own
-// main run as a child process. The test reads the menu over D-Bus the way
+// icons), the real control API server on a Unix socket with an in-memory
+// service behind it, and this package's own main run as a child process. The test reads the menu over D-Bus the way
 // a panel does (com.canonical.dbusmenu GetLayout), checks it against the
 // model's view, clicks "Use backup addresses now" over D-Bus and sees the
 // mode change reach the control server.
@@ -13,10 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,61 +43,71 @@ func TestMain(m *testing.M) {
 // deadline bounds every wait so a bug fails the test instead of hanging it.
 const deadline = 30 * time.Second
 
-// fakeControl is the control API as the service serves it, in memory.
-type fakeControl struct {
+// fakeService is the service side behind the real control API server
+// (control.Serve): an in-memory status that records mode switches.
+type fakeService struct {
 	mu      sync.Mutex
 	st      control.Status
 	changed chan struct{} // closed and replaced on every change
 	modes   chan string
 }
 
-func newFakeControl(t *testing.T, st control.Status) (*fakeControl, string) {
+var _ control.Backend = (*fakeService)(nil)
+
+func (f *fakeService) Status(ctx context.Context) control.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+func (f *fakeService) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fakeService) SetMode(ctx context.Context, mode string) error {
+	f.mu.Lock()
+	f.st.Mode = mode
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	f.modes <- mode
+	return nil
+}
+
+func (f *fakeService) Check(ctx context.Context) control.CheckReport {
+	return control.CheckReport{OK: true}
+}
+
+func (f *fakeService) Reload(ctx context.Context) error { return nil }
+
+func (f *fakeService) ReportInputs(ctx context.Context) control.ReportInputs {
+	return control.ReportInputs{}
+}
+
+// startService serves the control API (the real server) on a Unix socket.
+func startService(t *testing.T, st control.Status) (*fakeService, string) {
 	t.Helper()
-	f := &fakeControl{st: st, changed: make(chan struct{}), modes: make(chan string, 10)}
-	sock := filepath.Join(t.TempDir(), "control.sock")
-	ln, err := net.Listen("unix", sock)
+	f := &fakeService{st: st, changed: make(chan struct{}), modes: make(chan string, 10)}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "dnspin.sock")
+	ln, err := control.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		json.NewEncoder(w).Encode(f.st)
-	})
-	mux.HandleFunc("POST /v1/mode", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Mode string }
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		f.mu.Lock()
-		f.st.Mode = req.Mode
-		close(f.changed)
-		f.changed = make(chan struct{})
-		f.mu.Unlock()
-		f.modes <- req.Mode
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for {
-			f.mu.Lock()
-			b, _ := json.Marshal(f.st)
-			ch := f.changed
-			f.mu.Unlock()
-			fmt.Fprintf(w, "data: %s\n\n", b)
-			w.(http.Flusher).Flush()
-			select {
-			case <-ch:
-			case <-r.Context().Done():
-				return
-			}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.Serve(ctx, ln, f, control.ServerOptions{}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("control server: %v", err)
 		}
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 	return f, sock
 }
 
@@ -394,7 +401,7 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 		Platform: control.Platform{Name: "Example Tickets"},
 		Bundle:   &control.Bundle{Serial: 42, Expires: "2099-01-01T00:00:00Z"},
 	}
-	fake, sock := newFakeControl(t, st)
+	fake, sock := startService(t, st)
 	cache := t.TempDir()
 	races := t.TempDir()
 	t.Cleanup(func() { checkRaces(t, races) })
@@ -477,10 +484,10 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	select {
 	case m := <-fake.modes:
 		if m != "pinned" {
-			t.Errorf("control server got mode %q, want pinned", m)
+			t.Errorf("service got mode %q, want pinned", m)
 		}
 	case <-time.After(deadline):
-		t.Fatalf("the click never reached the control server\n%s", out)
+		t.Fatalf("the click never reached the service\n%s", out)
 	}
 	st.Mode = "pinned"
 	want = tray.Update(tray.Input{Status: &st, TrayVersion: version, Now: time.Now()}, lang)
