@@ -366,6 +366,27 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
+// tooltipTitle reads the tray's tooltip title (ToolTip is (s a(iiay) s s)).
+func tooltipTitle(t *testing.T, conn *dbus.Conn, sender string) string {
+	t.Helper()
+	tip, err := conn.Object(sender, "/StatusNotifierItem").GetProperty("org.kde.StatusNotifierItem.ToolTip")
+	if err != nil {
+		t.Fatalf("ToolTip: %v", err)
+	}
+	var tt struct {
+		Icon   string
+		Pixmap []struct {
+			W, H int32
+			Pix  []byte
+		}
+		Title, Text string
+	}
+	if err := dbus.Store([]any{tip.Value()}, &tt); err != nil {
+		t.Fatalf("ToolTip %v: %v", tip.Signature(), err)
+	}
+	return tt.Title
+}
+
 // waitIcon re-reads the icon on every signal until its colour passes ok.
 func waitIcon(t *testing.T, conn *dbus.Conn, sig chan *dbus.Signal, sender, what string, ok func(r, g, b int) bool) {
 	t.Helper()
@@ -458,6 +479,26 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	want := tray.Update(tray.Input{Status: &st, TrayVersion: version, Now: time.Now()}, lang)
 	got := waitMenu(t, conn, sig, sender, wantMenu(want))
 	waitIcon(t, conn, sig, sender, "green", func(r, g, b int) bool { return g > r+40 && g > b+40 })
+	// The About submenu (the library sends one level on the very first
+	// GetLayout only) and the tooltip.
+	full := getMenu(t, conn, sender)
+	about := wantMenu(want)[len(wantMenu(want))-2]
+	if got := full[len(full)-2]; len(got.children) != len(about.children) || !sameMenu(got.children, about.children) {
+		t.Errorf("About submenu:\n%s\nwant:\n%s", dump(got.children), dump(about.children))
+	}
+	stop := time.After(deadline)
+	for {
+		title := tooltipTitle(t, conn, sender)
+		if title == want.Tooltip {
+			break
+		}
+		select {
+		case <-sig:
+		case <-time.After(500 * time.Millisecond):
+		case <-stop:
+			t.Fatalf("tooltip %q, want %q", title, want.Tooltip)
+		}
+	}
 
 	// A second tray for the same user steps aside.
 	second, secondOut := start()
