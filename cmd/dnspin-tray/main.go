@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -82,7 +83,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	logFile := &lumberjack.Logger{Filename: *logPath, MaxSize: 1, MaxBackups: 1}
 	defer logFile.Close()
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logFile, stderr), nil))
+	out := io.MultiWriter(logFile, stderr)
+	log := slog.New(slog.NewTextHandler(out, nil))
+	// The systray library reports problems (no session bus, no panel to
+	// register with) through the standard logger: keep them in tray.log.
+	stdlog.SetOutput(out)
 
 	addr := controlAddress(*controlAddr, *cfgPath, log)
 	l := tray.DetectLang()
