@@ -312,10 +312,12 @@ func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b int) {
 }
 
 // checkRaces fails the test for every data race the child reported in
-// dnspin code. One race is known and only logged: fyne.io/systray's SetIcon
-// builds the new pixmap while godbus encodes a reply to a panel's
-// Get(IconPixmap) (both accesses inside the two libraries; dnspin
-// serialises its own calls). It can at worst show one garbled icon frame.
+// dnspin code. One race is known and only logged: on SetIcon, godbus's
+// prop.SetMust stores the new pixmap into the same slices an earlier
+// Get(IconPixmap) handed to a reply that may still be being encoded
+// (dbus.Store reuses a destination slice that is long enough). Both
+// accesses are inside fyne.io/systray and godbus; dnspin serialises its own
+// calls. At worst a panel gets one icon frame mixed from old and new.
 func checkRaces(t *testing.T, dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "race*"))
 	for _, f := range files {
