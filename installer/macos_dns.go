@@ -19,7 +19,9 @@ import (
 //
 //   - scoped: one /etc/resolver/<domain> file per platform domain (see
 //     resolver(5)); mDNSResponder sends that domain and all names below it
-//     to the servers in the file. Each file starts with Marker.
+//     to the servers in the file: dnspin, then the servers of
+//     /etc/resolv.conf recorded before activation as fallbacks (on port 53
+//     only). Each file starts with Marker.
 //   - full: `networksetup -setdnsservers SERVICE 127.0.0.1 ORIGINALS...` for
 //     every enabled network service. A service whose DNS came from DHCP
 //     ("There aren't any DNS Servers set") is put back with `Empty`, one with
@@ -36,6 +38,8 @@ const (
 	macKindNetworkSetup = "networksetup"
 
 	macNoDNS = "There aren't any DNS Servers set on"
+
+	macMaxNS = 3 // resolver(5): "Up to MAXNS (currently 3) name servers"
 )
 
 type macDNS struct {
@@ -58,10 +62,14 @@ type macChange struct {
 	servers   []string // networksetup list
 }
 
-func (m *macDNS) resolverFile(p Plan) ([]byte, error) {
+// resolverFile is the /etc/resolver file for the plan: dnspin's addresses,
+// then (on port 53) the originals recorded before activation as fallbacks,
+// at most macMaxNS nameserver lines in all (see fallback.go).
+func (m *macDNS) resolverFile(p Plan, originals []string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(Marker + "\n")
 	port := uint16(0)
+	var self []string
 	for _, r := range p.Resolver {
 		ap, err := netip.ParseAddrPort(r)
 		if err != nil {
@@ -77,10 +85,24 @@ func (m *macDNS) resolverFile(p Plan) ([]byte, error) {
 		if a.IsUnspecified() {
 			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		}
-		fmt.Fprintf(&b, "nameserver %s\n", a)
+		if !slices.Contains(self, a.String()) {
+			self = append(self, a.String())
+		}
 	}
 	if port == 0 {
 		return nil, errors.New("dnspin has no listen address to point the system at: set listen in the config")
+	}
+	var fallback []string
+	if port == 53 {
+		// The port line would apply to the originals too: only on port 53
+		// can they be listed. A second dnspin address adds no resilience
+		// (same process), so with fallbacks dnspin gets one line.
+		if fallback = fallbackServers(originals, self, macMaxNS-1); len(fallback) > 0 {
+			self = self[:1]
+		}
+	}
+	for _, a := range slices.Concat(self, fallback) {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
 	if port != 53 {
 		fmt.Fprintf(&b, "port %d\n", port)
@@ -148,7 +170,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 		if len(p.Domains) == 0 {
 			return nil, errors.New("scoped activation needs at least one domain in [platform] domains")
 		}
-		content, err := m.resolverFile(p)
+		content, err := m.resolverFile(p, j.Nameservers)
 		if err != nil {
 			return nil, err
 		}

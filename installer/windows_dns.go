@@ -59,7 +59,9 @@ type regChange struct {
 func regRecordKey(key, name string) string { return key + `\` + name }
 
 // desired returns the keys dnspin must create and the values it sets for p.
-func (w *windowsDNS) desired(p Plan) (keys []string, changes []regChange, gp bool, err error) {
+// originals are the servers recorded before activation: scoped rules list
+// them after dnspin (see fallback.go).
+func (w *windowsDNS) desired(p Plan, originals []string) (keys []string, changes []regChange, gp bool, err error) {
 	v4, v6, err := port53Servers(p.Resolver)
 	if err != nil {
 		return nil, nil, false, err
@@ -76,11 +78,13 @@ func (w *windowsDNS) desired(p Plan) (keys []string, changes []regChange, gp boo
 		if gp {
 			bases = append(bases, nrptGPKey)
 		}
+		self := append(slices.Clone(v4), v6...)
+		servers := append(slices.Clone(self), fallbackServers(originals, self, maxFallbackServers)...)
 		for _, base := range bases {
 			for _, d := range p.Domains {
 				k := base + `\` + nrptRuleID(d)
 				keys = append(keys, k)
-				for _, nv := range nrptRuleValues(d, append(append([]string{}, v4...), v6...)) {
+				for _, nv := range nrptRuleValues(d, servers) {
 					changes = append(changes, regChange{k, nv.name, nv.v})
 				}
 			}
@@ -225,10 +229,6 @@ func windowsResolvers(reg Registry) ([]string, error) {
 }
 
 func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
-	keys, changes, gp, err := w.desired(p)
-	if err != nil {
-		return err
-	}
 	j, err := ReadJournal(w.o.FS, w.o.StateDir)
 	if err != nil {
 		return err
@@ -239,6 +239,11 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 			return err
 		}
 		j = &Journal{Backend: backendWindows, Created: w.now().UTC(), Nameservers: ns}
+	}
+	// The journal's servers are the originals, also on a re-apply.
+	keys, changes, gp, err := w.desired(p, j.Nameservers)
+	if err != nil {
+		return err
 	}
 	// Record what is there now, for everything not recorded by an earlier
 	// apply (whose records hold the true originals).
