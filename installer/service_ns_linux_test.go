@@ -160,7 +160,7 @@ func nsServiceChild(t *testing.T) {
 	if err := os.WriteFile(in.Paths.Config, []byte("garbage [[["), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	steps, err = in.Uninstall(ctx)
+	steps, err = in.Uninstall(ctx, UninstallOptions{})
 	t.Logf("uninstall steps: %v", steps)
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
@@ -174,7 +174,7 @@ func nsServiceChild(t *testing.T) {
 		t.Errorf("dnspin (pid %d) still running after uninstall", second)
 	}
 	// A second uninstall with everything gone still succeeds.
-	if _, err := in.Uninstall(ctx); err != nil {
+	if _, err := in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Errorf("uninstall when nothing is installed: %v", err)
 	}
 
@@ -193,7 +193,7 @@ func nsServiceChild(t *testing.T) {
 	if err := os.Remove("/etc/init.d/dnspin"); err != nil {
 		t.Fatal(err)
 	}
-	steps, err = in.Uninstall(ctx)
+	steps, err = in.Uninstall(ctx, UninstallOptions{})
 	t.Logf("uninstall after the init script was deleted: %v", steps)
 	if err != nil {
 		t.Fatalf("uninstall with the service gone: %v", err)
