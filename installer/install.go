@@ -324,7 +324,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 
 	// Activation last: dnspin is running and answering by now.
-	cf, err := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	cf, err := in.configurator(ctx)
 	if err != nil {
 		return steps, fmt.Errorf("activation: %w", err)
 	}
@@ -336,6 +336,11 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("activated", req.Plan.Mode)
 	return steps, nil
+}
+
+// configurator makes the DNS configurator on the installer's seams.
+func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
+	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
 }
 
 func (in *Installer) exeName(n string) string {
@@ -446,7 +451,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 		m = in.guessManifest()
 		say("manifest", "none found; removing the default locations")
 	}
-	cf, cerr := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	cf, cerr := in.configurator(ctx)
 	restore := func() error {
 		if cerr != nil {
 			return cerr

@@ -272,9 +272,9 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
+	want := planSet{}
 	for _, c := range cs {
-		want[c.kind+"|"+c.key] = true
+		want.add(c.kind, c.key)
 		if _, ok := j.Find(c.kind, c.key); ok {
 			continue // recorded by an earlier apply: that is the original
 		}
@@ -293,22 +293,8 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 			return fmt.Errorf("activate: %w; run `dnspin deactivate` to put back what was changed so far", err)
 		}
 	}
-	var keep, stale []Record
-	for _, r := range j.Records {
-		if want[r.Kind+"|"+r.Key] {
-			keep = append(keep, r)
-		} else {
-			stale = append(stale, r)
-		}
-	}
-	if len(stale) > 0 {
-		if err := m.replay(ctx, stale); err != nil {
-			return err
-		}
-		j.Records = keep
-		if err := WriteJournal(m.o.FS, m.o.StateDir, j); err != nil {
-			return err
-		}
+	if _, err := dropStale(m.o, j, want, func(rs []Record) error { return m.replay(ctx, rs) }); err != nil {
+		return err
 	}
 	m.flush(ctx)
 	m.o.Logger.Info("DNS activated", "backend", backendMacOS, "mode", p.Mode)
@@ -388,19 +374,7 @@ func (m *macDNS) replay(ctx context.Context, rs []Record) error {
 }
 
 func (m *macDNS) Restore(ctx context.Context) error {
-	j, err := ReadJournal(m.o.FS, m.o.StateDir)
-	if err != nil || j == nil {
-		return err
-	}
-	if err := m.replay(ctx, j.Records); err != nil {
-		return fmt.Errorf("restore: %w; the journal in %s is kept, run `dnspin deactivate` again after fixing this", err, m.o.StateDir)
-	}
-	m.flush(ctx)
-	if err := RemoveJournal(m.o.FS, m.o.StateDir); err != nil {
-		return err
-	}
-	m.o.Logger.Info("DNS restored", "backend", backendMacOS, "records", len(j.Records))
-	return nil
+	return restoreJournal(m.o, backendMacOS, func(rs []Record) error { return m.replay(ctx, rs) }, nil, func(*Journal) { m.flush(ctx) })
 }
 
 func (m *macDNS) Current(ctx context.Context) (Snapshot, error) {
@@ -432,9 +406,7 @@ func (m *macDNS) Current(ctx context.Context) (Snapshot, error) {
 		case list == nil:
 			s.Notes = append(s.Notes, fmt.Sprintf("service %q: DNS from DHCP (Empty)", svc))
 		default:
-			if list[0] == "127.0.0.1" || list[0] == "::1" {
-				s.Activated = true
-			}
+			s.Activated = s.Activated || pointsAtLoopback(list)
 			s.Notes = append(s.Notes, fmt.Sprintf("service %q: DNS %s", svc, strings.Join(list, " ")))
 		}
 	}
