@@ -77,7 +77,11 @@ func (m *mirror) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-m.release:
 		}
-		return
+		// Never answer, not even when the client gives up: a handler that
+		// returns sends an empty 200, which a client whose deadline fires
+		// at the same moment may read and report as a malformed bundle
+		// instead of "no answer" (seen under -race on a loaded machine).
+		panic(http.ErrAbortHandler)
 	case "404":
 		http.NotFound(w, r)
 		return
