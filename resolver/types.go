@@ -82,3 +82,45 @@ type Config struct {
 	StateDir  string // learned answers persisted here; "" keeps them in memory
 	CacheSize int    // max cache entries; 0 means the default
 }
+
+// SourceLocal marks answers dnspin gives itself without asking anyone: the
+// use-application-dns.net canary, RFC 8482 answers to ANY, refusals of
+// other classes and malformed queries.
+const SourceLocal Source = "local"
+
+// Snapshot is the resolver's state for status displays (control API, tray).
+type Snapshot struct {
+	Mode        Mode
+	State       State
+	StateSince  time.Time
+	StateReason string
+	Listen      []string
+	Upstreams   []UpstreamStatus
+	Pins        int // pins in effect (config + bundle)
+	Learned     int // names with learned answers
+	Answers     map[Source]uint64
+	// NoBackup lists protected names asked while upstream was failing (or in
+	// pinned mode) that had neither a pin nor a learned answer, newest
+	// first: in an outage they cannot be answered.
+	NoBackup []string
+}
+
+// UpstreamStatus is one upstream server's health as the resolver sees it.
+type UpstreamStatus struct {
+	Address string
+	Healthy bool
+	RTT     time.Duration // smoothed round-trip time of good answers
+}
+
+// ListenError is returned by Start when an address cannot be bound.
+type ListenError struct {
+	Addr string // host:port
+	Net  string // "udp" or "tcp"
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("cannot listen on %s %s: %v", e.Net, e.Addr, unwrapSyscall(e.Err))
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }

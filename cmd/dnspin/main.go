@@ -27,6 +27,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		cmdVersion,
+		cmdRun,
+		cmdQuery,
 	}
 }
 

@@ -251,6 +251,9 @@ func (c *Config) validate() error {
 				return bad("pin.aaaa", "pin %q: %s is not an IPv6 address (IPv4 goes in a)", p.Name, a)
 			}
 		}
+		if !underAny(strings.TrimPrefix(p.Name, "*."), c.Platform.Domains) {
+			return bad("pin.name", "pin %q is not under a platform domain, so it would never be used: add its domain to [platform] domains", p.Name)
+		}
 	}
 	o := c.Outage
 	for _, d := range []struct {
@@ -296,6 +299,16 @@ func (c *Config) validate() error {
 		return bad("log.max_files", "must be 1 or more")
 	}
 	return nil
+}
+
+// underAny reports whether name is one of domains or below one of them.
+func underAny(name string, domains []string) bool {
+	for _, d := range domains {
+		if name == d || strings.HasSuffix(name, "."+d) {
+			return true
+		}
+	}
+	return false
 }
 
 // CanonicalName lower-cases a domain name and strips one trailing dot; it

@@ -98,6 +98,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
 		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
 		{"[platform]\ndomains = [\"*.example\"]\n", "platform.domains: \"*.example\""},
+		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"bank.example\"\na = [\"192.0.2.1\"]\n", "x.toml:4: pin.name: pin \"bank.example\" is not under a platform domain"},
+		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"*.xtickets.example\"\na = [\"192.0.2.1\"]\n", "is not under a platform domain"},
 		{"[bundle]\nurls = [\"http://x/p.json\"]\npublic_key = \"ed25519:AA\"\n", "bundle.urls: \"http://x/p.json\" must start with https://"},
 		{"[bundle]\nurls = [\"https://x/p.json\"]\n", "bundle.public_key"},
 		{"[log]\nmax_size_mb = 0\n", "log.max_size_mb"},

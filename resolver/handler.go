@@ -1,0 +1,482 @@
+package resolver
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// canary is the name browsers ask before turning on their own DNS over
+// HTTPS; NXDOMAIN keeps them on the system path, where pins apply.
+const canary = "use-application-dns.net."
+
+// ServeDNS answers one query (dns.Handler): the TCP listeners use it, and
+// so may tests. Queries that deserve no answer (replies) are dropped.
+func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	tcp := false
+	if a := w.LocalAddr(); a != nil && a.Network() == "tcp" {
+		tcp = true
+	}
+	if out, _ := r.answer(r.ctx, req, tcp); out != nil {
+		w.Write(out)
+	}
+}
+
+// servePacket answers one raw query: the UDP listeners use it. Cache hits
+// are answered from the packet without unpacking it; anything else is
+// unpacked and goes through answer. Unparseable queries get FORMERR when
+// their header can be read, else nothing.
+func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp bool) []byte {
+	if out := r.fastAnswer(dst, keyBuf, pkt, tcp); out != nil {
+		return out
+	}
+	q := new(dns.Msg)
+	if err := q.Unpack(pkt); err != nil {
+		return formerr(pkt)
+	}
+	out, _ := r.answer(ctx, q, tcp)
+	return out
+}
+
+// answer is SPEC.md "How a query is answered", top to bottom. It returns the
+// packed reply (nil: drop the query) and where the answer came from.
+func (r *Resolver) answer(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, Source) {
+	out, src := r.decide(ctx, q, tcp)
+	if out != nil {
+		r.count(src)
+	}
+	return out, src
+}
+
+func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, Source) {
+	// Bad input first: never answer a reply (that is how reflection loops
+	// start), refuse what a stub resolver has no business asking.
+	if q.Response {
+		return nil, ""
+	}
+	wq, key, err := queryOf(q, tcp)
+	switch {
+	case err != nil:
+		return r.reply(q, &wq, dns.RcodeFormatError, nil, nil), SourceLocal
+	case q.IsEdns0() != nil && q.IsEdns0().Version() != 0:
+		return r.reply(q, &wq, dns.RcodeBadVers, nil, nil), SourceLocal
+	case q.Opcode != dns.OpcodeQuery:
+		return r.reply(q, &wq, dns.RcodeNotImplemented, nil, nil), SourceLocal
+	}
+	qq := q.Question[0]
+	switch {
+	case qq.Qclass != dns.ClassINET:
+		return r.reply(q, &wq, dns.RcodeRefused, nil, nil), SourceLocal
+	case qq.Qtype == dns.TypeANY: // RFC 8482: one small record instead of everything
+		hinfo := &dns.HINFO{Hdr: dns.RR_Header{Name: qq.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600}, Cpu: "RFC8482"}
+		return r.reply(q, &wq, dns.RcodeSuccess, []dns.RR{hinfo}, nil), SourceLocal
+	case qq.Qtype == dns.TypeAXFR || qq.Qtype == dns.TypeIXFR:
+		return r.reply(q, &wq, dns.RcodeRefused, nil, nil), SourceLocal
+	case qq.Qtype == dns.TypeOPT || qq.Qtype == dns.TypeTSIG || qq.Qtype == dns.TypeTKEY:
+		return r.reply(q, &wq, dns.RcodeFormatError, nil, nil), SourceLocal
+	}
+	name := strings.ToLower(qq.Name)
+	if name == canary {
+		return r.reply(q, &wq, dns.RcodeNameError, nil, ede(dns.ExtendedErrorCodeFiltered, SourceLocal)), SourceLocal
+	}
+
+	c := r.cfg.Load()
+	mode := r.Mode()
+	protected := under(name, c.domains)
+	a := &asked{q: q, wq: &wq, key: key, name: name, qtype: qq.Qtype, protected: protected, c: c}
+
+	// 1 and 4: names that are not protected, and passthrough mode: a plain
+	// forwarder with serve-stale after client_timeout.
+	if !protected || mode == ModePassthrough {
+		return r.forward(ctx, a, c.ClientTimeout, r.stale)
+	}
+	// 3: outage declared (or not yet over), or pinned mode: pin or learned
+	// answer at once, without waiting on upstream.
+	if st := r.health.current(); mode == ModePinned || st == StateOutage || st == StateRecovering {
+		if out, src := r.backup(a); out != nil {
+			return out, src
+		}
+		return r.forward(ctx, a, c.ClientTimeout, r.stale) // no backup: upstream is the only hope
+	}
+	// 2: auto mode, upstream believed healthy: live answer within
+	// answer_budget, else pin, learned or stale.
+	return r.forward(ctx, a, c.AnswerBudget, func(a *asked) ([]byte, Source) {
+		if out, src := r.backup(a); out != nil {
+			return out, src
+		}
+		return r.stale(a)
+	})
+}
+
+// asked is one query on its way through the algorithm.
+type asked struct {
+	q         *dns.Msg
+	wq        *wireQuery
+	key       []byte
+	name      string // lower-case FQDN
+	qtype     uint16
+	protected bool
+	c         *settings
+}
+
+// forward answers from the cache, else from upstream. When upstream has not
+// answered within budget, or failed, fallback gets its turn; when it has
+// nothing, the query keeps waiting for upstream until the exchange ends,
+// then gets its answer or SERVFAIL — never silence.
+func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, fallback func(*asked) ([]byte, Source)) ([]byte, Source) {
+	now := r.now()
+	if e := r.cache.get(a.key); e != nil && e.fresh(now) {
+		return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
+	}
+	f := r.startFlight(a)
+	t := time.NewTimer(budget)
+	defer t.Stop()
+	select {
+	case <-f.done:
+	case <-t.C:
+		if out, src := fallback(a); out != nil {
+			return out, src
+		}
+		if r.health.current() == StateOutage {
+			// Upstream is known to be down: say so now instead of making
+			// the client wait; the exchange goes on and feeds recovery.
+			return r.servfail(a, errors.New("upstream is down (outage)")), SourceServfail
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return r.servfail(a, ctx.Err()), SourceServfail
+		}
+	case <-ctx.Done():
+		return r.servfail(a, ctx.Err()), SourceServfail
+	}
+	if f.err == nil {
+		return r.fromEntry(f.e, a.wq, r.now(), 0, nil), SourceUpstream
+	}
+	if out, src := fallback(a); out != nil {
+		return out, src
+	}
+	return r.servfail(a, f.err), SourceServfail
+}
+
+// backup is the answer from a pin, else a learned answer; a pinned name
+// asked for a type it has neither for gets NOERROR without records at once,
+// so clients move on to the other address family.
+func (r *Resolver) backup(a *asked) ([]byte, Source) {
+	c := a.c
+	ttl := uint32(c.StaleTTL / time.Second)
+	qname := a.q.Question[0].Name
+	p := c.pins.match(a.name)
+	if p != nil {
+		if addrs := p.addrs(a.qtype); len(addrs) > 0 {
+			return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, addrs, ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+		}
+	}
+	if rrs := r.learned.get(a.name, a.qtype, r.now(), c.MaxStale); rrs != nil {
+		ans := make([]dns.RR, len(rrs))
+		for i, rr := range rrs {
+			rr = dns.Copy(rr)
+			rr.Header().Ttl = ttl
+			if rr.Header().Name == a.name {
+				rr.Header().Name = qname // the client's spelling
+			}
+			ans[i] = rr
+		}
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, ans, ede(dns.ExtendedErrorCodeStaleAnswer, SourceLearned)), SourceLearned
+	}
+	if p != nil {
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, nil, ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+	}
+	r.noteNoBackup(a.name)
+	return nil, ""
+}
+
+// stale answers from an expired cache entry younger than max_stale, with
+// TTL stale_ttl (RFC 8767).
+func (r *Resolver) stale(a *asked) ([]byte, Source) {
+	e := r.cache.get(a.key)
+	now := r.now()
+	if e == nil || now.Sub(e.expires) > a.c.MaxStale {
+		return nil, ""
+	}
+	if e.fresh(now) { // another query refreshed it meanwhile
+		return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
+	}
+	return r.fromEntry(e, a.wq, now, uint32(a.c.StaleTTL/time.Second), ede(dns.ExtendedErrorCodeStaleAnswer, SourceStale)), SourceStale
+}
+
+func (r *Resolver) servfail(a *asked, err error) []byte {
+	r.log.Debug("SERVFAIL", "name", a.name, "type", dns.TypeToString[a.qtype], "err", err)
+	text := "upstream failed"
+	if err != nil {
+		text = err.Error()
+	}
+	e := &dns.EDNS0_EDE{InfoCode: dns.ExtendedErrorCodeNoReachableAuthority, ExtraText: "dnspin: servfail: " + trim(text, 200)}
+	return r.reply(a.q, a.wq, dns.RcodeServerFailure, nil, e)
+}
+
+func trim(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// ede is the Extended DNS Error (RFC 8914) that tells a client where an
+// answer came from; `dnspin query` reads the source back from its text.
+func ede(code uint16, src Source) *dns.EDNS0_EDE {
+	return &dns.EDNS0_EDE{InfoCode: code, ExtraText: "dnspin: " + string(src)}
+}
+
+// SourceFromEDE reads the source back from an answer's Extended DNS Error,
+// as `dnspin query` does. It returns "" when the answer carries none.
+func SourceFromEDE(m *dns.Msg) Source {
+	opt := m.IsEdns0()
+	if opt == nil {
+		return ""
+	}
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EDE); ok && strings.HasPrefix(e.ExtraText, "dnspin: ") {
+			s, _, _ := strings.Cut(strings.TrimPrefix(e.ExtraText, "dnspin: "), ":")
+			return Source(s)
+		}
+	}
+	return ""
+}
+
+// reply builds and packs an answer to q.
+func (r *Resolver) reply(q *dns.Msg, wq *wireQuery, rcode int, answer []dns.RR, e *dns.EDNS0_EDE) []byte {
+	m := &dns.Msg{
+		MsgHdr: dns.MsgHdr{
+			Id: q.Id, Response: true, Opcode: q.Opcode, Rcode: rcode,
+			RecursionDesired: q.RecursionDesired, RecursionAvailable: true, CheckingDisabled: q.CheckingDisabled,
+		},
+		Answer: answer,
+	}
+	if len(q.Question) == 1 {
+		m.Question = q.Question
+	}
+	return pack(m, wq, e)
+}
+
+// pack adds our OPT record when the client sent one, fits the reply to
+// the client's size (TC set when records had to go) and packs it.
+func pack(m *dns.Msg, wq *wireQuery, e *dns.EDNS0_EDE) []byte {
+	if wq.edns {
+		opt := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		opt.SetUDPSize(ednsUDPSize)
+		opt.SetDo(wq.do)
+		if e != nil {
+			opt.Option = append(opt.Option, e)
+		}
+		m.Extra = append(m.Extra, opt)
+	} else if m.Rcode > 0xF {
+		m.Rcode = dns.RcodeFormatError // extended codes need an OPT record
+	}
+	m.Compress = true
+	m.Truncate(wq.maxSize)
+	b, err := m.Pack()
+	if err != nil { // cannot happen for what we build; still never stay silent
+		b = make([]byte, 12)
+		binary.BigEndian.PutUint16(b, m.Id)
+		b[2], b[3] = 0x80, 0x80|byte(dns.RcodeServerFailure)
+	}
+	return b
+}
+
+// fromEntry answers from a cached entry; ttl > 0 replaces its TTLs (stale).
+func (r *Resolver) fromEntry(e *entry, wq *wireQuery, now time.Time, ttl uint32, ed *dns.EDNS0_EDE) []byte {
+	if ed == nil {
+		out := e.appendReply(nil, wq, now, ttl)
+		if len(out) <= wq.maxSize {
+			return out
+		}
+	}
+	// too big for the client, or needs an EDE option: the slow way
+	plain := *wq
+	plain.edns = false
+	m := new(dns.Msg)
+	if err := m.Unpack(e.appendReply(nil, &plain, now, ttl)); err != nil {
+		m = &dns.Msg{MsgHdr: dns.MsgHdr{Id: wq.id, Response: true, Rcode: dns.RcodeServerFailure}}
+	}
+	return pack(m, wq, ed)
+}
+
+// formerr answers a packet that could not be parsed, if its header at least
+// is a query's.
+func formerr(pkt []byte) []byte {
+	if len(pkt) < 12 || pkt[2]&0x80 != 0 {
+		return nil
+	}
+	b := make([]byte, 12)
+	copy(b, pkt[:2])
+	b[2] = 0x80 | pkt[2]&0x79 // QR, opcode and RD as asked
+	b[3] = byte(dns.RcodeFormatError)
+	return b
+}
+
+// queryOf extracts what the answer needs from a parsed query.
+func queryOf(q *dns.Msg, tcp bool) (wireQuery, []byte, error) {
+	wq := wireQuery{id: q.Id, rd: q.RecursionDesired, cd: q.CheckingDisabled, maxSize: dns.MinMsgSize}
+	if opt := q.IsEdns0(); opt != nil {
+		wq.edns, wq.do = true, opt.Do()
+		wq.maxSize = max(dns.MinMsgSize, int(opt.UDPSize()))
+	}
+	if tcp {
+		wq.maxSize = dns.MaxMsgSize
+	}
+	if len(q.Question) != 1 {
+		return wq, nil, errors.New("not exactly one question")
+	}
+	qq := q.Question[0]
+	buf := make([]byte, 256)
+	n, err := dns.PackDomainName(qq.Name, buf, 0, nil, false)
+	if err != nil {
+		return wq, nil, err
+	}
+	wq.name = buf[:n]
+	var flags byte
+	if wq.do {
+		flags |= keyDO
+	}
+	if wq.cd {
+		flags |= keyCD
+	}
+	return wq, appendKey(make([]byte, 0, n+5), wq.name, qq.Qtype, qq.Qclass, flags), nil
+}
+
+// fastAnswer answers a cache hit straight from the query packet: it parses
+// only the header, the question and an OPT record, copies the packed answer
+// and patches ID, name case, flags and TTLs. Anything unusual returns nil
+// and takes the full path.
+func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool) []byte {
+	if len(pkt) < 17 || pkt[2]&0xFA != 0 { // QR, opcode, TC: not a plain query
+		return nil
+	}
+	be := binary.BigEndian
+	if be.Uint16(pkt[4:]) != 1 || be.Uint16(pkt[6:]) != 0 || be.Uint16(pkt[8:]) != 0 {
+		return nil
+	}
+	ar := be.Uint16(pkt[10:])
+	if ar > 1 {
+		return nil
+	}
+	off := 12
+	for {
+		l := int(pkt[off])
+		if l == 0 {
+			off++
+			break
+		}
+		if l > 63 { // compression in a question: leave it to the full parser
+			return nil
+		}
+		off += 1 + l
+		if off >= len(pkt) {
+			return nil
+		}
+	}
+	nameEnd := off
+	if off+4 > len(pkt) {
+		return nil
+	}
+	qtype, qclass := be.Uint16(pkt[off:]), be.Uint16(pkt[off+2:])
+	off += 4
+	wq := wireQuery{id: be.Uint16(pkt), name: pkt[12:nameEnd], rd: pkt[2]&0x01 != 0, cd: pkt[3]&0x10 != 0, maxSize: dns.MinMsgSize}
+	if ar == 1 {
+		if off+11 > len(pkt) || pkt[off] != 0 || be.Uint16(pkt[off+1:]) != dns.TypeOPT || pkt[off+6] != 0 ||
+			off+11+int(be.Uint16(pkt[off+9:])) != len(pkt) {
+			return nil
+		}
+		wq.edns, wq.do = true, pkt[off+7]&0x80 != 0
+		wq.maxSize = max(dns.MinMsgSize, int(be.Uint16(pkt[off+3:])))
+	} else if off != len(pkt) {
+		return nil
+	}
+	if tcp {
+		wq.maxSize = dns.MaxMsgSize
+	}
+	var flags byte
+	if wq.do {
+		flags |= keyDO
+	}
+	if wq.cd {
+		flags |= keyCD
+	}
+	key := appendKey(keyBuf[:0], wq.name, qtype, qclass, flags)
+	e := r.cache.get(key)
+	if e == nil {
+		return nil
+	}
+	now := r.now()
+	if !e.fresh(now) {
+		return nil
+	}
+	if e.protected {
+		if m := r.Mode(); m == ModePinned {
+			return nil
+		} else if m == ModeAuto {
+			if st := r.health.current(); st == StateOutage || st == StateRecovering {
+				return nil
+			}
+		}
+	}
+	out := e.appendReply(dst[:0], &wq, now, 0)
+	if len(out) > wq.maxSize {
+		return nil
+	}
+	r.count(SourceCache)
+	return out
+}
+
+// Lookup answers name and qtype (A or AAAA) by the same algorithm as a query
+// on the wire, without sockets: the bundle fetcher resolves its mirrors
+// through it while DNS is down.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) ([]netip.Addr, Source, error) {
+	fq := dns.Fqdn(name)
+	if _, ok := dns.IsDomainName(fq); !ok {
+		return nil, "", fmt.Errorf("%q is not a domain name", name)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion(fq, qtype)
+	q.SetEdns0(ednsUDPSize, false) // so a failure carries its reason (EDE)
+	out, src := r.answer(ctx, q, true)
+	m := new(dns.Msg)
+	if out == nil || m.Unpack(out) != nil {
+		return nil, src, fmt.Errorf("lookup %s: no answer", name)
+	}
+	if m.Rcode != dns.RcodeSuccess {
+		msg := dns.RcodeToString[m.Rcode]
+		if opt := m.IsEdns0(); opt != nil {
+			for _, o := range opt.Option {
+				if e, ok := o.(*dns.EDNS0_EDE); ok && e.ExtraText != "" {
+					msg += " (" + e.ExtraText + ")"
+				}
+			}
+		}
+		return nil, src, fmt.Errorf("lookup %s %s: %s", name, dns.TypeToString[qtype], msg)
+	}
+	var addrs []netip.Addr
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A); ok && qtype == dns.TypeA {
+				addrs = append(addrs, a.Unmap())
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok && qtype == dns.TypeAAAA {
+				addrs = append(addrs, a)
+			}
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, src, fmt.Errorf("lookup %s: no %s records", name, dns.TypeToString[qtype])
+	}
+	return addrs, src, nil
+}

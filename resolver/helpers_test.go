@@ -1,0 +1,274 @@
+package resolver
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// testUpstream is a real miekg/dns server on 127.0.0.1 (UDP and TCP on the
+// same port) whose behaviour tests switch at run time.
+type testUpstream struct {
+	addr  string
+	mode  atomic.Value // "ok", "drop", "servfail", "refused", "slow"
+	ttl   atomic.Uint32
+	slow  time.Duration
+	tcpN  atomic.Int32
+	mu    sync.Mutex
+	seen  map[string]int // lower-case name -> queries
+	lastQ *dns.Msg
+}
+
+func startUpstream(t *testing.T) *testUpstream {
+	t.Helper()
+	u := &testUpstream{seen: map[string]int{}, slow: time.Second}
+	u.mode.Store("ok")
+	u.ttl.Store(300)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.addr = pc.LocalAddr().String()
+	l, err := net.Listen("tcp", u.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*dns.Server{{PacketConn: pc, Handler: u}, {Listener: l, Handler: u}} {
+		started := make(chan struct{})
+		s.NotifyStartedFunc = func() { close(started) }
+		go s.ActivateAndServe()
+		<-started
+		t.Cleanup(func() { s.Shutdown() })
+	}
+	return u
+}
+
+func (u *testUpstream) set(mode string) { u.mode.Store(mode) }
+
+func (u *testUpstream) count(name string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.seen[strings.ToLower(dns.Fqdn(name))]
+}
+
+func (u *testUpstream) last() *dns.Msg {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.lastQ
+}
+
+func (u *testUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
+	if len(q.Question) != 1 {
+		return
+	}
+	qq := q.Question[0]
+	name := strings.ToLower(qq.Name)
+	u.mu.Lock()
+	u.seen[name]++
+	u.lastQ = q.Copy()
+	u.mu.Unlock()
+	tcp := w.LocalAddr().Network() == "tcp"
+	if tcp {
+		u.tcpN.Add(1)
+	}
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.RecursionAvailable = true
+	switch u.mode.Load().(string) {
+	case "drop":
+		return
+	case "servfail":
+		m.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(m)
+		return
+	case "refused":
+		m.Rcode = dns.RcodeRefused
+		w.WriteMsg(m)
+		return
+	case "slow":
+		time.Sleep(u.slow)
+	}
+	ttl := u.ttl.Load()
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 120},
+		Ns: "ns.test.", Mbox: "h.test.", Serial: 1, Refresh: 1, Retry: 1, Expire: 1, Minttl: 60}
+	h := dns.RR_Header{Name: qq.Name, Rrtype: qq.Qtype, Class: dns.ClassINET, Ttl: ttl}
+	sum := fnv.New32a()
+	sum.Write([]byte(name))
+	v := sum.Sum32()
+	switch {
+	case strings.HasPrefix(name, "nx"):
+		m.Rcode = dns.RcodeNameError
+		m.Ns = []dns.RR{soa}
+	case strings.HasPrefix(name, "big.") && qq.Qtype == dns.TypeA:
+		for i := range 100 {
+			m.Answer = append(m.Answer, &dns.A{Hdr: h, A: net.IPv4(198, 18, 1, byte(i))})
+		}
+	case qq.Qtype == dns.TypeA:
+		m.Answer = []dns.RR{&dns.A{Hdr: h, A: net.IPv4(198, 18, byte(v>>8), byte(v))}}
+	case qq.Qtype == dns.TypeAAAA:
+		ip := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 14: byte(v >> 8), 15: byte(v)})
+		m.Answer = []dns.RR{&dns.AAAA{Hdr: h, AAAA: ip.AsSlice()}}
+	default:
+		m.Ns = []dns.RR{soa}
+	}
+	if !tcp {
+		size := dns.MinMsgSize
+		if opt := q.IsEdns0(); opt != nil {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
+	}
+	w.WriteMsg(m)
+}
+
+// fakeClock is the injected clock: tests move it instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// testConfig protects tickets.test with one pin; timings short enough for
+// tests, long enough for a loaded machine.
+func testConfig(upstreams ...string) Config {
+	return Config{
+		Listen:    []string{"127.0.0.1:0"},
+		Upstreams: upstreams,
+		Domains:   []string{"tickets.test"},
+		Pins: []Pin{
+			{Name: "shop.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("192.0.2.11")}},
+			{Name: "*.cdn.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.20")}, AAAA: []netip.Addr{netip.MustParseAddr("2001:db8::20")}},
+			{Name: "edge.cdn.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.21")}},
+		},
+		Mode:          ModeAuto,
+		AnswerBudget:  50 * time.Millisecond,
+		ClientTimeout: 150 * time.Millisecond,
+		StaleTTL:      30 * time.Second,
+		MaxStale:      72 * time.Hour,
+		ProbeInterval: 10 * time.Millisecond,
+		RecoverAfter:  2,
+	}
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("DNSPIN_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// startResolver starts a resolver on 127.0.0.1:0 and returns it with the
+// address it answers on.
+func startResolver(t *testing.T, cfg Config, clock *fakeClock) (*Resolver, string) {
+	t.Helper()
+	o := Options{Logger: testLogger(t)}
+	if clock != nil {
+		o.Now = clock.Now
+	}
+	r, err := New(cfg, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r.Shutdown(ctx)
+	})
+	return r, r.Addrs()[0]
+}
+
+type askOpt func(*dns.Msg, *dns.Client)
+
+func noEDNS(m *dns.Msg, _ *dns.Client) {
+	m.Extra = nil
+}
+
+func withDO(m *dns.Msg, _ *dns.Client) { m.IsEdns0().SetDo() }
+
+func overTCP(_ *dns.Msg, c *dns.Client) { c.Net = "tcp" }
+
+// ask sends one query (EDNS0 by default, like current stub resolvers).
+func ask(t *testing.T, addr, name string, qtype uint16, opts ...askOpt) *dns.Msg {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.SetEdns0(1232, false)
+	c := &dns.Client{Timeout: 10 * time.Second, UDPSize: 65535}
+	for _, o := range opts {
+		o(m, c)
+	}
+	r, _, err := c.Exchange(m, addr)
+	if err != nil {
+		t.Fatalf("query %s %s: %v", name, dns.TypeToString[qtype], err)
+	}
+	return r
+}
+
+// addrsOf lists the A/AAAA addresses of an answer.
+func addrsOf(m *dns.Msg) string {
+	var s []string
+	for _, rr := range m.Answer {
+		switch v := rr.(type) {
+		case *dns.A:
+			s = append(s, v.A.String())
+		case *dns.AAAA:
+			s = append(s, v.AAAA.String())
+		}
+	}
+	return strings.Join(s, ",")
+}
+
+func ttlOf(m *dns.Msg) uint32 {
+	if len(m.Answer) == 0 {
+		return 0
+	}
+	return m.Answer[0].Header().Ttl
+}
+
+// waitState waits (on Changed, not by polling time) until r is in state s.
+func waitState(t *testing.T, r *Resolver, s State) {
+	t.Helper()
+	deadline := time.After(20 * time.Second) // a safety net, not a timing assertion
+	for {
+		ch := r.Changed()
+		if r.Status().State == s {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("state %s never reached; now %s (%s)", s, r.Status().State, r.Status().StateReason)
+		}
+	}
+}
+
+func describe(m *dns.Msg) string {
+	return fmt.Sprintf("%s [%s] source %q", dns.RcodeToString[m.Rcode], addrsOf(m), SourceFromEDE(m))
+}

@@ -1,0 +1,107 @@
+package resolver
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// pinSet holds the pins in effect: exact names and "*.suffix" wildcards.
+// Names are lower-case FQDNs. It is built once and then only read.
+type pinSet struct {
+	exact map[string]*Pin
+	wild  map[string]*Pin // key: the suffix without "*.", e.g. "tickets.example."
+	n     int
+}
+
+// buildPins merges config pins with bundle pins (config wins for the same
+// name) and keeps only pins inside the protected domains; it returns the
+// names it ignored so the caller can log them.
+func buildPins(domains []string, config, bundle []Pin) (*pinSet, []string) {
+	ps := &pinSet{exact: map[string]*Pin{}, wild: map[string]*Pin{}}
+	var ignored []string
+	add := func(p Pin) {
+		name := fqdnLower(strings.TrimPrefix(p.Name, "*."))
+		p.A = slices.DeleteFunc(slices.Clone(p.A), func(a netip.Addr) bool { return !a.Is4() })
+		p.AAAA = slices.DeleteFunc(slices.Clone(p.AAAA), func(a netip.Addr) bool { return !a.Is6() || a.Is4In6() })
+		if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "*") || len(p.A)+len(p.AAAA) == 0 {
+			ignored = append(ignored, p.Name)
+			return
+		}
+		if !under(name, domains) {
+			ignored = append(ignored, p.Name)
+			return
+		}
+		m := ps.exact
+		if strings.HasPrefix(p.Name, "*.") {
+			m = ps.wild
+		}
+		if _, ok := m[name]; ok {
+			return // the first wins: config pins are added first
+		}
+		m[name] = &p
+		ps.n++
+	}
+	for _, p := range config {
+		add(p)
+	}
+	for _, p := range bundle {
+		add(p)
+	}
+	return ps, ignored
+}
+
+// match finds the pin for name: an exact pin, else the wildcard with the
+// longest suffix strictly above name.
+func (ps *pinSet) match(name string) *Pin {
+	if p := ps.exact[name]; p != nil {
+		return p
+	}
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' && i+1 < len(name) {
+			if p := ps.wild[name[i+1:]]; p != nil {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// addrs returns the pinned addresses for qtype (A or AAAA).
+func (p *Pin) addrs(qtype uint16) []netip.Addr {
+	switch qtype {
+	case dns.TypeA:
+		return p.A
+	case dns.TypeAAAA:
+		return p.AAAA
+	}
+	return nil
+}
+
+// under tells whether name (lower-case FQDN) is one of domains or below one.
+func under(name string, domains []string) bool {
+	for _, d := range domains {
+		if name == d || (len(name) > len(d) && strings.HasSuffix(name, d) && name[len(name)-len(d)-1] == '.') {
+			return true
+		}
+	}
+	return false
+}
+
+func fqdnLower(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+
+// pinnedRRs builds the answer records for a pin.
+func pinnedRRs(qname string, qtype uint16, addrs []netip.Addr, ttl uint32) []dns.RR {
+	out := make([]dns.RR, 0, len(addrs))
+	for _, a := range addrs {
+		h := dns.RR_Header{Name: qname, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+		if qtype == dns.TypeA {
+			out = append(out, &dns.A{Hdr: h, A: a.AsSlice()})
+		} else {
+			out = append(out, &dns.AAAA{Hdr: h, AAAA: a.AsSlice()})
+		}
+	}
+	return out
+}

@@ -1,0 +1,662 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestForwardCacheAndTTLCountdown(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	clock := newClock()
+	r, addr := startResolver(t, testConfig(up.addr), clock)
+
+	first := ask(t, addr, "www.other.test", dns.TypeA)
+	if first.Rcode != dns.RcodeSuccess || addrsOf(first) == "" || ttlOf(first) != 300 {
+		t.Fatalf("first answer: %s ttl %d", describe(first), ttlOf(first))
+	}
+	clock.Advance(100 * time.Second)
+	second := ask(t, addr, "WWW.Other.Test", dns.TypeA) // other case, same entry
+	if up.count("www.other.test") != 1 {
+		t.Fatalf("upstream asked %d times, want 1 (second answer from cache)", up.count("www.other.test"))
+	}
+	if addrsOf(second) != addrsOf(first) || ttlOf(second) != 200 {
+		t.Fatalf("cached answer: %s ttl %d, want %s ttl 200", describe(second), ttlOf(second), addrsOf(first))
+	}
+	if second.Question[0].Name != "WWW.Other.Test." {
+		t.Errorf("question name %q: the client's spelling must come back", second.Question[0].Name)
+	}
+	clock.Advance(201 * time.Second) // expired
+	ask(t, addr, "www.other.test", dns.TypeA)
+	if up.count("www.other.test") != 2 {
+		t.Fatalf("after expiry upstream asked %d times, want 2", up.count("www.other.test"))
+	}
+	if n := r.Status().Answers[SourceCache]; n != 1 {
+		t.Errorf("cache answers counted %d, want 1", n)
+	}
+	if n := r.Status().Answers[SourceUpstream]; n != 2 {
+		t.Errorf("upstream answers counted %d, want 2", n)
+	}
+}
+
+func TestNegativeCaching(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	clock := newClock()
+	_, addr := startResolver(t, testConfig(up.addr), clock)
+	for _, name := range []string{"nxdomain.other.test", "nx.tickets.test"} { // protected NXDOMAIN passes through too
+		m := ask(t, addr, name, dns.TypeA)
+		if m.Rcode != dns.RcodeNameError || len(m.Ns) != 1 {
+			t.Fatalf("%s: %s, want NXDOMAIN with SOA", name, describe(m))
+		}
+		clock.Advance(59 * time.Second) // SOA minimum 60 bounds the negative TTL
+		m = ask(t, addr, name, dns.TypeA)
+		if m.Rcode != dns.RcodeNameError || up.count(name) != 1 || m.Ns[0].Header().Ttl != 1 {
+			t.Fatalf("%s again: %s, upstream asked %d times, SOA TTL %d; want cached NXDOMAIN, TTL 1", name, describe(m), up.count(name), m.Ns[0].Header().Ttl)
+		}
+		clock.Advance(2 * time.Second)
+		ask(t, addr, name, dns.TypeA)
+		if up.count(name) != 2 {
+			t.Fatalf("%s: negative entry did not expire", name)
+		}
+	}
+	// NODATA is cached as well.
+	ask(t, addr, "mail.other.test", dns.TypeMX)
+	m := ask(t, addr, "mail.other.test", dns.TypeMX)
+	if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || up.count("mail.other.test") != 1 {
+		t.Fatalf("NODATA: %s, upstream asked %d times", describe(m), up.count("mail.other.test"))
+	}
+}
+
+func TestTruncationAndTCP(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	_, addr := startResolver(t, testConfig(up.addr), nil)
+
+	// 100 records do not fit the 1232 bytes we ask for: the upstream
+	// truncates over UDP and the resolver retries over TCP.
+	m := ask(t, addr, "big.other.test", dns.TypeA, overTCP)
+	if len(m.Answer) != 100 || m.Truncated {
+		t.Fatalf("over TCP: %d records, TC %v; want all 100", len(m.Answer), m.Truncated)
+	}
+	if up.tcpN.Load() != 1 {
+		t.Fatalf("upstream saw %d TCP queries, want 1 (retry after TC)", up.tcpN.Load())
+	}
+	// A UDP client without EDNS0 gets what fits in 512 bytes and TC.
+	m = ask(t, addr, "big.other.test", dns.TypeA, noEDNS)
+	m.Compress = true
+	if !m.Truncated || len(m.Answer) >= 100 || m.Len() > 512 {
+		t.Fatalf("UDP without EDNS0: TC %v, %d records, %d bytes", m.Truncated, len(m.Answer), m.Len())
+	}
+	if m.IsEdns0() != nil {
+		t.Error("reply has OPT though the query had none")
+	}
+	// With EDNS0 4096 everything fits.
+	m = ask(t, addr, "big.other.test", dns.TypeA, func(m *dns.Msg, _ *dns.Client) { m.IsEdns0().SetUDPSize(4096) })
+	if m.Truncated || len(m.Answer) != 100 {
+		t.Fatalf("UDP with EDNS0 4096: TC %v, %d records", m.Truncated, len(m.Answer))
+	}
+	if up.count("big.other.test") != 2 { // one UDP (TC) + one TCP, then cache
+		t.Errorf("upstream asked %d times, want 2", up.count("big.other.test"))
+	}
+}
+
+func TestEDNSKept(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	_, addr := startResolver(t, testConfig(up.addr), nil)
+
+	m := ask(t, addr, "do.other.test", dns.TypeA, withDO)
+	opt := up.last().IsEdns0()
+	if opt == nil || !opt.Do() {
+		t.Fatalf("upstream query EDNS0 %v: want OPT with DO", opt)
+	}
+	if o := m.IsEdns0(); o == nil || !o.Do() {
+		t.Fatalf("reply OPT %v: want DO echoed", o)
+	}
+	m = ask(t, addr, "plain.other.test", dns.TypeA, noEDNS)
+	if m.IsEdns0() != nil || addrsOf(m) == "" {
+		t.Fatalf("plain query: %s, OPT %v", describe(m), m.IsEdns0())
+	}
+	if opt := up.last().IsEdns0(); opt == nil || opt.Do() {
+		t.Fatalf("upstream query EDNS0 %v: want OPT without DO", opt)
+	}
+	// DO and non-DO answers are cached apart.
+	ask(t, addr, "do.other.test", dns.TypeA)
+	if up.count("do.other.test") != 2 {
+		t.Errorf("upstream asked %d times for do.other.test, want 2 (DO is part of the key)", up.count("do.other.test"))
+	}
+}
+
+// TestUpstreamFailures is SPEC.md "How a query is answered" under each way
+// upstream can fail.
+func TestUpstreamFailures(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"drop", "servfail", "refused", "slow"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := startUpstream(t)
+			clock := newClock()
+			r, addr := startResolver(t, testConfig(up.addr), clock)
+			// Learn and cache while upstream works.
+			live := ask(t, addr, "learned.tickets.test", dns.TypeA)
+			cached := ask(t, addr, "www.other.test", dns.TypeA)
+			clock.Advance(time.Hour) // both expire from the cache
+			up.set(mode)
+
+			m := ask(t, addr, "shop.tickets.test", dns.TypeA)
+			if addrsOf(m) != "192.0.2.10,192.0.2.11" || SourceFromEDE(m) != SourcePinned || ttlOf(m) != 30 {
+				t.Errorf("pinned name: %s ttl %d; want the pins, TTL 30", describe(m), ttlOf(m))
+			}
+			if ede := edeOf(m); ede == nil || ede.InfoCode != dns.ExtendedErrorCodeStaleAnswer {
+				t.Errorf("pinned answer EDE %v, want code 3", ede)
+			}
+			m = ask(t, addr, "learned.tickets.test", dns.TypeA)
+			if addrsOf(m) != addrsOf(live) || SourceFromEDE(m) != SourceLearned || ttlOf(m) != 30 {
+				t.Errorf("learned name: %s ttl %d; want %s learned", describe(m), ttlOf(m), addrsOf(live))
+			}
+			m = ask(t, addr, "shop.tickets.test", dns.TypeAAAA) // pinned for A only
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+				t.Errorf("pinned name, family without pin: %s; want NOERROR without records", describe(m))
+			}
+			m = ask(t, addr, "www.other.test", dns.TypeA)
+			if addrsOf(m) != addrsOf(cached) || SourceFromEDE(m) != SourceStale || ttlOf(m) != 30 {
+				t.Errorf("unprotected, stale data: %s ttl %d; want stale %s", describe(m), ttlOf(m), addrsOf(cached))
+			}
+			m = ask(t, addr, "new.other.test", dns.TypeA)
+			if m.Rcode != dns.RcodeServerFailure || SourceFromEDE(m) != SourceServfail {
+				t.Errorf("unprotected, no data: %s; want SERVFAIL", describe(m))
+			}
+			s := r.Status()
+			for _, src := range []Source{SourcePinned, SourceLearned, SourceStale, SourceServfail} {
+				if s.Answers[src] == 0 {
+					t.Errorf("no %s answer counted: %v", src, s.Answers)
+				}
+			}
+			if s.State == StateNormal {
+				t.Errorf("state still normal after failures")
+			}
+		})
+	}
+}
+
+func edeOf(m *dns.Msg) *dns.EDNS0_EDE {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+func TestOutageAndRecovery(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	clock := newClock()
+	r, addr := startResolver(t, testConfig(up.addr), clock)
+	ask(t, addr, "learned.tickets.test", dns.TypeA)
+	changed := r.Changed()
+
+	up.set("drop")
+	clock.Advance(time.Hour)
+	if m := ask(t, addr, "www.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("unprotected name during failure: %s", describe(m))
+	}
+	<-changed // the failure was noticed: degraded, then probes fail on to outage
+	waitState(t, r, StateOutage)
+	s := r.Status()
+	if s.StateReason == "" || !s.StateSince.Equal(clock.Now()) {
+		t.Errorf("outage reason %q since %v; want a reason and the injected clock's time", s.StateReason, s.StateSince)
+	}
+	if s.Upstreams[0].Healthy {
+		t.Errorf("upstream still marked healthy: %+v", s.Upstreams)
+	}
+	// In the outage, protected names are answered without asking upstream.
+	before := up.count("shop.tickets.test") + up.count("learned.tickets.test")
+	for range 3 {
+		if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != SourcePinned {
+			t.Fatalf("pinned in outage: %s", describe(m))
+		}
+		if m := ask(t, addr, "learned.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned {
+			t.Fatalf("learned in outage: %s", describe(m))
+		}
+	}
+	if after := up.count("shop.tickets.test") + up.count("learned.tickets.test"); after != before {
+		t.Fatalf("upstream asked %d times about protected names during the outage", after-before)
+	}
+	// A protected name without backup is reported for the tray.
+	ask(t, addr, "nobackup.tickets.test", dns.TypeA)
+	if s := r.Status(); !slices.Contains(s.NoBackup, "nobackup.tickets.test.") {
+		t.Errorf("NoBackup %v lacks nobackup.tickets.test.", s.NoBackup)
+	}
+
+	up.set("ok")
+	waitState(t, r, StateNormal) // probes: recovering, then normal after 2 good ones
+	m := ask(t, addr, "shop.tickets.test", dns.TypeA)
+	if SourceFromEDE(m) != "" || strings.HasPrefix(addrsOf(m), "192.0.2.") {
+		t.Fatalf("after recovery: %s; want the live answer", describe(m))
+	}
+}
+
+func TestLearnedSurviveRestart(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	dir := t.TempDir()
+	clock := newClock()
+	cfg := testConfig(up.addr)
+	cfg.StateDir = dir
+	r1, addr := startResolver(t, cfg, clock)
+	live := ask(t, addr, "learned.tickets.test", dns.TypeAAAA)
+	if err := r1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, LearnedFile)); err != nil {
+		t.Fatalf("learned answers not saved: %v", err)
+	}
+
+	up.set("drop")
+	clock.Advance(24 * time.Hour)
+	r2, addr := startResolver(t, cfg, clock)
+	if s := r2.Status(); s.Learned != 1 {
+		t.Fatalf("after restart %d learned names, want 1", s.Learned)
+	}
+	m := ask(t, addr, "learned.tickets.test", dns.TypeAAAA)
+	if addrsOf(m) != addrsOf(live) || SourceFromEDE(m) != SourceLearned {
+		t.Fatalf("after restart in outage: %s; want learned %s", describe(m), addrsOf(live))
+	}
+	// Older than max_stale: gone.
+	clock.Advance(72 * time.Hour)
+	r2.SetMode(ModePinned)
+	if m := ask(t, addr, "learned.tickets.test", dns.TypeAAAA); SourceFromEDE(m) == SourceLearned {
+		t.Fatalf("learned answer older than max_stale still served: %s", describe(m))
+	}
+}
+
+func TestModes(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+
+	r.SetMode(ModePinned)
+	m := ask(t, addr, "shop.tickets.test", dns.TypeA)
+	if SourceFromEDE(m) != SourcePinned || up.count("shop.tickets.test") != 0 {
+		t.Fatalf("pinned mode: %s, upstream asked %d times", describe(m), up.count("shop.tickets.test"))
+	}
+	if m := ask(t, addr, "www.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("pinned mode, unprotected name: %s; want live", describe(m))
+	}
+
+	r.SetMode(ModePassthrough)
+	m = ask(t, addr, "shop.tickets.test", dns.TypeA)
+	if SourceFromEDE(m) != "" || strings.HasPrefix(addrsOf(m), "192.0.2.") {
+		t.Fatalf("passthrough: %s; want the upstream's answer", describe(m))
+	}
+	up.set("servfail")
+	if m := ask(t, addr, "cdn.tickets.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("passthrough with failing upstream: %s; want SERVFAIL, no pins", describe(m))
+	}
+	if m := ask(t, addr, "a.cdn.tickets.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("passthrough with failing upstream, wildcard pin: %s; want SERVFAIL", describe(m))
+	}
+	if r.Mode() != ModePassthrough {
+		t.Fatalf("Mode() = %s", r.Mode())
+	}
+}
+
+func TestModeChangeSignals(t *testing.T) {
+	t.Parallel()
+	r, err := New(testConfig(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := r.Changed()
+	r.SetMode(ModeAuto) // no change, no signal
+	select {
+	case <-ch:
+		t.Fatal("Changed closed without a change")
+	default:
+	}
+	r.SetMode(ModePinned)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Changed not closed on a mode change")
+	}
+	if r.Status().Mode != ModePinned {
+		t.Fatal("status mode not updated")
+	}
+}
+
+func TestWildcardPinsAndCanary(t *testing.T) {
+	t.Parallel()
+	r, err := New(testConfig(), Options{}) // no upstreams at all
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetMode(ModePinned)
+	tests := []struct {
+		name  string
+		qtype uint16
+		want  string // addresses, or an rcode
+	}{
+		{"a.cdn.tickets.test", dns.TypeA, "192.0.2.20"},
+		{"x.y.cdn.tickets.test", dns.TypeAAAA, "2001:db8::20"},
+		{"EDGE.cdn.tickets.test", dns.TypeA, "192.0.2.21"}, // exact beats wildcard
+		{"edge.cdn.tickets.test", dns.TypeAAAA, ""},        // exact pin has no AAAA: NODATA
+		{"cdn.tickets.test", dns.TypeA, "SERVFAIL"},        // the wildcard does not cover its own name
+		{"use-application-dns.net", dns.TypeA, "NXDOMAIN"},
+		{"Use-Application-DNS.net", dns.TypeAAAA, "NXDOMAIN"},
+	}
+	for _, tt := range tests {
+		q := new(dns.Msg)
+		q.SetQuestion(dns.Fqdn(tt.name), tt.qtype)
+		out, _ := r.answer(context.Background(), q, false)
+		m := new(dns.Msg)
+		if err := m.Unpack(out); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := addrsOf(m)
+		if m.Rcode != dns.RcodeSuccess {
+			got = dns.RcodeToString[m.Rcode]
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: got %q, want %q", tt.name, dns.TypeToString[tt.qtype], got, tt.want)
+		}
+	}
+}
+
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	_, addr := startResolver(t, testConfig(up.addr), nil)
+	c := &dns.Client{Timeout: 5 * time.Second}
+	tests := []struct {
+		name  string
+		build func(m *dns.Msg)
+		rcode int
+	}{
+		{"ANY", func(m *dns.Msg) { m.SetQuestion("x.other.test.", dns.TypeANY) }, dns.RcodeSuccess},
+		{"CHAOS", func(m *dns.Msg) { m.SetQuestion("version.bind.", dns.TypeTXT); m.Question[0].Qclass = dns.ClassCHAOS }, dns.RcodeRefused},
+		{"two questions", func(m *dns.Msg) {
+			m.SetQuestion("a.other.test.", dns.TypeA)
+			m.Question = append(m.Question, m.Question[0])
+		}, dns.RcodeFormatError},
+		{"no question", func(m *dns.Msg) { m.Id = 7 }, dns.RcodeFormatError},
+		{"NOTIFY", func(m *dns.Msg) { m.SetNotify("other.test.") }, dns.RcodeNotImplemented},
+		{"AXFR", func(m *dns.Msg) { m.SetQuestion("other.test.", dns.TypeAXFR) }, dns.RcodeRefused},
+		{"EDNS version 1", func(m *dns.Msg) {
+			m.SetQuestion("a.other.test.", dns.TypeA)
+			m.SetEdns0(1232, false)
+			m.IsEdns0().SetVersion(1)
+		}, dns.RcodeBadVers},
+	}
+	for _, tt := range tests {
+		m := new(dns.Msg)
+		tt.build(m)
+		r, _, err := c.Exchange(m, addr)
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if r.Rcode != tt.rcode {
+			t.Errorf("%s: %s, want %s", tt.name, dns.RcodeToString[r.Rcode], dns.RcodeToString[tt.rcode])
+		}
+		if tt.name == "ANY" {
+			if len(r.Answer) != 1 || r.Answer[0].Header().Rrtype != dns.TypeHINFO {
+				t.Errorf("ANY: %v; want one HINFO (RFC 8482)", r.Answer)
+			}
+		}
+	}
+	if up.count("x.other.test") != 0 {
+		t.Error("ANY was forwarded")
+	}
+
+	// Raw packets: garbage after a valid header gets FORMERR; a reply is
+	// never answered; the server keeps working.
+	conn, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write([]byte{0x12, 0x34, 0x01, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0xff, 0xff})
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 512)
+	n, err := conn.Read(buf)
+	if err != nil || n != 12 || buf[0] != 0x12 || buf[1] != 0x34 || buf[3]&0xF != dns.RcodeFormatError {
+		t.Fatalf("garbage: got %x (%v), want FORMERR header", buf[:n], err)
+	}
+	reply := new(dns.Msg)
+	reply.SetQuestion("a.other.test.", dns.TypeA)
+	reply.Response = true
+	b, _ := reply.Pack()
+	conn.Write(b)
+	conn.Write([]byte{1, 2, 3}) // too short to answer
+	q := new(dns.Msg)
+	q.SetQuestion("after.other.test.", dns.TypeA)
+	b, _ = q.Pack()
+	conn.Write(b)
+	n, err = conn.Read(buf)
+	got := new(dns.Msg)
+	if err != nil || got.Unpack(buf[:n]) != nil || got.Id != q.Id {
+		t.Fatalf("after bad packets: %v, id %d want %d (a reply or short packet was answered?)", err, got.Id, q.Id)
+	}
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.Listen = []string{"192.0.2.1:53"}
+	_, err := New(cfg, Options{})
+	if err == nil || !strings.Contains(err.Error(), "allow_remote") || !strings.Contains(err.Error(), "192.0.2.1:53") {
+		t.Fatalf("non-loopback listen: %v; want a refusal naming the address and allow_remote", err)
+	}
+	cfg.AllowRemote = true
+	if _, err := New(cfg, Options{}); err != nil {
+		t.Fatalf("with allow_remote: %v", err)
+	}
+	cfg = testConfig("not-an-address")
+	if _, err := New(cfg, Options{}); err == nil {
+		t.Fatal("bad upstream accepted")
+	}
+	cfg = testConfig()
+	cfg.Mode = "sometimes"
+	if _, err := New(cfg, Options{}); err == nil {
+		t.Fatal("bad mode accepted")
+	}
+}
+
+func TestListenError(t *testing.T) {
+	t.Parallel()
+	_, addr := startResolver(t, testConfig(), nil)
+	cfg := testConfig()
+	cfg.Listen = []string{"127.0.0.1:0", addr} // the first binds, the second is taken
+	r, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = r.Start(context.Background())
+	var le *ListenError
+	if !errors.As(err, &le) || le.Addr != addr || le.Net != "udp" {
+		t.Fatalf("Start: %v; want *ListenError for udp %s", err, addr)
+	}
+	if want := "cannot listen on udp " + addr + ": address already in use"; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+	if len(r.Addrs()) != 0 {
+		t.Errorf("Addrs after failure: %v", r.Addrs())
+	}
+	// The first address was released: it can be bound again at once.
+	_, addr2 := startResolver(t, testConfig(), nil)
+	if addr2 == "" {
+		t.Fatal("no address")
+	}
+}
+
+func TestReconfigureAndBundlePins(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	r.SetMode(ModePinned)
+
+	r.SetBundlePins([]Pin{
+		{Name: "box.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.50")}},
+		{Name: "shop.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.99")}}, // config wins
+		{Name: "evil.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.66")}},      // not protected: ignored
+		{Name: "empty.tickets.test"}, // no addresses: ignored
+		{Name: "v4in6.tickets.test", AAAA: []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.1")}}, // not IPv6: ignored
+	})
+	for name, want := range map[string]string{"box.tickets.test": "192.0.2.50", "shop.tickets.test": "192.0.2.10,192.0.2.11"} {
+		if m := ask(t, addr, name, dns.TypeA); addrsOf(m) != want {
+			t.Errorf("bundle pins: %s = %s, want %s", name, describe(m), want)
+		}
+	}
+	if m := ask(t, addr, "evil.example", dns.TypeA); strings.HasPrefix(addrsOf(m), "192.0.2.") {
+		t.Errorf("pin outside the protected domains used: %s", describe(m))
+	}
+	if n := r.Status().Pins; n != 4 { // 3 config + box
+		t.Errorf("pins in effect %d, want 4", n)
+	}
+
+	cfg := testConfig(up.addr)
+	cfg.Listen = []string{addr}
+	cfg.Pins = []Pin{{Name: "shop.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.77")}}}
+	if err := r.Reconfigure(cfg); err == nil || !strings.Contains(err.Error(), "restart needed") {
+		t.Fatalf("Reconfigure with another listen address: %v; want restart needed", err)
+	}
+	cfg.Listen = testConfig().Listen
+	cfg.Mode = ModePinned
+	if err := r.Reconfigure(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if m := ask(t, addr, "shop.tickets.test", dns.TypeA); addrsOf(m) != "192.0.2.77" {
+		t.Errorf("after Reconfigure: %s, want the new pin", describe(m))
+	}
+	if m := ask(t, addr, "box.tickets.test", dns.TypeA); addrsOf(m) != "192.0.2.50" {
+		t.Errorf("bundle pins lost by Reconfigure: %s", describe(m))
+	}
+}
+
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, _ := startResolver(t, testConfig(up.addr), nil)
+	addrs, src, err := r.Lookup(context.Background(), "mirror.other.test", dns.TypeA)
+	if err != nil || len(addrs) != 1 || src != SourceUpstream {
+		t.Fatalf("Lookup live: %v %s %v", addrs, src, err)
+	}
+	up.set("drop")
+	addrs, src, err = r.Lookup(context.Background(), "shop.tickets.test", dns.TypeA)
+	if err != nil || len(addrs) != 2 || src != SourcePinned {
+		t.Fatalf("Lookup pinned while upstream is dark: %v %s %v", addrs, src, err)
+	}
+	_, src, err = r.Lookup(context.Background(), "gone.other.test", dns.TypeA)
+	if err == nil || src != SourceServfail || !strings.Contains(err.Error(), "SERVFAIL") {
+		t.Fatalf("Lookup with no answer: %s %v", src, err)
+	}
+}
+
+func TestSpoofedRepliesIgnored(t *testing.T) {
+	t.Parallel()
+	// A raw UDP "server" that first sends a reply with the wrong ID, then
+	// one for another question, then the right one.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		q := new(dns.Msg)
+		q.Unpack(buf[:n])
+		send := func(m *dns.Msg) { b, _ := m.Pack(); pc.WriteTo(b, from) }
+		bad := new(dns.Msg)
+		bad.SetReply(q)
+		bad.Id++
+		bad.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.IPv4(6, 6, 6, 6)}}
+		send(bad)
+		other := bad.Copy()
+		other.Id = q.Id
+		other.Question[0].Name = "other.test."
+		send(other)
+		good := bad.Copy()
+		good.Id = q.Id
+		good.Answer[0].(*dns.A).A = net.IPv4(198, 18, 0, 1)
+		send(good)
+	}()
+	u := newUDPUpstream(pc.LocalAddr().String(), newBufPool())
+	q := new(dns.Msg)
+	q.SetQuestion("real.other.test.", dns.TypeA)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r, err := u.Exchange(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addrsOf(r) != "198.18.0.1" || r.Id != q.Id {
+		t.Fatalf("got %s id %d; want the matching reply with the query's id %d", addrsOf(r), r.Id, q.Id)
+	}
+}
+
+func TestCacheBounded(t *testing.T) {
+	t.Parallel()
+	c := newCache(64)
+	now := time.Now()
+	for i := range 1000 {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn("n"+itoa(i)+".test"), dns.TypeA)
+		m.Response = true
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: uint32(i + 1)}, A: net.IPv4(1, 2, 3, 4)}}
+		e, err := newEntry(m, now, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.put([]byte(m.Question[0].Name), e)
+	}
+	if n := c.len(); n > 64+cacheShards {
+		t.Fatalf("cache holds %d entries, bound 64", n)
+	}
+}
+
+// TestPlainUDPLoop covers the one-packet-per-call loop used where batches
+// are not available (not Linux).
+func TestPlainUDPLoop(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, err := New(testConfig(up.addr), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { r.serveUDPPlain(uc); close(done) }()
+	for range 2 { // miss, then hit
+		if m := ask(t, uc.LocalAddr().String(), "plain.other.test", dns.TypeA); addrsOf(m) == "" {
+			t.Fatalf("plain loop: %s", describe(m))
+		}
+	}
+	if up.count("plain.other.test") != 1 || r.Status().Answers[SourceCache] != 1 {
+		t.Fatalf("upstream asked %d times, cache answers %d", up.count("plain.other.test"), r.Status().Answers[SourceCache])
+	}
+	uc.Close()
+	<-done
+	r.Shutdown(context.Background())
+}

@@ -1,0 +1,519 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Options are the resolver's seams.
+type Options struct {
+	Logger    *slog.Logger               // nil: discard
+	Now       func() time.Time           // nil: time.Now (cache TTLs, stale age, learned age, state_since)
+	Upstreams func(addr string) Upstream // nil: real UDP/TCP upstream for addr (test seam)
+}
+
+// Resolver is dnspin's DNS server. Create it with New, then Start it.
+type Resolver struct {
+	log         *slog.Logger
+	now         func() time.Time
+	newUpstream func(addr string) Upstream
+	bufs        *sync.Pool // 64 KiB read buffers
+
+	cfg     atomic.Pointer[settings]
+	mode    atomic.Value // Mode
+	health  *health
+	cache   *cache
+	learned *learned
+	counts  [len(sources)]atomic.Uint64
+
+	flightMu sync.Mutex
+	flights  map[string]*flight
+
+	mu       sync.Mutex // guards the fields below
+	base     Config     // as last given to New or Reconfigure
+	bundle   []Pin
+	changed  chan struct{}
+	noBackup []string
+
+	// lifecycle: ctx lives from New to Shutdown
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+	udp     []*net.UDPConn
+	tcp     []*dns.Server
+	addrs   []string
+	slow    chan struct{} // bounds concurrent slow-path queries
+}
+
+// settings is the configuration in effect, swapped atomically as a whole.
+type settings struct {
+	Config
+	domains []string // lower-case FQDNs
+	pins    *pinSet
+	ups     []*upstreamState
+}
+
+var sources = [...]Source{SourceUpstream, SourceCache, SourceStale, SourcePinned, SourceLearned, SourceServfail, SourceLocal}
+
+func (r *Resolver) count(s Source) {
+	for i, v := range sources {
+		if v == s {
+			r.counts[i].Add(1)
+			return
+		}
+	}
+}
+
+const (
+	noBackupMax = 32
+	maxSlow     = 4096 // queries waiting on upstream at once; more get SERVFAIL at once
+	saveEvery   = 30 * time.Second
+)
+
+// New checks cfg, fills in defaults and loads learned answers from
+// cfg.StateDir. It opens no sockets; Start does.
+func New(cfg Config, o Options) (*Resolver, error) {
+	cfg = withDefaults(cfg)
+	if err := validate(cfg); err != nil {
+		return nil, err
+	}
+	r := &Resolver{
+		log:         o.Logger,
+		now:         o.Now,
+		newUpstream: o.Upstreams,
+		bufs:        newBufPool(),
+		flights:     map[string]*flight{},
+		changed:     make(chan struct{}),
+		slow:        make(chan struct{}, maxSlow),
+	}
+	if r.log == nil {
+		r.log = slog.New(slog.DiscardHandler)
+	}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	if r.newUpstream == nil {
+		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr, r.bufs) }
+	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.health = newHealth(r.now, r.log, r.signal)
+	r.cache = newCache(cfg.CacheSize)
+	l, err := loadLearned(cfg.StateDir, r.now(), cfg.MaxStale)
+	if err != nil {
+		r.log.Warn("learned answers not loaded", "err", err)
+	}
+	r.learned = l
+	r.mode.Store(cfg.Mode)
+	r.base = cfg
+	r.applyLocked()
+	return r, nil
+}
+
+func newBufPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
+}
+
+func withDefaults(c Config) Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.AnswerBudget, 300*time.Millisecond)
+	def(&c.ClientTimeout, 1800*time.Millisecond)
+	def(&c.StaleTTL, 30*time.Second)
+	def(&c.MaxStale, 72*time.Hour)
+	def(&c.ProbeInterval, 10*time.Second)
+	if c.StaleTTL < time.Second {
+		c.StaleTTL = time.Second
+	}
+	if c.RecoverAfter <= 0 {
+		c.RecoverAfter = 3
+	}
+	if c.Mode == "" {
+		c.Mode = ModeAuto
+	}
+	return c
+}
+
+func validate(c Config) error {
+	if len(c.Listen) == 0 {
+		return errors.New("no listen address: set listen, e.g. [\"127.0.0.1:53\"]")
+	}
+	for _, l := range c.Listen {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return fmt.Errorf("listen address %q is not IP:port (write IPv6 as \"[::1]:53\")", l)
+		}
+		if !ap.Addr().IsLoopback() && !c.AllowRemote {
+			return fmt.Errorf("listen address %s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true if you really mean to serve other machines", l)
+		}
+	}
+	for _, u := range c.Upstreams {
+		if _, err := netip.ParseAddrPort(u); err != nil {
+			return fmt.Errorf("upstream %q is not IP:port", u)
+		}
+	}
+	if _, err := ParseMode(string(c.Mode)); err != nil {
+		return err
+	}
+	return nil
+}
+
+// applyLocked builds the settings in effect from r.base and r.bundle; r.mu
+// held (or r not yet shared). Upstreams keep their health across changes.
+func (r *Resolver) applyLocked() {
+	c := r.base
+	s := &settings{Config: c}
+	for _, d := range c.Domains {
+		s.domains = append(s.domains, fqdnLower(d))
+	}
+	var ignored []string
+	s.pins, ignored = buildPins(s.domains, c.Pins, r.bundle)
+	if len(ignored) > 0 {
+		r.log.Warn("pins ignored: outside the protected domains (add the domain to platform.domains) or without valid addresses", "pins", ignored)
+	}
+	old := map[string]*upstreamState{}
+	if prev := r.cfg.Load(); prev != nil {
+		for _, u := range prev.ups {
+			old[u.u.Address()] = u
+		}
+	}
+	for _, a := range c.Upstreams {
+		u := old[a]
+		if u == nil {
+			u = &upstreamState{u: r.newUpstream(a), healthy: true}
+		}
+		s.ups = append(s.ups, u)
+	}
+	if len(s.ups) == 0 {
+		r.log.Warn("no upstream servers: only pinned and learned answers can be given")
+	}
+	r.cfg.Store(s)
+}
+
+// resolveTimeout is how long one upstream exchange may take in all. It is
+// longer than client_timeout so that, as RFC 8767 has it, resolution goes on
+// after a stale answer was given and refreshes the cache; and it stays below
+// the 5 s a stub resolver waits, so the client hears SERVFAIL, not silence.
+func (r *Resolver) resolveTimeout(c *settings) time.Duration {
+	return max(2*c.ClientTimeout, 2*c.AnswerBudget)
+}
+
+// Start opens UDP and TCP on every listen address and starts the probes.
+// When an address cannot be bound it closes what it opened and returns a
+// *ListenError.
+func (r *Resolver) Start(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.started {
+		return errors.New("resolver already started")
+	}
+	if r.ctx.Err() != nil {
+		return errors.New("resolver was shut down: create a new one")
+	}
+	var udp []*net.UDPConn
+	var tcp []net.Listener
+	var addrs []string
+	fail := func(err error) error {
+		for _, c := range udp {
+			c.Close()
+		}
+		for _, l := range tcp {
+			l.Close()
+		}
+		return err
+	}
+	for _, a := range r.base.Listen {
+		ap, _ := netip.ParseAddrPort(a) // validated in New
+		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return fail(&ListenError{Addr: a, Net: "udp", Err: err})
+		}
+		udp = append(udp, uc)
+		bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+		bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
+		tl, err := net.Listen("tcp", bound.String())
+		if err != nil {
+			return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
+		}
+		tcp = append(tcp, tl)
+		addrs = append(addrs, bound.String())
+	}
+	r.udp, r.addrs, r.started = udp, addrs, true
+	for _, uc := range udp {
+		for range min(runtime.GOMAXPROCS(0), 4) { // readers share the socket; answering is what takes time
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.serveUDP(uc)
+			}()
+		}
+	}
+	for _, l := range tcp {
+		srv := &dns.Server{Listener: l, Handler: r, MsgAcceptFunc: acceptQueries,
+			ReadTimeout: 5 * time.Second, WriteTimeout: 5 * time.Second, IdleTimeout: func() time.Duration { return 10 * time.Second }}
+		started := make(chan struct{})
+		srv.NotifyStartedFunc = func() { close(started) }
+		r.tcp = append(r.tcp, srv)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := srv.ActivateAndServe(); err != nil && r.ctx.Err() == nil {
+				r.log.Error("TCP listener stopped", "addr", l.Addr().String(), "err", err)
+			}
+		}()
+		<-started // else a quick Shutdown finds it "not started" and it serves on
+	}
+	r.wg.Add(2)
+	go func() { defer r.wg.Done(); r.probeLoop(r.ctx) }()
+	go func() { defer r.wg.Done(); r.saveLoop(r.ctx) }()
+	c := r.cfg.Load()
+	r.log.Info("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
+	return nil
+}
+
+// acceptQueries lets every query through to ServeDNS, which decides about
+// malformed ones itself; replies are ignored.
+func acceptQueries(h dns.Header) dns.MsgAcceptAction {
+	if h.Bits&(1<<15) != 0 {
+		return dns.MsgIgnore
+	}
+	return dns.MsgAccept
+}
+
+// Shutdown stops the listeners and probes and saves learned answers.
+func (r *Resolver) Shutdown(ctx context.Context) error {
+	r.cancel()
+	r.mu.Lock()
+	var errs []error
+	for _, c := range r.udp {
+		c.Close()
+	}
+	for _, s := range r.tcp {
+		if err := s.ShutdownContext(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	r.udp, r.tcp = nil, nil
+	c := r.cfg.Load()
+	r.mu.Unlock()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("waiting for queries to finish: %w", ctx.Err()))
+	}
+	if err := r.learned.save(r.now(), c.MaxStale); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// saveLoop writes learned answers every saveEvery when they changed, and at
+// once when upstream starts failing (the moment a crash would hurt most).
+func (r *Resolver) saveLoop(ctx context.Context) {
+	t := time.NewTicker(saveEvery)
+	defer t.Stop()
+	for {
+		ch := r.Changed()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-ch:
+			if r.health.current() == StateNormal {
+				continue
+			}
+		}
+		if err := r.learned.save(r.now(), r.cfg.Load().MaxStale); err != nil {
+			r.log.Warn("learned answers not saved", "err", err)
+		}
+	}
+}
+
+// Addrs returns the addresses actually bound (":0" resolved).
+func (r *Resolver) Addrs() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.addrs)
+}
+
+// Mode returns the current mode.
+func (r *Resolver) Mode() Mode { return r.mode.Load().(Mode) }
+
+// SetMode switches the mode at run time.
+func (r *Resolver) SetMode(m Mode) {
+	if old := r.mode.Swap(m); old != m {
+		r.log.Info("mode changed", "from", old, "to", m)
+		r.signal()
+	}
+}
+
+// Reconfigure applies a new configuration without rebinding: pins, domains,
+// upstreams, outage timings and mode. Listen addresses, allow_remote and the
+// state dir need a restart.
+func (r *Resolver) Reconfigure(cfg Config) error {
+	cfg = withDefaults(cfg)
+	if err := validate(cfg); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	old := r.base
+	if !slices.Equal(old.Listen, cfg.Listen) || old.AllowRemote != cfg.AllowRemote || old.StateDir != cfg.StateDir {
+		r.mu.Unlock()
+		return errors.New("listen, allow_remote or state_dir changed: restart needed (dnspin run, or restart the service)")
+	}
+	r.base = cfg
+	r.applyLocked()
+	r.mu.Unlock()
+	r.cache.flush() // entries remember whether their name was protected
+	r.SetMode(cfg.Mode)
+	r.log.Info("configuration reloaded", "upstreams", cfg.Upstreams, "domains", cfg.Domains, "pins", r.cfg.Load().pins.n)
+	return nil
+}
+
+// SetBundlePins swaps in the pins of a signed bundle. Config pins win for
+// the same name; pins outside the protected domains are ignored and logged.
+func (r *Resolver) SetBundlePins(pins []Pin) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.bundle = slices.Clone(pins)
+	r.applyLocked()
+}
+
+// Changed returns a channel closed at the next change of state or mode.
+func (r *Resolver) Changed() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.changed
+}
+
+func (r *Resolver) signal() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+func (r *Resolver) noteNoBackup(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if i := slices.Index(r.noBackup, name); i >= 0 {
+		r.noBackup = slices.Delete(r.noBackup, i, i+1)
+	}
+	r.noBackup = slices.Insert(r.noBackup, 0, name)
+	if len(r.noBackup) > noBackupMax {
+		r.noBackup = r.noBackup[:noBackupMax]
+	}
+}
+
+// Status returns a snapshot for status displays.
+func (r *Resolver) Status() Snapshot {
+	c := r.cfg.Load()
+	st, since, reason := r.health.get()
+	s := Snapshot{
+		Mode: r.Mode(), State: st, StateSince: since, StateReason: reason,
+		Pins:    c.pins.n,
+		Learned: r.learned.names(r.now(), c.MaxStale),
+		Answers: map[Source]uint64{},
+	}
+	for _, u := range c.ups {
+		s.Upstreams = append(s.Upstreams, u.status())
+	}
+	for i, src := range sources {
+		s.Answers[src] = r.counts[i].Load()
+	}
+	r.mu.Lock()
+	s.Listen = slices.Clone(r.addrs)
+	if s.Listen == nil {
+		s.Listen = slices.Clone(r.base.Listen)
+	}
+	s.NoBackup = slices.Clone(r.noBackup)
+	r.mu.Unlock()
+	return s
+}
+
+// flight is one upstream exchange that every identical query waits on.
+type flight struct {
+	done chan struct{}
+	e    *entry // the answer, when err is nil
+	err  error
+}
+
+// startFlight starts the upstream exchange for a's key, or joins the one
+// under way. The exchange runs on the resolver's context, not the client's:
+// it ends after resolveTimeout and fills the cache (and learned answers for
+// protected names) whoever is still waiting.
+func (r *Resolver) startFlight(a *asked) *flight {
+	k := string(a.key)
+	r.flightMu.Lock()
+	if f := r.flights[k]; f != nil {
+		r.flightMu.Unlock()
+		return f
+	}
+	f := &flight{done: make(chan struct{})}
+	r.flights[k] = f
+	r.flightMu.Unlock()
+
+	qq := a.q.Question[0]
+	up := &dns.Msg{MsgHdr: dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: a.wq.cd}, Question: []dns.Question{qq}}
+	up.SetEdns0(ednsUDPSize, a.wq.do)
+	c := a.c
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		ctx, cancel := context.WithTimeout(r.ctx, r.resolveTimeout(c))
+		resp, err := exchange(ctx, c.ups, up)
+		cancel()
+		if r.ctx.Err() == nil {
+			reason := ""
+			if err != nil {
+				reason = err.Error()
+			}
+			r.health.result(err == nil, reason, c.RecoverAfter)
+		}
+		now := r.now()
+		if err == nil {
+			f.e, err = newEntry(resp, now, a.protected)
+			if err == nil && f.e.fresh(now) {
+				r.cache.put(a.key, f.e)
+			}
+			if err == nil && a.protected {
+				if rrs := learnable(resp); rrs != nil {
+					r.learned.put(a.name, qq.Qtype, rrs, now)
+				}
+			}
+		}
+		f.err = err
+		r.flightMu.Lock()
+		delete(r.flights, k)
+		r.flightMu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// unwrapSyscall shortens "listen udp 127.0.0.1:53: bind: address already in
+// use" to "address already in use": ListenError names the address itself.
+func unwrapSyscall(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}

@@ -1,0 +1,139 @@
+package resolver
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// The UDP hot path. Cache hits are answered in the reading goroutine from
+// packed bytes (fastAnswer); everything that may wait on upstream goes to
+// its own goroutine, bounded by r.slow.
+
+const (
+	udpBatch   = 32
+	udpReadBuf = 4096 // a query is never near this; bigger ones are dropped as truncated
+)
+
+// serveUDPPlain reads one packet per system call.
+func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
+	buf := make([]byte, udpReadBuf)
+	out := make([]byte, 0, udpReadBuf)
+	key := make([]byte, 0, 300)
+	for {
+		n, from, err := uc.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			if r.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		if n == len(buf) {
+			continue // truncated by the read: no query is this big
+		}
+		if b := r.fastAnswer(out, key, buf[:n], false); b != nil {
+			uc.WriteToUDPAddrPort(b, from)
+			continue
+		}
+		r.slowUDP(uc, buf[:n], from)
+	}
+}
+
+// batchConn is what ipv4.PacketConn and ipv6.PacketConn have in common.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// serveUDPBatch reads and answers up to udpBatch packets per system call.
+func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
+	var bc batchConn = ipv4.NewPacketConn(uc)
+	if a, ok := uc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
+		bc = ipv6.NewPacketConn(uc)
+	}
+	rms := make([]ipv4.Message, udpBatch)
+	wms := make([]ipv4.Message, udpBatch)
+	outs := make([][]byte, udpBatch)
+	for i := range rms {
+		rms[i].Buffers = [][]byte{make([]byte, udpReadBuf)}
+		wms[i].Buffers = make([][]byte, 1)
+		outs[i] = make([]byte, 0, 1024)
+	}
+	key := make([]byte, 0, 300)
+	for {
+		n, err := bc.ReadBatch(rms, 0)
+		if err != nil {
+			if r.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		w := 0
+		for i := range n {
+			m := &rms[i]
+			if m.N == udpReadBuf {
+				continue
+			}
+			pkt := m.Buffers[0][:m.N]
+			if b := r.fastAnswer(outs[w], key, pkt, false); b != nil {
+				outs[w] = b[:0] // keep a buffer that grew
+				wms[w].Buffers[0] = b
+				wms[w].Addr = m.Addr
+				w++
+				continue
+			}
+			if ua, ok := m.Addr.(*net.UDPAddr); ok {
+				r.slowUDP(uc, pkt, ua.AddrPort())
+			}
+		}
+		for off := 0; off < w; {
+			k, err := bc.WriteBatch(wms[off:w], 0)
+			if err != nil || k == 0 {
+				break // the clients ask again; never stall reading
+			}
+			off += k
+		}
+	}
+}
+
+// slowUDP answers a query that is not a plain cache hit in its own
+// goroutine. When too many wait already it gets SERVFAIL at once.
+func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+	select {
+	case r.slow <- struct{}{}:
+	default:
+		if b := overloaded(pkt); b != nil {
+			uc.WriteToUDPAddrPort(b, from)
+		}
+		return
+	}
+	pkt = append([]byte(nil), pkt...)
+	r.wg.Add(1)
+	go func() {
+		defer func() { <-r.slow; r.wg.Done() }()
+		q := new(dns.Msg)
+		var b []byte
+		if err := q.Unpack(pkt); err != nil {
+			b = formerr(pkt)
+		} else {
+			b, _ = r.answer(r.ctx, q, false)
+		}
+		if b != nil {
+			uc.WriteToUDPAddrPort(b, from)
+		}
+	}()
+}
+
+// overloaded is SERVFAIL for a query we have no room for: better than
+// silence, which costs a stub resolver its whole timeout.
+func overloaded(pkt []byte) []byte {
+	b := formerr(pkt)
+	if b != nil {
+		b[3] = byte(dns.RcodeServerFailure)
+	}
+	return b
+}

@@ -1,0 +1,251 @@
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Upstream is one upstream DNS server. Exchange sends m and returns the
+// reply whose ID and question match m; the reply carries m's ID.
+type Upstream interface {
+	Address() string
+	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
+}
+
+var _ Upstream = (*udpUpstream)(nil)
+
+// udpUpstream speaks plain DNS to IP:port: UDP first, TCP when the UDP
+// answer is truncated.
+type udpUpstream struct {
+	addr string
+	bufs *sync.Pool
+}
+
+func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
+	return &udpUpstream{addr: addr, bufs: bufs}
+}
+
+func (u *udpUpstream) Address() string { return u.addr }
+
+// errTimeout is an upstream that did not answer in time.
+var errTimeout = errors.New("timed out")
+
+// errNoMatch is a reply that does not belong to our query.
+var errNoMatch = errors.New("reply does not match the question")
+
+// Exchange sends m with a fresh random ID, so that a spoofed reply has to
+// guess it, and accepts only replies whose ID and question match.
+func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+	q := *m // shallow: only the ID differs
+	q.Id = dns.Id()
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing query for %s: %w", u.addr, err)
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+	}
+	r, err := u.udp(ctx, wire, &q)
+	if err == nil && r.Truncated {
+		r, err = u.tcp(ctx, wire, &q)
+	}
+	if err != nil {
+		return nil, err
+	}
+	r.Id = m.Id
+	return r, nil
+}
+
+func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Msg, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "udp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	if _, err := c.Write(wire); err != nil {
+		return nil, err
+	}
+	bp := u.bufs.Get().(*[]byte)
+	defer u.bufs.Put(bp)
+	buf := *bp
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, errTimeout
+			}
+			return nil, err
+		}
+		r := new(dns.Msg)
+		if r.Unpack(buf[:n]) != nil || !matches(q, r) {
+			continue // garbage or someone else's reply: keep waiting
+		}
+		return r, nil
+	}
+}
+
+func (u *udpUpstream) tcp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Msg, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", u.addr)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	dl, _ := ctx.Deadline()
+	c.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	co := &dns.Conn{Conn: c}
+	if _, err := co.Write(wire); err != nil {
+		return nil, err
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return nil, err
+	}
+	if !matches(q, r) {
+		return nil, errNoMatch
+	}
+	return r, nil
+}
+
+// matches tells whether r answers q. A server that could not parse the
+// question may return an error without it; that is accepted as an error.
+func matches(q, r *dns.Msg) bool {
+	if !r.Response || r.Id != q.Id {
+		return false
+	}
+	if len(r.Question) == 0 {
+		return r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError
+	}
+	a, b := q.Question[0], r.Question[0]
+	return len(r.Question) == 1 && a.Qtype == b.Qtype && a.Qclass == b.Qclass && strings.EqualFold(a.Name, b.Name)
+}
+
+// upstreamState is an upstream with the health the resolver tracks for it.
+type upstreamState struct {
+	u Upstream
+
+	mu      sync.Mutex
+	healthy bool
+	rtt     time.Duration
+}
+
+func (s *upstreamState) record(ok bool, rtt time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.healthy = ok
+	if ok {
+		if s.rtt == 0 {
+			s.rtt = rtt
+		} else {
+			s.rtt = (7*s.rtt + rtt) / 8
+		}
+	}
+}
+
+func (s *upstreamState) status() UpstreamStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return UpstreamStatus{Address: s.u.Address(), Healthy: s.healthy, RTT: s.rtt}
+}
+
+// rank orders upstreams for one query: healthy ones first, fastest first.
+func rank(ups []*upstreamState) []*upstreamState {
+	st := make([]UpstreamStatus, len(ups))
+	for i, u := range ups {
+		st[i] = u.status()
+	}
+	out := append([]*upstreamState(nil), ups...)
+	idx := make([]int, len(ups))
+	for i := range idx {
+		idx[i] = i
+	}
+	// insertion sort: there are a handful of upstreams at most
+	for i := 1; i < len(idx); i++ {
+		for j := i; j > 0 && less(st[idx[j]], st[idx[j-1]]); j-- {
+			idx[j], idx[j-1] = idx[j-1], idx[j]
+		}
+	}
+	for i, k := range idx {
+		out[i] = ups[k]
+	}
+	return out
+}
+
+func less(a, b UpstreamStatus) bool {
+	if a.Healthy != b.Healthy {
+		return a.Healthy
+	}
+	return a.RTT < b.RTT
+}
+
+// exchange asks the upstreams in rank order until one gives a usable answer
+// (NOERROR or NXDOMAIN). Each gets a fair share of the time left; a lone
+// upstream is asked twice so one lost packet does not fail the query.
+func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg) (*dns.Msg, error) {
+	if len(ups) == 0 {
+		return nil, errors.New("no upstream servers configured: set upstreams in the config")
+	}
+	order := rank(ups)
+	if len(order) == 1 {
+		order = append(order, order[0])
+	}
+	var errs []string
+	for i, u := range order {
+		if ctx.Err() != nil {
+			break
+		}
+		actx := ctx
+		var cancel context.CancelFunc = func() {}
+		if dl, ok := ctx.Deadline(); ok {
+			share := time.Until(dl) / time.Duration(len(order)-i)
+			actx, cancel = context.WithTimeout(ctx, share)
+		}
+		start := time.Now()
+		r, err := u.u.Exchange(actx, q)
+		timedOut := actx.Err() != nil
+		cancel()
+		if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+			err = fmt.Errorf("answered %s", dns.RcodeToString[r.Rcode])
+		}
+		if err != nil {
+			u.record(false, 0)
+			if timedOut {
+				err = errTimeout
+			}
+			errs = append(errs, fmt.Sprintf("%s %v", u.u.Address(), err))
+			continue
+		}
+		u.record(true, time.Since(start))
+		return r, nil
+	}
+	if len(errs) == 0 {
+		return nil, ctx.Err()
+	}
+	return nil, errors.New("upstream " + strings.Join(dedupe(errs), ", "))
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for i, v := range s {
+		if i == 0 || v != s[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}
