@@ -1,14 +1,14 @@
 package installer
 
-import (
-	"context"
-	"errors"
-)
+import "context"
+
+// The logic lives in windows_dns.go and nrpt.go (no build tags, tested on
+// every OS); this file only hands it the real registry.
 
 func newConfigurator(ctx context.Context, o Options) (Configurator, error) {
-	return nil, errors.New("activation on Windows is not built yet")
+	return NewWindowsConfigurator(o, WinRegistry{}), nil
 }
 
 func currentResolvers(ctx context.Context, o Options) ([]string, error) {
-	return nil, errors.New("reading Windows DNS servers is not built yet")
+	return windowsResolvers(WinRegistry{})
 }

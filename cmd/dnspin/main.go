@@ -29,6 +29,8 @@ func commands() []command {
 		cmdVersion,
 		cmdRun,
 		cmdQuery,
+		cmdInstall,
+		cmdUninstall,
 	}
 }
 

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"context"
+
+	"github.com/dnspin/dnspin/installer"
+)
+
+var cmdUninstall = command{
+	name:    "uninstall",
+	args:    "[--silent]",
+	summary: "remove the service, tray autostart and config, and restore DNS exactly (admin)",
+	run: func(ctx context.Context, e *env, args []string) error {
+		return runUninstall(ctx, e, args, systemInstaller())
+	},
+}
+
+// runUninstall never reads the config: it must work when the config is
+// broken and when the service is already gone.
+func runUninstall(ctx context.Context, e *env, args []string, in *installer.Installer) error {
+	fs, _ := flagSet(e)
+	silent := fs.Bool("silent", false, "print one JSON line at the end (for MDM, GPO, scripts)")
+	if pos, err := parseArgs(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	steps, err := in.Uninstall(ctx)
+	return report(e, "uninstall", *silent, steps, err)
+}

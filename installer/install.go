@@ -1,0 +1,565 @@
+package installer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// ManifestFile is the install manifest's name in the state directory: every
+// step `dnspin install` took, so `dnspin uninstall` can reverse each one,
+// also when the service is gone or the config is broken.
+const ManifestFile = "install-manifest.json"
+
+// Manifest kinds (Record.Kind), in the order install takes the steps.
+const (
+	stepDir       = "dir"       // a directory install created (Existed false)
+	stepFile      = "file"      // config, binary or autostart file; Data = previous content for the config
+	stepRunValue  = "run-value" // Windows Run key value for the tray
+	stepService   = "service"   // registered; Meta["platform"]
+	stepStarted   = "service-started"
+	stepRecovery  = "recovery" // Windows recovery actions (removed with the service)
+	stepActivated = "activation"
+)
+
+// Manifest is what install did.
+type Manifest struct {
+	Version int       `json:"version"`
+	Created time.Time `json:"created"`
+	GOOS    string    `json:"goos"`
+	Paths   Paths     `json:"paths"`
+	Records []Record  `json:"records"`
+}
+
+func (m *Manifest) find(kind, key string) (*Record, bool) {
+	j := Journal{Records: m.Records}
+	r, ok := j.Find(kind, key)
+	if ok {
+		return &m.Records[r2i(m.Records, r)], true
+	}
+	return nil, false
+}
+
+func r2i(rs []Record, r *Record) int {
+	for i := range rs {
+		if rs[i].Kind == r.Kind && rs[i].Key == r.Key {
+			return i
+		}
+	}
+	return -1
+}
+
+// Installer installs and uninstalls dnspin through seams, so the whole
+// sequence runs against an in-memory or temp-root filesystem in tests.
+type Installer struct {
+	GOOS     string   // whose steps to take: "linux", "windows", "darwin"
+	Paths    Paths    // where things go (DefaultPaths on a real machine)
+	FS       FS       // nil: the real filesystem
+	Run      Runner   // nil: real commands
+	Registry Registry // Windows only (Run key); nil elsewhere
+	// NewService makes the service manager; nil: NewKardianosService.
+	NewService ServiceFactory
+	// NewConfigurator makes the DNS configurator; nil: NewConfigurator.
+	NewConfigurator func(ctx context.Context, o Options) (Configurator, error)
+	// ReadSource reads the binaries to copy; nil: os.ReadFile.
+	ReadSource func(string) ([]byte, error)
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// InstallRequest is one `dnspin install`.
+type InstallRequest struct {
+	Config   []byte            // the config to install, already validated
+	Binaries map[string]string // installed name ("dnspin", "dnspin-tray", with .exe on Windows) -> source path
+	Plan     Plan              // what to activate
+}
+
+// Step is one line of install's or uninstall's account of what it did.
+type Step struct {
+	What   string `json:"what"`
+	Detail string `json:"detail"`
+}
+
+func (in *Installer) defaults() *Installer {
+	c := *in
+	if c.FS == nil {
+		c.FS = OSFS{}
+	}
+	if c.Run == nil {
+		c.Run = ExecRunner
+	}
+	if c.NewService == nil {
+		c.NewService = NewKardianosService(c.FS)
+	}
+	if c.NewConfigurator == nil {
+		c.NewConfigurator = NewConfigurator
+	}
+	if c.ReadSource == nil {
+		c.ReadSource = os.ReadFile
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &c
+}
+
+// join builds a path in the installer's OS style.
+func (in *Installer) join(elem ...string) string {
+	if in.GOOS == "windows" {
+		return strings.Join(elem, `\`)
+	}
+	return path.Join(elem...)
+}
+
+func (in *Installer) dir(p string) string {
+	if in.GOOS == "windows" {
+		if i := strings.LastIndexByte(p, '\\'); i > 0 {
+			return p[:i]
+		}
+	}
+	return path.Dir(filepath.ToSlash(p))
+}
+
+func (in *Installer) manifestPath() string { return in.join(in.Paths.StateDir, ManifestFile) }
+
+// ReadManifest loads the manifest; nil, nil when there is none.
+func (in *Installer) ReadManifest() (*Manifest, error) {
+	in = in.defaults()
+	b, err := in.FS.ReadFile(in.manifestPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("install manifest %s: %w", in.manifestPath(), err)
+	}
+	var m Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("install manifest %s is damaged (%v): delete it and run `dnspin uninstall` again, which then removes the default locations", in.manifestPath(), err)
+	}
+	return &m, nil
+}
+
+func (in *Installer) writeManifest(m *Manifest) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := in.FS.WriteFileAtomic(in.manifestPath(), b, 0o600); err != nil {
+		return fmt.Errorf("install manifest %s: %w", in.manifestPath(), err)
+	}
+	return nil
+}
+
+// Install takes every step and records each in the manifest right after it
+// is done, so an install cut short is still reversed by Uninstall. A second
+// install over the first keeps the first one's records of what was there.
+func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, error) {
+	in = in.defaults()
+	var steps []Step
+	say := func(what, detail string) { steps = append(steps, Step{what, detail}) }
+
+	m, err := in.ReadManifest()
+	if err != nil {
+		return steps, err
+	}
+	if m == nil {
+		m = &Manifest{Version: 1, Created: in.Now().UTC(), GOOS: in.GOOS, Paths: in.Paths}
+	}
+	add := func(r Record) error {
+		if _, ok := m.find(r.Kind, r.Key); !ok {
+			m.Records = append(m.Records, r)
+		}
+		return in.writeManifest(m)
+	}
+	// The state dir holds the manifest, so it comes first.
+	for _, d := range []string{in.Paths.StateDir, in.dir(in.Paths.Config), in.Paths.BinDir} {
+		if err := in.mkdir(d, add); err != nil {
+			return steps, err
+		}
+	}
+	if in.GOOS == "windows" {
+		// Only Administrators and SYSTEM may change the config and state;
+		// users may read (the tray and `dnspin status` need the config).
+		for _, d := range uniqStrings(in.Paths.StateDir, in.dir(in.Paths.Config)) {
+			if out, err := in.Run(ctx, "icacls", d, "/inheritance:r", "/grant:r", "*S-1-5-32-544:(OI)(CI)F", "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-545:(OI)(CI)RX"); err != nil {
+				return steps, fmt.Errorf("icacls %s: %w: %s", d, err, strings.TrimSpace(string(out)))
+			}
+		}
+	}
+
+	// Config: admin-owned, world-readable, never world-writable.
+	if err := in.putFile(in.Paths.Config, req.Config, 0o644, true, add); err != nil {
+		return steps, err
+	}
+	say("config", in.Paths.Config)
+
+	// An upgrade: stop the running service first, so its binary can be
+	// replaced (Windows locks a running executable).
+	var svc ServiceManager
+	if _, ok := m.find(stepService, ServiceName); ok {
+		old, err := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+		if err != nil {
+			return steps, fmt.Errorf("service: %w", err)
+		}
+		_ = old.Stop()
+		if err := old.Uninstall(); err != nil && !errors.Is(err, ErrServiceNotInstalled) {
+			return steps, fmt.Errorf("service: removing the earlier registration: %w", err)
+		}
+	}
+
+	// Binaries.
+	names := wmSortedKeys(req.Binaries)
+	installed := map[string]string{}
+	for _, name := range names {
+		dst := in.join(in.Paths.BinDir, name)
+		installed[name] = dst
+		if filepath.Clean(req.Binaries[name]) == filepath.Clean(dst) {
+			continue // running the installed binary: nothing to copy
+		}
+		b, err := in.ReadSource(req.Binaries[name])
+		if err != nil {
+			return steps, fmt.Errorf("binary %s: %w", req.Binaries[name], err)
+		}
+		if err := in.putFile(dst, b, 0o755, false, add); err != nil {
+			return steps, err
+		}
+		say("binary", dst)
+	}
+	exe := installed[in.exeName("dnspin")]
+	if exe == "" {
+		return steps, errors.New("install: no dnspin binary given")
+	}
+
+	// Service: registered, restart on failure, started.
+	spec := ServiceSpec{Executable: exe, ConfigPath: in.Paths.Config}
+	svc, err = in.NewService(spec)
+	if err != nil {
+		return steps, fmt.Errorf("service: %w", err)
+	}
+	if err := svc.Install(); err != nil {
+		return steps, fmt.Errorf("service: %w (if an old dnspin service is registered, run `dnspin uninstall` first)", err)
+	}
+	if err := add(Record{Kind: stepService, Key: ServiceName, Meta: map[string]string{"platform": svc.Platform()}}); err != nil {
+		return steps, err
+	}
+	say("service", ServiceName+" ("+svc.Platform()+")")
+	if in.GOOS == "windows" {
+		// Restart after 1 s, 5 s, then every 30 s; the failure count resets
+		// after a day. failureflag also counts non-crash exits with an error.
+		for _, args := range [][]string{
+			{"failure", ServiceName, "reset=", "86400", "actions=", "restart/1000/restart/5000/restart/30000"},
+			{"failureflag", ServiceName, "1"},
+		} {
+			if out, err := in.Run(ctx, "sc", args...); err != nil {
+				return steps, fmt.Errorf("sc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+			}
+		}
+		if err := add(Record{Kind: stepRecovery, Key: ServiceName}); err != nil {
+			return steps, err
+		}
+		say("recovery", "restart on failure")
+	}
+	if err := svc.Start(); err != nil {
+		return steps, fmt.Errorf("service: start: %w", err)
+	}
+	if err := add(Record{Kind: stepStarted, Key: ServiceName}); err != nil {
+		return steps, err
+	}
+	say("started", ServiceName)
+
+	// Tray autostart for every user.
+	if tray, ok := installed[in.exeName("dnspin-tray")]; ok {
+		a := TrayAutostartFor(in.GOOS, tray)
+		if a.RunKey != "" {
+			if in.Registry == nil {
+				return steps, errors.New("install: no registry for the tray's Run key")
+			}
+			prev, existed, err := in.Registry.GetValue(RunKey, a.RunKey)
+			if err != nil {
+				return steps, err
+			}
+			pb, _ := json.Marshal(prev)
+			r := Record{Kind: stepRunValue, Key: a.RunKey, Existed: existed}
+			if existed {
+				r.Data = pb
+			}
+			if _, ok := m.find(stepRunValue, a.RunKey); !ok {
+				if err := add(r); err != nil {
+					return steps, err
+				}
+			}
+			if err := in.Registry.SetValue(RunKey, a.RunKey, SZ(a.Content)); err != nil {
+				return steps, err
+			}
+			say("autostart", HKLM(RunKey)+`\`+a.RunKey)
+		} else {
+			if err := in.mkdir(in.dir(a.Path), add); err != nil {
+				return steps, err
+			}
+			if err := in.putFile(a.Path, []byte(a.Content), fs.FileMode(a.Mode), false, add); err != nil {
+				return steps, err
+			}
+			say("autostart", a.Path)
+		}
+	}
+
+	// Activation last: dnspin is running and answering by now.
+	cf, err := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	if err != nil {
+		return steps, fmt.Errorf("activation: %w", err)
+	}
+	if err := add(Record{Kind: stepActivated, Key: req.Plan.Mode}); err != nil {
+		return steps, err
+	}
+	if err := cf.Apply(ctx, req.Plan); err != nil {
+		return steps, fmt.Errorf("activation: %w", err)
+	}
+	say("activated", req.Plan.Mode)
+	return steps, nil
+}
+
+func (in *Installer) exeName(n string) string {
+	if in.GOOS == "windows" {
+		return n + ".exe"
+	}
+	return n
+}
+
+func uniqStrings(ss ...string) []string {
+	var out []string
+	for _, s := range ss {
+		dup := false
+		for _, o := range out {
+			dup = dup || o == s
+		}
+		if !dup {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func wmSortedKeys(m map[string]string) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := range ks {
+		for j := i + 1; j < len(ks); j++ {
+			if ks[j] < ks[i] {
+				ks[i], ks[j] = ks[j], ks[i]
+			}
+		}
+	}
+	return ks
+}
+
+// mkdir creates d and its missing parents, recording each one it created.
+func (in *Installer) mkdir(d string, add func(Record) error) error {
+	var missing []string
+	for p := d; p != "" && p != "/" && p != "." && !strings.HasSuffix(p, ":") && !strings.HasSuffix(p, `:\`); p = in.dir(p) {
+		if _, err := in.FS.Stat(p); err == nil {
+			break
+		}
+		missing = append([]string{p}, missing...)
+		if in.dir(p) == p {
+			break
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if err := in.FS.MkdirAll(d, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", d, err)
+	}
+	for _, p := range missing {
+		if err := add(Record{Kind: stepDir, Key: p}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putFile records what was at name (keeping its bytes when keep is set),
+// then writes data.
+func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bool, add func(Record) error) error {
+	r := Record{Kind: stepFile, Key: name}
+	if st, err := in.FS.Stat(name); err == nil {
+		r.Existed, r.Mode = true, st.Mode().Perm()
+		if keep {
+			if r.Data, err = in.FS.ReadFile(name); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+	}
+	if err := add(r); err != nil {
+		return err
+	}
+	if err := in.FS.WriteFileAtomic(name, data, perm); err != nil {
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	return nil
+}
+
+// Uninstall reverses every step in the manifest in reverse order, after
+// putting the DNS settings back. It never reads the config, and a service
+// that is already gone is fine. It goes on after a failure and reports all
+// of them; the manifest then keeps what is left to undo.
+func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
+	in = in.defaults()
+	var steps []Step
+	say := func(what, detail string) { steps = append(steps, Step{what, detail}) }
+	m, err := in.ReadManifest()
+	if err != nil {
+		return steps, err
+	}
+	if m == nil {
+		m = in.guessManifest()
+		say("manifest", "none found; removing the default locations")
+	}
+	cf, cerr := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	restore := func() error {
+		if cerr != nil {
+			return cerr
+		}
+		return cf.Restore(ctx)
+	}
+	var errs []error
+	var left []Record
+	// DNS first, so the OS stops sending queries to dnspin before it stops.
+	if err := restore(); err != nil {
+		errs = append(errs, fmt.Errorf("restoring DNS settings: %w", err))
+	} else {
+		say("restored", "DNS settings")
+	}
+	svc, serr := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	for i := len(m.Records) - 1; i >= 0; i-- {
+		r := m.Records[i]
+		var err error
+		switch r.Kind {
+		case stepActivated:
+			// Restored before this loop, and once more after it.
+		case stepStarted:
+			if serr != nil {
+				err = serr
+			} else if e := svc.Stop(); e == nil {
+				say("stopped", ServiceName)
+			}
+		case stepRecovery:
+			// Removed with the service.
+		case stepService:
+			if serr != nil {
+				err = serr
+				break
+			}
+			err = svc.Uninstall()
+			if errors.Is(err, ErrServiceNotInstalled) {
+				err = nil
+				say("service", "already gone")
+			} else if err == nil {
+				say("service", "removed")
+			}
+		case stepRunValue:
+			if in.Registry == nil {
+				err = errors.New("no registry to remove the tray's Run value from")
+				break
+			}
+			if r.Existed {
+				var v RegValue
+				if err = json.Unmarshal(r.Data, &v); err == nil {
+					err = in.Registry.SetValue(RunKey, r.Key, v)
+				}
+			} else {
+				err = in.Registry.DeleteValue(RunKey, r.Key)
+			}
+			if err == nil {
+				say("autostart", "removed "+HKLM(RunKey)+`\`+r.Key)
+			}
+		case stepFile:
+			switch {
+			case r.Existed && r.Data != nil:
+				err = in.FS.WriteFileAtomic(r.Key, r.Data, r.Mode)
+				if err == nil {
+					say("file", "put back "+r.Key)
+				}
+			default:
+				err = in.FS.Remove(r.Key)
+				if errors.Is(err, fs.ErrNotExist) {
+					err = nil
+				}
+				if err == nil {
+					say("file", "removed "+r.Key)
+				}
+			}
+		case stepDir:
+			if r.Key == in.Paths.StateDir {
+				// The manifest lives here: last, below.
+				continue
+			}
+			if e := in.FS.Remove(r.Key); e == nil || errors.Is(e, fs.ErrNotExist) {
+				say("dir", "removed "+r.Key)
+			} else {
+				say("dir", "kept "+r.Key+" (not empty)")
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err))
+			left = append([]Record{r}, left...)
+		}
+	}
+	// Once more now that the service is stopped, in case it re-applied
+	// while stopping; without a journal this does nothing.
+	if err := restore(); err != nil {
+		errs = append(errs, fmt.Errorf("restoring DNS settings: %w", err))
+	}
+	if len(errs) > 0 {
+		m.Records = left
+		if werr := in.writeManifest(m); werr != nil {
+			errs = append(errs, werr)
+		}
+		return steps, errors.Join(errs...)
+	}
+	if err := in.FS.Remove(in.manifestPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return steps, err
+	}
+	if _, ok := m.find(stepDir, in.Paths.StateDir); ok {
+		if e := in.FS.Remove(in.Paths.StateDir); e == nil {
+			say("dir", "removed "+in.Paths.StateDir)
+		} else {
+			say("dir", "kept "+in.Paths.StateDir+" (learned answers and logs; delete it by hand if you want them gone)")
+		}
+	}
+	return steps, nil
+}
+
+// guessManifest is used when the manifest is gone: everything at the default
+// locations is taken as ours.
+func (in *Installer) guessManifest() *Manifest {
+	m := &Manifest{GOOS: in.GOOS, Paths: in.Paths}
+	m.Records = append(m.Records,
+		Record{Kind: stepFile, Key: in.Paths.Config},
+		Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin"))},
+		Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin-tray"))},
+		Record{Kind: stepService, Key: ServiceName},
+		Record{Kind: stepStarted, Key: ServiceName},
+	)
+	a := TrayAutostartFor(in.GOOS, "")
+	if a.RunKey != "" {
+		m.Records = append(m.Records, Record{Kind: stepRunValue, Key: a.RunKey})
+	} else {
+		m.Records = append(m.Records, Record{Kind: stepFile, Key: a.Path})
+	}
+	m.Records = append(m.Records, Record{Kind: stepActivated})
+	return m
+}
