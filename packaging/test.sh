@@ -111,9 +111,9 @@ ca DnspinInstall 2 3090
 ca DnspinInstall 3 dnspin.exe
 ca DnspinInstall 4 "[DNSPIN_INSTALL_ARGS]"
 ca DnspinInstallRollback 2 3410
-ca DnspinInstallRollback 4 "uninstall"
+ca DnspinInstallRollback 4 "uninstall --silent"
 ca DnspinUninstall 2 3090
-ca DnspinUninstall 4 "uninstall"
+ca DnspinUninstall 4 "uninstall --silent"
 ca DnspinUninstallRollback 2 3410
 ca DnspinUninstallRollback 4 "install --silent"
 ca DnspinDeactivate 2 3090
@@ -122,7 +122,7 @@ ca DnspinDeactivateRollback 2 3410
 ca DnspinDeactivateRollback 4 "activate"
 ca ServiceRecovery 2 3122
 ca ServiceRecovery 3 SCEXE
-ca ServiceRecovery 4 "failure dnspin reset= 86400 actions= restart/5000/restart/10000/restart/30000"
+ca ServiceRecovery 4 "failure dnspin reset= 86400 actions= restart/1000/restart/5000/restart/30000"
 ca SetScExe 4 "[System64Folder]sc.exe"
 ca SetInstallArgs 4 "install --silent"
 ca SetInstallArgsConfig 4 '[DNSPIN_INSTALL_ARGS] --config "[CONFIG]"'
