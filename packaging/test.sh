@@ -212,7 +212,7 @@ step "deb: DPKG_ROOT install, upgrade, purge (chrootless scripts)"
 unshare --mount --net --propagation private -- "$here/testdata/dpkg-root.sh" "$T/dr" "$d1" "$d2"
 
 step "deb: install, upgrade, purge in a chroot on an overlay of /"
-unshare --mount --net --propagation private --fork -- "$here/testdata/overlay-chroot.sh" "$T/oc" "$d1" "$d2" "$root/examples/dnspin.toml"
+unshare --mount --net --pid --propagation private --fork -- "$here/testdata/overlay-chroot.sh" "$T/oc" "$d1" "$d2"
 
 step "macos: archive and install.sh"
 tar -C "$T" -xzf "$T/v1/dnspin-1.0.0-darwin-arm64.tar.gz"

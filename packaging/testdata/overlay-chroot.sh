@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run by packaging/test.sh inside `unshare --mount --net --fork`: a chroot
+# Run by packaging/test.sh inside `unshare --mount --net --pid --fork`: a chroot
 # on an overlay of / (writes land in a tmpfs), where dpkg and apt install,
 # upgrade, remove and purge the .deb and its maintainer scripts run for
 # real — including "dnspin activate/deactivate" against the chroot's own
@@ -50,6 +50,8 @@ dpkg-deb -x "$d1" "$T/x"
 "$T/x/usr/bin/dnspin" activate --help >/dev/null 2>&1 && has_activate=yes
 has_run=no
 "$T/x/usr/bin/dnspin" run --help >/dev/null 2>&1 && has_run=yes
+run_args=(run --config /etc/dnspin/dnspin.toml)
+"$T/x/usr/bin/dnspin" run --service --help >/dev/null 2>&1 && run_args=(run --service --config /etc/dnspin/dnspin.toml)
 
 # 1. apt install, no site config: enabled, nothing activated.
 run_root apt-get install "${apt_opts[@]}" /tmp/old.deb
@@ -62,12 +64,17 @@ grep -Eq '^[[:space:]]*domains' "$R/etc/dnspin/dnspin.toml" && fail "shipped con
 #    config kept, DNS activated.
 cp "$T/site.toml" "$R/etc/dnspin/dnspin.toml"
 pid=""
-if [ "$has_run" = yes ]; then
-  in_root dnspin run --service --config /etc/dnspin/dnspin.toml >"$T/run.log" 2>&1 &
-  pid=$!
-fi
+# start_resolver BINARY: what systemd would run, in the background; $! is
+# the resolver itself (chroot and env exec it).
+start_resolver() {
+  if [ "$has_run" = yes ]; then
+    chroot "$R" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin "$1" "${run_args[@]}" >>"$T/run.log" 2>&1 &
+    pid=$!
+  fi
+}
 stop_resolver() { if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=""; fi; }
 trap stop_resolver EXIT
+start_resolver /usr/bin/dnspin
 run_root env DNSPIN_ACTIVATE=1 dpkg -i --force-confold /tmp/new.deb
 [ "$(status)" = "install ok installed 1.1.0" ] || fail "after upgrade: status [$(status)]"
 cmp -s "$R/etc/dnspin/dnspin.toml" "$T/site.toml" || fail "upgrade replaced the site config"
@@ -103,10 +110,13 @@ done
 #    site config wins over the shipped one, activation on install, purge.
 mkdir -p "$R/etc/dnspin"
 cp "$T/site.toml" "$R/etc/dnspin/dnspin.toml"
+cp "$T/x/usr/bin/dnspin" "$R/tmp/dnspin-resolver"
+start_resolver /tmp/dnspin-resolver
 run_root env DNSPIN_ACTIVATE=1 apt-get install "${apt_opts[@]}" /tmp/new.deb
 cmp -s "$R/etc/dnspin/dnspin.toml" "$T/site.toml" || fail "fresh install replaced the pre-placed site config"
 if [ "$has_activate" = yes ]; then ! same_resolv || fail "fresh install with site config did not activate"; fi
 run_root apt-get purge "${apt_opts[@]}" dnspin
 same_resolv || fail "apt purge did not restore resolv.conf byte for byte"
+stop_resolver
 [ ! -e "$R/etc/dnspin" ] && [ ! -e "$R/var/lib/dnspin" ] || fail "apt purge left config or state"
 echo "   chroot: apt install, upgrade (site config kept), remove, purge ok; resolv.conf restored"
