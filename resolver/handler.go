@@ -38,7 +38,11 @@ func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp
 	}
 	q := new(dns.Msg)
 	if err := q.Unpack(pkt); err != nil {
-		return formerr(pkt)
+		b := formerr(pkt)
+		if b != nil {
+			r.count(SourceLocal)
+		}
+		return b
 	}
 	out, _ := r.answer(ctx, q, tcp)
 	return out
@@ -126,9 +130,11 @@ type asked struct {
 }
 
 // forward answers from the cache, else from upstream. When upstream has not
-// answered within budget, or failed, fallback gets its turn; when it has
-// nothing, the query keeps waiting for upstream until the exchange ends,
-// then gets its answer or SERVFAIL — never silence.
+// answered within budget, or failed, fallback gets its turn. When it has
+// nothing, the query waits for upstream until client_timeout has passed in
+// all, then gets SERVFAIL: never silence, and soon enough that a stub
+// resolver still tries its next server. The upstream exchange itself goes
+// on (resolveTimeout) and fills the cache for the next query.
 func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, fallback func(*asked) ([]byte, Source)) ([]byte, Source) {
 	now := r.now()
 	if e := r.cache.get(a.key); e != nil && e.fresh(now) {
@@ -143,15 +149,18 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 		if out, src := fallback(a); out != nil {
 			return out, src
 		}
-		if r.health.current() == StateOutage {
-			// Upstream is known to be down: say so now instead of making
-			// the client wait; the exchange goes on and feeds recovery.
-			return r.servfail(a, errors.New("upstream is down (outage)")), SourceServfail
+		if rest := a.c.ClientTimeout - budget; rest > 0 {
+			t.Reset(rest)
+			select {
+			case <-f.done:
+			case <-t.C:
+			case <-ctx.Done():
+			}
 		}
 		select {
 		case <-f.done:
-		case <-ctx.Done():
-			return r.servfail(a, ctx.Err()), SourceServfail
+		default:
+			return r.servfail(a, fmt.Errorf("no answer from upstream within client_timeout (%v)", a.c.ClientTimeout)), SourceServfail
 		}
 	case <-ctx.Done():
 		return r.servfail(a, ctx.Err()), SourceServfail

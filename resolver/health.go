@@ -89,7 +89,11 @@ func (h *health) result(ok bool, reason string, recoverAfter int) {
 	st, why := h.state, h.reason
 	h.mu.Unlock()
 	if changed {
-		h.log.Warn("upstream state changed", "from", old, "to", st, "reason", why)
+		lvl := slog.LevelWarn
+		if st == StateNormal || st == StateRecovering {
+			lvl = slog.LevelInfo
+		}
+		h.log.Log(context.Background(), lvl, "upstream state changed", "from", old, "to", st, "reason", why)
 		h.onChange()
 	}
 }
@@ -146,8 +150,7 @@ func (r *Resolver) probe(ctx context.Context) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeSOA)
 	q.SetEdns0(ednsUDPSize, false)
-	timeout := min(c.ProbeInterval, r.resolveTimeout(c))
-	pctx, cancel := context.WithTimeout(ctx, timeout)
+	pctx, cancel := context.WithTimeout(ctx, r.resolveTimeout(c)) // the same patience as a query
 	defer cancel()
 	var wg sync.WaitGroup
 	oks := make([]bool, len(c.ups))

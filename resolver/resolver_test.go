@@ -660,3 +660,31 @@ func TestPlainUDPLoop(t *testing.T) {
 	<-done
 	r.Shutdown(context.Background())
 }
+
+func TestIPv6Listener(t *testing.T) {
+	t.Parallel()
+	if c, err := net.ListenPacket("udp", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		c.Close()
+	}
+	up := startUpstream(t)
+	cfg := testConfig(up.addr)
+	cfg.Listen = []string{"[::1]:0", "127.0.0.1:0"}
+	r, _ := startResolver(t, cfg, nil)
+	addrs := r.Addrs()
+	if len(addrs) != 2 || !strings.HasPrefix(addrs[0], "[::1]:") {
+		t.Fatalf("Addrs %v", addrs)
+	}
+	for range 2 { // miss, then a hit from the batch path
+		if m := ask(t, addrs[0], "v6.other.test", dns.TypeAAAA); addrsOf(m) == "" {
+			t.Fatalf("over IPv6: %s", describe(m))
+		}
+	}
+	if m := ask(t, addrs[0], "v6.other.test", dns.TypeAAAA, overTCP); addrsOf(m) == "" {
+		t.Fatalf("over IPv6 TCP: %s", describe(m))
+	}
+	if n := r.Status().Answers[SourceCache]; n != 2 {
+		t.Errorf("cache answers %d, want 2", n)
+	}
+}

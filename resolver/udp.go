@@ -118,7 +118,9 @@ func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
 		q := new(dns.Msg)
 		var b []byte
 		if err := q.Unpack(pkt); err != nil {
-			b = formerr(pkt)
+			if b = formerr(pkt); b != nil {
+				r.count(SourceLocal)
+			}
 		} else {
 			b, _ = r.answer(r.ctx, q, false)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,18 @@ func (u *udpUpstream) Address() string { return u.addr }
 
 // errTimeout is an upstream that did not answer in time.
 var errTimeout = errors.New("timed out")
+
+// netErr says "timed out" for a deadline, instead of the socket details.
+func netErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		return errTimeout
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		return unwrapSyscall(oe.Err) // "connection refused": the address is in the message already
+	}
+	return err
+}
 
 // errNoMatch is a reply that does not belong to our query.
 var errNoMatch = errors.New("reply does not match the question")
@@ -85,10 +98,7 @@ func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Ms
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, errTimeout
-			}
-			return nil, err
+			return nil, netErr(ctx, err)
 		}
 		r := new(dns.Msg)
 		if r.Unpack(buf[:n]) != nil || !matches(q, r) {
@@ -115,7 +125,7 @@ func (u *udpUpstream) tcp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Ms
 	}
 	r, err := co.ReadMsg()
 	if err != nil {
-		return nil, err
+		return nil, netErr(ctx, err)
 	}
 	if !matches(q, r) {
 		return nil, errNoMatch

@@ -46,7 +46,7 @@ func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]install
 	return &installer.Installer{
 		GOOS:  "linux",
 		Paths: installer.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"},
-		FS:    installer.RootFS{Root: root},
+		FS:    installer.RootFS(root),
 		Run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
 			t.Errorf("unexpected command %s %v", name, args)
 			return nil, nil

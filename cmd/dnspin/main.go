@@ -31,6 +31,13 @@ func commands() []command {
 		cmdQuery,
 		cmdInstall,
 		cmdUninstall,
+		cmdActivate,
+		cmdDeactivate,
+		cmdCheck,
+		cmdBundle,
+		cmdStatus,
+		cmdMode,
+		cmdReport,
 	}
 }
 

@@ -2,24 +2,24 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"time"
+	"os"
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/control"
 )
 
 var cmdRun = command{
 	name:    "run",
-	args:    "[--config F] [--listen ADDR]...",
+	args:    "[--config F] [--listen ADDR]... [--service]",
 	summary: "run the resolver in the foreground; logs to stderr, Ctrl-C stops it",
 	run: func(ctx context.Context, e *env, args []string) error {
 		fs, cfgPath := flagSet(e)
 		var listen multiFlag
 		fs.Var(&listen, "listen", "listen address IP:port, repeatable (default: listen from the config)")
+		asService := fs.Bool("service", false, "run as the OS service: log to a bounded file in the state dir (set by dnspin install)")
 		pos, err := parseArgs(fs, args)
 		if err != nil {
 			return err
@@ -31,47 +31,42 @@ var cmdRun = command{
 		if err != nil {
 			return err
 		}
-		return serve(ctx, newLogger(e.stderr), cfg, listen, nil)
+		ring := control.NewLogRing(reportLogLines, slog.LevelInfo)
+		if !*asService {
+			return runDaemon(ctx, newLogger(e.stderr, ring), ring, cfg, listen, nil)
+		}
+		return runService(ctx, e, cfg, ring, listen)
 	},
 }
 
-// serve runs the resolver for cfg until ctx ends, then stops it cleanly.
-// listen, when set, replaces the config's listen addresses. ready is called
-// once the resolver answers (the service adds its control server there).
-func serve(ctx context.Context, log *slog.Logger, cfg *config.Config, listen []string, ready func(*resolver.Resolver)) error {
-	if len(listen) > 0 {
-		cfg.Listen = listen
-	}
-	var system []string
-	if hasSystem(cfg.Upstreams) {
-		var err error
-		system, err = installer.SystemResolvers(ctx, installer.Options{StateDir: cfg.StateDir, Logger: log}, cfg.Listen)
-		if err != nil {
-			log.Warn("cannot read the system's resolvers; only explicit upstreams are used", "err", err)
-		}
-		if len(system) == 0 {
-			log.Warn("upstreams = [\"system\"] found no name server to forward to: add IP addresses to upstreams in the config")
-		}
-	}
-	r, err := resolver.New(cfg.Resolver(system), resolver.Options{Logger: log})
-	if err != nil {
-		return fmt.Errorf("config %s: %w", cfg.Path, err)
-	}
-	if err := r.Start(ctx); err != nil {
-		var le *resolver.ListenError
-		if errors.As(err, &le) {
-			return fmt.Errorf("%v: another DNS server may be using it; stop it or choose another address with --listen or listen in the config", le)
-		}
+// reportLogLines is how many recent log lines a support report carries.
+const reportLogLines = 300
+
+// runService is `run --service`: the config must be admin-only, the log
+// goes to a bounded file, and the OS service manager drives start and stop.
+func runService(ctx context.Context, e *env, cfg *config.Config, ring *control.LogRing, listen []string) error {
+	if err := installer.CheckConfigPermissions(cfg.Path); err != nil {
 		return err
 	}
-	if ready != nil {
-		ready(r)
+	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
+		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
 	}
-	<-ctx.Done()
-	log.Info("stopping")
-	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return r.Shutdown(sctx)
+	lf := fileLog(cfg)
+	defer lf.Close()
+	log := newLogger(lf, ring)
+	exe, err := os.Executable()
+	if err != nil {
+		exe = os.Args[0]
+	}
+	spec := installer.ServiceSpec{Executable: exe, ConfigPath: cfg.Path}
+	err = installer.RunService(ctx, spec, func(ctx context.Context) error {
+		err := runDaemon(ctx, log, ring, cfg, listen, nil)
+		if err != nil {
+			log.Error("dnspin stopped", "err", err)
+		}
+		return err
+	}, os.Exit)
+	return err
 }
 
 func hasSystem(ups []string) bool {

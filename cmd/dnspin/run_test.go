@@ -46,12 +46,13 @@ func writeConfig(t *testing.T, upstream string) string {
 	src := fmt.Sprintf(`listen = ["127.0.0.1:0"]
 upstreams = [%q]
 state_dir = %q
+control = %q
 [platform]
 domains = ["tickets.test"]
 [[pin]]
 name = "shop.tickets.test"
 a = ["192.0.2.10"]
-`, upstream, dir)
+`, upstream, dir, filepath.Join(dir, "dnspin.sock"))
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +69,7 @@ func TestServeAndQuery(t *testing.T) {
 	ready := make(chan *resolver.Resolver, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- serve(ctx, newLogger(&strings.Builder{}), cfg, nil, func(r *resolver.Resolver) { ready <- r })
+		done <- runDaemon(ctx, newLogger(&strings.Builder{}), nil, cfg, nil, func(r *resolver.Resolver) { ready <- r })
 	}()
 	var r *resolver.Resolver
 	select {

@@ -53,8 +53,13 @@ type Bundle struct {
 	Issued    string `json:"issued,omitempty"`  // RFC 3339
 	Expires   string `json:"expires,omitempty"` // RFC 3339
 	Pins      int    `json:"pins"`
-	LastFetch string `json:"last_fetch,omitempty"` // RFC 3339
+	LastFetch string `json:"last_fetch,omitempty"` // RFC 3339, last attempt
 	LastError string `json:"last_error,omitempty"`
+	// Added by the bundle fetcher.
+	LastOK  string   `json:"last_ok,omitempty"` // RFC 3339, last round that got an accepted or unchanged bundle
+	Source  string   `json:"source,omitempty"`  // mirror URL the bundle in use came from
+	Expired bool     `json:"expired,omitempty"` // the bundle in use expired; its pins are withdrawn
+	Dropped []string `json:"dropped,omitempty"` // pin names rejected: outside the platform's domains
 }
 
 // CheckReport is POST /v1/check and `dnspin check --json`.

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/check"
+	"github.com/dnspin/dnspin/internal/control"
+)
+
+var cmdCheck = command{
+	name:    "check",
+	args:    "[--json] [--config F]",
+	summary: "is the system using dnspin, do the platform's names resolve, are pinned addresses reachable",
+	run:     runCheck,
+}
+
+func runCheck(ctx context.Context, e *env, args []string) error {
+	fs, cfgPath := flagSet(e)
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	o := activationOptions(cfg, e.stderr)
+	in := check.Inputs{
+		Platform:   cfg.Platform.Name,
+		Domains:    cfg.Platform.Domains,
+		Pins:       cfg.Pins,
+		Listen:     cfg.Listen,
+		Activation: cfg.Activation,
+	}
+	if c, err := installer.NewConfigurator(ctx, o); err == nil {
+		in.Snapshot = c.Current
+	}
+	// With the service running, prove the system path reaches it by its
+	// answer counters rising, not only from the settings.
+	cl := control.NewClient(cfg.Control)
+	if _, err := cl.Status(ctx); err == nil {
+		in.Answered = check.AnsweredFrom(cl.Status)
+	}
+	rep := check.Run(ctx, in)
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range rep.Results {
+			mark := "ok  "
+			if !r.OK {
+				mark = "FAIL"
+			}
+			fmt.Fprintf(e.stdout, "%s %s\n", mark, r.Detail)
+		}
+	}
+	if !rep.OK {
+		return errors.New("some checks failed (see above)")
+	}
+	return nil
+}

@@ -1,0 +1,389 @@
+package main
+
+// daemon.go wires the long-running resolver (`dnspin run`, in the foreground
+// or as the OS service): crash recovery of the activation, the resolver, the
+// control API, the signed-bundle fetcher and the resolv.conf watcher. Each
+// part lives in its own package; this file only connects them.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/bundle"
+	"github.com/dnspin/dnspin/internal/check"
+	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/resolver"
+)
+
+// reassertEvery is how often the service makes sure the OS still points at
+// dnspin (a DHCP client or NetworkManager may rewrite resolv.conf).
+const reassertEvery = 5 * time.Second
+
+// daemon is what a running daemon is made of. Reload swaps cfg and
+// fetcher; the resolver stays (it is reconfigured in place).
+type daemon struct {
+	log  *slog.Logger
+	ring *control.LogRing // recent log lines for support reports; may be nil
+	inst installer.Options
+	res  *resolver.Resolver
+	root context.Context // the daemon's lifetime; the fetcher runs under it
+
+	mu           sync.Mutex
+	cfg          *config.Config
+	fetcher      *bundle.Fetcher
+	stopFetcher  context.CancelFunc
+	reloadListen []string // --listen overrides survive reloads
+}
+
+var _ control.Backend = (*daemon)(nil)
+
+// runDaemon runs dnspin until ctx ends, then stops it cleanly. listen, when
+// set, replaces the config's listen addresses; ready (tests) is called once
+// everything answers.
+func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg *config.Config, listen []string, ready func(*resolver.Resolver)) error {
+	if len(listen) > 0 {
+		cfg.Listen = listen
+	}
+	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen,
+		inst: installer.Options{StateDir: cfg.StateDir, Logger: log}}
+
+	// A journal left by a crash or reboot: put the original settings back
+	// first, so "system" upstreams are the real ones, then re-apply below
+	// once dnspin answers.
+	wasActive, _, err := installer.Recover(ctx, d.inst)
+	if err != nil {
+		log.Error("activation: could not restore the settings an earlier run left; run `dnspin deactivate` as administrator", "err", err)
+	}
+
+	rc, err := d.resolverConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	d.res, err = resolver.New(rc, resolver.Options{Logger: log})
+	if err != nil {
+		return fmt.Errorf("config %s: %w", cfg.Path, err)
+	}
+	if err := d.res.Start(ctx); err != nil {
+		var le *resolver.ListenError
+		if errors.As(err, &le) {
+			holder := ""
+			if h := installer.PortHolder(le.Net, le.Addr); h != "" {
+				holder = " (held by " + h + ")"
+			}
+			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in the config", le, holder)
+		}
+		return err
+	}
+	log.Info("dnspin answers", "listen", d.res.Addrs(), "upstreams", rc.Upstreams, "mode", rc.Mode)
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	d.root = ctx
+	d.startFetcher(cfg)
+	wg.Add(1)
+	go func() { defer wg.Done(); d.triggerBundleOnFailure(ctx) }()
+
+	if ln, err := control.Listen(cfg.Control); err != nil {
+		log.Warn("control API not available: `dnspin status` and the tray will not see this resolver", "address", cfg.Control, "err", err)
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := control.Serve(ctx, ln, d, control.ServerOptions{Logger: log}); err != nil {
+				log.Error("control API stopped", "err", err)
+			}
+		}()
+	}
+
+	if wasActive {
+		d.reapply(ctx, cfg)
+	}
+	if c, err := installer.NewConfigurator(ctx, d.inst); err == nil {
+		if r, ok := c.(installer.Reasserter); ok {
+			t := time.NewTicker(reassertEvery)
+			defer t.Stop()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				installer.Watch(ctx, r, t.C, func(changed bool, err error) {
+					switch {
+					case err != nil:
+						log.Warn("activation: could not check the system DNS settings", "err", err)
+					case changed:
+						log.Warn("activation: the system DNS settings were replaced by another program; dnspin took the new settings as the original and put itself in front again")
+					}
+				})
+			}()
+		}
+	}
+
+	if ready != nil {
+		ready(d.res)
+	}
+	<-ctx.Done()
+	log.Info("stopping")
+	cancel()
+	d.mu.Lock()
+	if d.stopFetcher != nil {
+		d.stopFetcher()
+	}
+	d.mu.Unlock()
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	return d.res.Shutdown(sctx)
+}
+
+// resolverConfig expands "system" upstreams and turns cfg into the
+// resolver's configuration.
+func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) (resolver.Config, error) {
+	var system []string
+	if hasSystem(cfg.Upstreams) {
+		var err error
+		system, err = installer.SystemResolvers(ctx, d.inst, cfg.Listen)
+		if err != nil {
+			d.log.Warn("cannot read the system's resolvers; only explicit upstreams are used", "err", err)
+		}
+		if len(system) == 0 {
+			d.log.Warn(`upstreams = ["system"] found no name server to forward to: add IP addresses to upstreams in the config`, "config", cfg.Path)
+		}
+	}
+	return cfg.Resolver(system), nil
+}
+
+// reapply points the OS at dnspin again after Recover restored the
+// original settings of a run that was active.
+func (d *daemon) reapply(ctx context.Context, cfg *config.Config) {
+	c, err := installer.NewConfigurator(ctx, d.inst)
+	if err == nil {
+		err = c.Apply(ctx, planFor(cfg))
+	}
+	if err != nil {
+		d.log.Error("activation: could not point the system at dnspin again; the original settings are in place", "err", err)
+		return
+	}
+	d.log.Info("activation: the system points at dnspin again after a restart")
+}
+
+// startFetcher starts the bundle fetcher for cfg (none without [bundle]).
+func (d *daemon) startFetcher(cfg *config.Config) {
+	f, err := newBundleFetcher(cfg, d.lookupHost, d.res.SetBundlePins, d.log)
+	if err != nil {
+		d.log.Error("signed pin bundles are off", "err", err)
+		return
+	}
+	if f == nil {
+		return
+	}
+	fctx, stop := context.WithCancel(d.root)
+	d.mu.Lock()
+	d.fetcher, d.stopFetcher = f, stop
+	d.mu.Unlock()
+	go f.Run(fctx)
+}
+
+// triggerBundleOnFailure asks the fetcher for a fresh bundle as soon as the
+// state leaves normal: that is when operators publish new addresses.
+func (d *daemon) triggerBundleOnFailure(ctx context.Context) {
+	last := d.res.Status().State
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.res.Changed():
+		}
+		st := d.res.Status().State
+		if last == resolver.StateNormal && st != resolver.StateNormal {
+			d.mu.Lock()
+			f := d.fetcher
+			d.mu.Unlock()
+			if f != nil {
+				f.Trigger()
+			}
+		}
+		last = st
+	}
+}
+
+// lookupHost resolves a bundle mirror's name through dnspin itself, so
+// mirrors under the platform's domains resolve from pins and learned
+// answers while upstream DNS is down.
+func (d *daemon) lookupHost(ctx context.Context, host string) ([]netip.Addr, error) {
+	var all []netip.Addr
+	var firstErr error
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, _, err := d.res.Lookup(ctx, host, t)
+		if err != nil && firstErr == nil {
+			firstErr = err
+		}
+		all = append(all, a...)
+	}
+	if len(all) == 0 {
+		if firstErr == nil {
+			firstErr = fmt.Errorf("%s has no address", host)
+		}
+		return nil, firstErr
+	}
+	return all, nil
+}
+
+func (d *daemon) config() (*config.Config, *bundle.Fetcher) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg, d.fetcher
+}
+
+// Status is SPEC.md "Status" from the running parts.
+func (d *daemon) Status(ctx context.Context) control.Status {
+	cfg, f := d.config()
+	s := d.res.Status()
+	st := control.Status{
+		Version:    version,
+		Mode:       string(s.Mode),
+		State:      string(s.State),
+		StateSince: s.StateSince.UTC().Format(time.RFC3339),
+		Activation: cfg.Activation,
+		Listen:     s.Listen,
+		Upstreams:  []control.Upstream{},
+		Platform: control.Platform{
+			Name: cfg.Platform.Name, Domains: cfg.Platform.Domains,
+			Pins: s.Pins, Learned: s.Learned,
+		},
+		Answers: control.Answers{
+			Upstream: s.Answers[resolver.SourceUpstream], Cache: s.Answers[resolver.SourceCache],
+			Stale: s.Answers[resolver.SourceStale], Pinned: s.Answers[resolver.SourcePinned],
+			Learned: s.Answers[resolver.SourceLearned], Servfail: s.Answers[resolver.SourceServfail],
+		},
+		Unprotected: s.NoBackup,
+	}
+	if st.Platform.Domains == nil {
+		st.Platform.Domains = []string{}
+	}
+	for _, u := range s.Upstreams {
+		st.Upstreams = append(st.Upstreams, control.Upstream{
+			Address: u.Address, Healthy: u.Healthy, RTTMs: float64(u.RTT.Microseconds()) / 1000,
+		})
+	}
+	if j, err := installer.ReadJournal(installer.OSFS{}, cfg.StateDir); err == nil && j != nil {
+		st.Activated = j.Active
+	}
+	if f != nil {
+		b := f.Status()
+		st.Bundle = &b
+	}
+	return st
+}
+
+// Changed is closed at the next change of state or mode.
+func (d *daemon) Changed() <-chan struct{} { return d.res.Changed() }
+
+// SetMode switches the resolver's mode (already validated by the server).
+func (d *daemon) SetMode(ctx context.Context, mode string) error {
+	m, err := resolver.ParseMode(mode)
+	if err != nil {
+		return err
+	}
+	d.res.SetMode(m)
+	return nil
+}
+
+// Check runs `dnspin check` inside the service; it proves the system path
+// reaches dnspin by watching this resolver's own answer counters.
+func (d *daemon) Check(ctx context.Context) control.CheckReport {
+	cfg, _ := d.config()
+	in := check.Inputs{
+		Platform:   cfg.Platform.Name,
+		Domains:    cfg.Platform.Domains,
+		Pins:       cfg.Pins,
+		Listen:     cfg.Listen,
+		Activation: cfg.Activation,
+		Answered: func(context.Context) (uint64, error) {
+			var n uint64
+			for _, v := range d.res.Status().Answers {
+				n += v
+			}
+			return n, nil
+		},
+	}
+	if c, err := installer.NewConfigurator(ctx, d.inst); err == nil {
+		in.Snapshot = c.Current
+	}
+	return check.Run(ctx, in)
+}
+
+// Reload re-reads the config file and applies it without dropping a query:
+// pins, domains, upstreams, mode and outage timings change in place; the
+// bundle fetcher is rebuilt. A mode chosen at run time stays unless the file
+// changed its mode. Listen addresses and the state dir need a restart, and
+// Reload says so.
+func (d *daemon) Reload(ctx context.Context) error {
+	cur, _ := d.config()
+	if cur.Path == "" {
+		return errors.New("this dnspin runs without a config file; there is nothing to reload")
+	}
+	next, err := config.Load(cur.Path)
+	if err != nil {
+		return err
+	}
+	if len(d.reloadListen) > 0 {
+		next.Listen = d.reloadListen
+	}
+	rc, err := d.resolverConfig(ctx, next)
+	if err != nil {
+		return err
+	}
+	if next.Mode == cur.Mode {
+		// The file did not change the mode: keep what a user chose at
+		// run time (e.g. "Use backup addresses now" in the tray).
+		rc.Mode = d.res.Mode()
+	}
+	if err := d.res.Reconfigure(rc); err != nil {
+		return fmt.Errorf("config %s: %w", next.Path, err)
+	}
+	d.mu.Lock()
+	d.cfg = next
+	if d.stopFetcher != nil {
+		d.stopFetcher()
+	}
+	d.fetcher, d.stopFetcher = nil, nil
+	d.mu.Unlock()
+	d.startFetcher(next)
+	d.log.Info("config reloaded", "config", next.Path)
+	return nil
+}
+
+// ReportInputs gathers a support report's parts.
+func (d *daemon) ReportInputs(ctx context.Context) control.ReportInputs {
+	cfg, _ := d.config()
+	in := control.ReportInputs{ConfigPath: cfg.Path}
+	if cfg.Path != "" {
+		if b, err := os.ReadFile(cfg.Path); err == nil {
+			in.ConfigText = string(b)
+		} else {
+			in.Notes = append(in.Notes, "config: "+err.Error())
+		}
+	}
+	if d.ring != nil {
+		in.LogLines = d.ring.Lines()
+	}
+	if c, err := installer.NewConfigurator(ctx, d.inst); err != nil {
+		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())
+	} else if snap, err := c.Current(ctx); err != nil {
+		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())
+	} else {
+		in.OSDNS = snap
+	}
+	return in
+}

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/config"
+)
+
+var cmdDeactivate = command{
+	name:    "deactivate",
+	args:    "[--config F]",
+	summary: "put back exactly the DNS settings dnspin found (works with a broken config too)",
+	run:     runDeactivate,
+}
+
+func runDeactivate(ctx context.Context, e *env, args []string) error {
+	fs, cfgPath := flagSet(e)
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("unexpected argument %q", pos[0])
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		// Restoring DNS must never depend on a valid config: fall back to
+		// the default state directory, where the journal normally is.
+		fmt.Fprintf(e.stderr, "dnspin deactivate: %v; using the default state directory %s\n", err, installer.DefaultPaths().StateDir)
+		cfg = config.Default()
+	}
+	o := activationOptions(cfg, e.stderr)
+	j, err := installer.ReadJournal(installer.OSFS{}, o.StateDir)
+	if err != nil {
+		return err
+	}
+	if j == nil {
+		fmt.Fprintln(e.stdout, "dnspin was not active; nothing to restore.")
+		return nil
+	}
+	c, err := installer.NewConfigurator(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := c.Restore(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Restored the DNS settings dnspin found before activation (%s).\n", j.Backend)
+	return nil
+}

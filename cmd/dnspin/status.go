@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/dnspin/dnspin/internal/control"
+)
+
+var cmdStatus = command{
+	name:    "status",
+	args:    "[--json]",
+	summary: "show the running service's state (first line: summary to read out to support)",
+	run: func(ctx context.Context, e *env, args []string) error {
+		fs, cfg := flagSet(e)
+		asJSON := fs.Bool("json", false, "print the status as JSON (SPEC.md \"Status\")")
+		pos, err := parseArgs(fs, args)
+		if err != nil {
+			return err
+		}
+		if len(pos) > 0 {
+			return usagef("unexpected argument %q", pos[0])
+		}
+		c, err := controlClient(*cfg)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		defer cancel()
+		st, err := c.Status(ctx)
+		if err != nil {
+			return notRunning(err, c, *cfg)
+		}
+		if *asJSON {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(st)
+		}
+		printStatus(e.stdout, st)
+		return nil
+	},
+}
+
+// printStatus writes the summary line, then the details a support person
+// asks for next.
+func printStatus(w io.Writer, s control.Status) {
+	fmt.Fprintln(w, control.Summary(s))
+	fmt.Fprintln(w)
+	row := func(label, format string, a ...any) {
+		fmt.Fprintf(w, "%-12s %s\n", label+":", fmt.Sprintf(format, a...))
+	}
+	row("Mode", "%s", s.Mode)
+	row("State", "%s since %s", s.State, when(s.StateSince))
+	if s.Activated {
+		row("System DNS", "uses dnspin (activation %s)", s.Activation)
+	} else {
+		row("System DNS", "does not use dnspin (activation %s; run: dnspin activate)", s.Activation)
+	}
+	row("Listening", "%s", strings.Join(s.Listen, ", "))
+	for i, u := range s.Upstreams {
+		label := "Upstreams"
+		if i > 0 {
+			label = ""
+		}
+		health := fmt.Sprintf("answers, %.1f ms", u.RTTMs)
+		if !u.Healthy {
+			health = "NOT answering"
+		}
+		if label == "" {
+			fmt.Fprintf(w, "%-12s %s  %s\n", "", u.Address, health)
+		} else {
+			row(label, "%s  %s", u.Address, health)
+		}
+	}
+	name := s.Platform.Name
+	if name == "" {
+		name = "(no name)"
+	}
+	row("Platform", "%s: %s", name, strings.Join(s.Platform.Domains, ", "))
+	row("Backup", "%d pinned names, %d learned answers", s.Platform.Pins, s.Platform.Learned)
+	if len(s.Unprotected) > 0 {
+		row("No backup", "%s", strings.Join(s.Unprotected, ", "))
+	}
+	if b := s.Bundle; b != nil {
+		line := fmt.Sprintf("serial %d, %d pins", b.Serial, b.Pins)
+		if b.Expires != "" {
+			line += ", expires " + when(b.Expires)
+		}
+		if b.LastFetch != "" {
+			line += ", fetched " + when(b.LastFetch)
+		}
+		if b.LastError != "" {
+			line += ", last error: " + b.LastError
+		}
+		row("Bundle", "%s", line)
+	}
+	a := s.Answers
+	row("Answers", "upstream %d, cache %d, stale %d, pinned %d, learned %d, servfail %d",
+		a.Upstream, a.Cache, a.Stale, a.Pinned, a.Learned, a.Servfail)
+}
+
+// when shows an RFC 3339 time in UTC, the same on every desktop so support
+// and box office read the same thing.
+func when(s string) string {
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return s
+	}
+	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}

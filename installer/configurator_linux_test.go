@@ -1,0 +1,461 @@
+package installer
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// recRunner records commands; commands listed in ok succeed with their
+// output, all others fail as if the program were not installed.
+type recRunner struct {
+	mu    sync.Mutex
+	ok    map[string]string
+	calls []string
+}
+
+func (r *recRunner) run(ctx context.Context, name string, args ...string) ([]byte, error) {
+	cmd := strings.Join(append([]string{name}, args...), " ")
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, cmd)
+	if out, ok := r.ok[cmd]; ok {
+		return []byte(out), nil
+	}
+	return nil, errors.New("exec: " + name + ": not found")
+}
+
+// changes returns the recorded commands except the detection probes.
+func (r *recRunner) changes() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, c := range r.calls {
+		if !strings.HasPrefix(c, "resolvectl --no-pager status") && !strings.HasPrefix(c, "nmcli ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+type rootSetup struct {
+	root RootFS
+	run  *recRunner
+	o    Options
+}
+
+func newRoot(t *testing.T, ok map[string]string) *rootSetup {
+	t.Helper()
+	root := RootFS(t.TempDir())
+	run := &recRunner{ok: ok}
+	return &rootSetup{root: root, run: run, o: Options{FS: root, Run: run.run, StateDir: "/var/lib/dnspin"}}
+}
+
+func (s *rootSetup) write(t *testing.T, path, content string, perm fs.FileMode) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(s.root.p(path)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.root.p(path), []byte(content), perm); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(s.root.p(path), perm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *rootSetup) symlink(t *testing.T, target, path string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(s.root.p(path)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, s.root.p(path)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *rootSetup) read(t *testing.T, path string) string {
+	t.Helper()
+	b, err := s.root.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (s *rootSetup) conf(t *testing.T) *linuxConfigurator {
+	t.Helper()
+	c, err := NewConfigurator(context.Background(), s.o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.(*linuxConfigurator)
+}
+
+var fullPlan = Plan{Mode: "full", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53", "[::1]:53"}}
+var scopedPlan = Plan{Mode: "scoped", Domains: []string{"Tickets.Example.", "cdn-tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+
+func TestDirectApplyRestoreExact(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	orig := "# from DHCP\nsearch lan\nnameserver 192.0.2.1\nnameserver 127.0.0.1\noptions rotate edns0\nnameserver 192.0.2.2\n"
+	s.write(t, ResolvConf, orig, 0o640)
+	if os.Geteuid() == 0 {
+		if err := os.Lchown(s.root.p(ResolvConf), 1234, 5678); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.conf(t)
+	if err := c.Apply(ctx, scopedPlan); err != nil {
+		t.Fatal(err)
+	}
+	want := Marker + "\n# dnspin activation (scoped): dnspin first, the original servers after it.\n" +
+		"nameserver 127.0.0.1\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nsearch lan\noptions edns0\n"
+	if got := s.read(t, ResolvConf); got != want {
+		t.Fatalf("resolv.conf after Apply:\n%s\nwant:\n%s", got, want)
+	}
+	st, _ := os.Stat(s.root.p(ResolvConf))
+	if st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode after Apply %v", st.Mode())
+	}
+	j, err := ReadJournal(s.root, s.o.StateDir)
+	if err != nil || j == nil || !j.Active || j.Backend != string(BackendDirect) {
+		t.Fatalf("journal %+v %v", j, err)
+	}
+	if got := strings.Join(j.Nameservers, ","); got != "192.0.2.1,127.0.0.1,192.0.2.2" {
+		t.Fatalf("journal nameservers %s", got)
+	}
+	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "192.0.2.1:53,192.0.2.2:53" {
+		t.Fatalf("SystemResolvers while active = %v", got)
+	}
+	snap, err := c.Current(ctx)
+	if err != nil || !snap.Activated || snap.Backend != "resolv.conf" || len(snap.Notes) == 0 || snap.Nameservers[0] != "127.0.0.1" {
+		t.Fatalf("Current = %+v, %v", snap, err)
+	}
+	// Applying twice changes nothing.
+	if changed, err := c.Reassert(ctx); changed || err != nil {
+		t.Fatalf("Reassert on an intact file: %v %v", changed, err)
+	}
+	if err := c.Apply(ctx, scopedPlan); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("restore not byte-identical:\n%q\nwant\n%q", got, orig)
+	}
+	st, _ = os.Stat(s.root.p(ResolvConf))
+	if st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode after Restore %v", st.Mode())
+	}
+	if os.Geteuid() == 0 {
+		if uid, gid, _ := s.root.Owner(ResolvConf); uid != 1234 || gid != 5678 {
+			t.Fatalf("owner after Restore %d:%d", uid, gid)
+		}
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
+		t.Fatal("journal left after Restore")
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatalf("second Restore: %v", err)
+	}
+	if len(s.run.changes()) != 0 {
+		t.Fatalf("direct backend ran commands: %v", s.run.changes())
+	}
+}
+
+func TestDirectSymlinkRestored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	s.write(t, "/run/NetworkManager/resolv.conf", "# Generated by NetworkManager\nnameserver 10.1.1.1\n", 0o644)
+	s.symlink(t, "../run/NetworkManager/resolv.conf", ResolvConf)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil { // NetworkManager not running: direct
+		t.Fatal(err)
+	}
+	if fi, _ := s.root.Lstat(ResolvConf); !fi.Mode().IsRegular() {
+		t.Fatalf("resolv.conf is %v after Apply, want a regular file", fi.Mode())
+	}
+	if got := s.read(t, ResolvConf); !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 10.1.1.1\n") {
+		t.Fatalf("resolv.conf: %s", got)
+	}
+	// NetworkManager moves to another network and updates its own file.
+	s.write(t, "/run/NetworkManager/resolv.conf", "# Generated by NetworkManager\nnameserver 10.3.3.3\n", 0o644)
+	if changed, err := c.Reassert(ctx); err != nil || !changed {
+		t.Fatalf("Reassert after the target changed = %v, %v", changed, err)
+	}
+	if got := s.read(t, ResolvConf); !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 10.3.3.3\n") {
+		t.Fatalf("fallback not updated: %s", got)
+	}
+	if got, _ := SystemResolvers(ctx, s.o, fullPlan.Resolver); strings.Join(got, ",") != "10.3.3.3:53" {
+		t.Fatalf("SystemResolvers = %v", got)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	l, err := s.root.Readlink(ResolvConf)
+	if err != nil || l != "../run/NetworkManager/resolv.conf" {
+		t.Fatalf("symlink after Restore: %q %v", l, err)
+	}
+	if got := s.read(t, "/run/NetworkManager/resolv.conf"); got != "# Generated by NetworkManager\nnameserver 10.3.3.3\n" {
+		t.Fatalf("target changed: %q", got)
+	}
+}
+
+func TestNetworkManagerReassertAdoptsNewOriginal(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, map[string]string{"nmcli -t -f RUNNING general": "running\n"})
+	s.write(t, ResolvConf, "# Generated by NetworkManager\nnameserver 10.1.1.1\n", 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); j.Backend != string(BackendNetworkManager) {
+		t.Fatalf("backend %s", j.Backend)
+	}
+	newOrig := "# Generated by NetworkManager\nsearch office\nnameserver 10.2.2.2\n"
+	s.write(t, ResolvConf, newOrig, 0o600) // new Wi-Fi network
+	// A second Apply (service restart without a crash) adopts it too.
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); string(j.Records[0].Data) != newOrig {
+		t.Fatalf("Apply on an active journal did not adopt the new file: %q", j.Records[0].Data)
+	}
+	s.write(t, ResolvConf, newOrig, 0o600) // and again
+	changed, err := c.Reassert(ctx)
+	if err != nil || !changed {
+		t.Fatalf("Reassert = %v, %v", changed, err)
+	}
+	if got := s.read(t, ResolvConf); !strings.HasPrefix(got, Marker) || !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 10.2.2.2\nsearch office\n") {
+		t.Fatalf("after Reassert: %s", got)
+	}
+	if got, _ := SystemResolvers(ctx, s.o, fullPlan.Resolver); strings.Join(got, ",") != "10.2.2.2:53" {
+		t.Fatalf("SystemResolvers after adoption = %v", got)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); got != newOrig {
+		t.Fatalf("Restore gave %q, want the new original", got)
+	}
+	if st, _ := os.Stat(s.root.p(ResolvConf)); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+}
+
+func TestResolvedDropIn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, map[string]string{
+		"resolvectl --no-pager status":                             "Global\n",
+		"systemctl try-reload-or-restart systemd-resolved.service": "",
+		"resolvectl flush-caches":                                  "",
+	})
+	stub := "# managed by man:systemd-resolved(8)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n"
+	s.write(t, "/run/systemd/resolve/stub-resolv.conf", stub, 0o644)
+	s.write(t, ResolvedUplink, "nameserver 192.0.2.53\n", 0o644)
+	s.symlink(t, "../run/systemd/resolve/stub-resolv.conf", ResolvConf)
+	c := s.conf(t)
+	if err := c.Apply(ctx, scopedPlan); err != nil {
+		t.Fatal(err)
+	}
+	want := Marker + "\n[Resolve]\nDNS=127.0.0.1\nDomains=~tickets.example ~cdn-tickets.example\n"
+	if got := s.read(t, ResolvedDropIn); got != want {
+		t.Fatalf("drop-in:\n%s\nwant:\n%s", got, want)
+	}
+	if l, _ := s.root.Readlink(ResolvConf); l != "../run/systemd/resolve/stub-resolv.conf" {
+		t.Fatalf("resolv.conf symlink touched: %q", l)
+	}
+	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "192.0.2.53:53" {
+		t.Fatalf("SystemResolvers = %v, want resolved's uplink", got)
+	}
+	if err := c.Apply(ctx, Plan{Mode: "full", Resolver: []string{"127.0.0.1:5353", "[::1]:53"}}); err != nil {
+		t.Fatal(err)
+	}
+	want = Marker + "\n[Resolve]\nDNS=127.0.0.1:5353 ::1\nDomains=~.\n"
+	if got := s.read(t, ResolvedDropIn); got != want {
+		t.Fatalf("full drop-in:\n%s\nwant:\n%s", got, want)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.root.Lstat(ResolvedDropIn); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("drop-in left after Restore: %v", err)
+	}
+	reload := "systemctl try-reload-or-restart systemd-resolved.service|resolvectl flush-caches"
+	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload; got != want {
+		t.Fatalf("commands:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestResolvconfDebianHead(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, map[string]string{"resolvconf -u": ""})
+	s.write(t, "/run/resolvconf/resolv.conf", "# generated by resolvconf(8)\nnameserver 192.0.2.9\n", 0o644)
+	s.symlink(t, "/run/resolvconf/resolv.conf", ResolvConf)
+	head := "# Dynamic resolv.conf(5) file for glibc resolver(3) generated by resolvconf(8)\n"
+	s.write(t, ResolvconfHead, head, 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := s.read(t, ResolvconfHead), Marker+"\n"+head+"nameserver 127.0.0.1\n"; got != want {
+		t.Fatalf("head:\n%s\nwant\n%s", got, want)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvconfHead); got != head {
+		t.Fatalf("head after Restore %q", got)
+	}
+	if got := strings.Join(s.run.changes(), "|"); got != "resolvconf -u|resolvconf -u" {
+		t.Fatalf("commands %s", got)
+	}
+}
+
+// failFS fails writes to one path, like a crash between journal and change.
+type failFS struct {
+	RootFS
+	path string
+}
+
+func (f failFS) WriteFileAtomic(n string, b []byte, p fs.FileMode) error {
+	if n == f.path {
+		return errors.New("simulated crash")
+	}
+	return f.RootFS.WriteFileAtomic(n, b, p)
+}
+
+func TestJournalBeforeChangeAndRecover(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	orig := "nameserver 192.0.2.1\n"
+	s.write(t, ResolvConf, orig, 0o644)
+	o := s.o
+	o.FS = failFS{s.root, ResolvConf}
+	c, err := NewConfigurator(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, fullPlan); err == nil {
+		t.Fatal("Apply must report the failed write")
+	}
+	j, _ := ReadJournal(s.root, s.o.StateDir)
+	if j == nil || !j.Active {
+		t.Fatal("the journal must exist before the first change")
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("resolv.conf changed: %q", got)
+	}
+	// Now a real activation, then a "crash": the journal stays behind.
+	if err := s.conf(t).Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	was, plan, err := Recover(ctx, s.o)
+	if err != nil || !was || plan == nil || plan.Mode != "full" {
+		t.Fatalf("Recover = %v %+v %v", was, plan, err)
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("Recover did not restore: %q", got)
+	}
+	if was, plan, err := Recover(ctx, s.o); was || plan != nil || err != nil {
+		t.Fatalf("second Recover = %v %v %v", was, plan, err)
+	}
+}
+
+func TestInterruptedRestoreIsFinishedNotReapplied(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	orig := "nameserver 192.0.2.1\n"
+	s.write(t, ResolvConf, orig, 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	j, _ := ReadJournal(s.root, s.o.StateDir)
+	j.Active = false // what Restore writes before it starts replaying
+	if err := WriteJournal(s.root, s.o.StateDir, j); err != nil {
+		t.Fatal(err)
+	}
+	was, _, err := Recover(ctx, s.o)
+	if err != nil || was {
+		t.Fatalf("Recover = %v, %v; want restore without re-apply", was, err)
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("not restored: %q", got)
+	}
+}
+
+func TestApplyRefusesBadPlansAndChangesNothing(t *testing.T) {
+	t.Parallel()
+	for _, p := range []Plan{
+		{Mode: "full", Resolver: []string{"127.0.0.1:5353"}}, // resolv.conf has no port syntax
+		{Mode: "scoped", Resolver: []string{"127.0.0.1:53"}}, // no domains
+		{Mode: "split", Resolver: []string{"127.0.0.1:53"}},
+		{Mode: "full"},
+	} {
+		s := newRoot(t, nil)
+		s.write(t, ResolvConf, "nameserver 192.0.2.1\n", 0o644)
+		if err := s.conf(t).Apply(context.Background(), p); err == nil {
+			t.Fatalf("Apply(%+v) succeeded", p)
+		}
+		if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
+			t.Fatalf("Apply(%+v) left a journal", p)
+		}
+		if got := s.read(t, ResolvConf); got != "nameserver 192.0.2.1\n" {
+			t.Fatalf("Apply(%+v) changed resolv.conf", p)
+		}
+	}
+}
+
+func TestRestoreKeepsFileReplacedByOthers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	s.write(t, ResolvConf, "nameserver 192.0.2.1\n", 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	s.write(t, ResolvConf, "nameserver 198.51.100.1\n", 0o644) // an admin's edit
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); got != "nameserver 198.51.100.1\n" {
+		t.Fatalf("Restore clobbered a newer file: %q", got)
+	}
+}
+
+func TestDryRunChangesNothing(t *testing.T) {
+	t.Parallel()
+	s := newRoot(t, nil)
+	s.write(t, ResolvConf, "nameserver 192.0.2.1\n", 0o644)
+	out, err := s.conf(t).DryRun(context.Background(), scopedPlan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"backend: resolv.conf", "mode: scoped", "would write /etc/resolv.conf (now: file, mode 0644, 21 bytes)", "  | nameserver 127.0.0.1", "  | nameserver 192.0.2.1"} {
+		if !strings.Contains(out, w) {
+			t.Errorf("dry run lacks %q:\n%s", w, out)
+		}
+	}
+	if got := s.read(t, ResolvConf); got != "nameserver 192.0.2.1\n" {
+		t.Fatal("dry run changed resolv.conf")
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
+		t.Fatal("dry run wrote a journal")
+	}
+}

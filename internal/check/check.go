@@ -1,0 +1,304 @@
+// Package check answers the questions a support person asks first (SPEC.md
+// `dnspin check`): does this computer send the platform's names to dnspin,
+// do the platform's names resolve, and are the pinned addresses reachable.
+// Every result is one plain sentence a box office can read out on the phone.
+//
+// Everything that touches the system goes through the function fields of
+// Inputs, so tests drive it with real servers on loopback.
+package check
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/resolver"
+)
+
+// Inputs are what Run checks and the seams it checks through.
+type Inputs struct {
+	Platform   string         // display name, e.g. "Example Tickets"; "" means "the platform"
+	Domains    []string       // protected domains
+	Pins       []resolver.Pin // their names are resolved, their addresses dialled
+	Listen     []string       // dnspin's listen addresses
+	Activation string         // "scoped" or "full"
+
+	// Snapshot describes the OS DNS settings (installer Configurator.Current).
+	// nil: not consulted.
+	Snapshot func(ctx context.Context) (installer.Snapshot, error)
+	// Answered returns how many queries dnspin has answered so far (the sum
+	// of the status "answers" counters). With it, Run proves the system path
+	// reaches dnspin: it resolves a fresh name through the system and sees
+	// the count rise. nil: only Snapshot is consulted.
+	Answered func(ctx context.Context) (uint64, error)
+	// Lookup resolves through the system's path. nil: net.DefaultResolver.
+	Lookup func(ctx context.Context, host string) ([]netip.Addr, error)
+	// Dial connects for the reachability checks. nil: a net.Dialer.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Timeout bounds each lookup and connection; 0 means 2 s.
+	Timeout time.Duration
+	// Port is dialled on pinned addresses; 0 means 443.
+	Port uint16
+	// Now stamps the report; nil means time.Now.
+	Now func() time.Time
+}
+
+func (in *Inputs) defaults() {
+	if in.Lookup == nil {
+		in.Lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+			return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		}
+	}
+	if in.Dial == nil {
+		var d net.Dialer
+		in.Dial = d.DialContext
+	}
+	if in.Timeout == 0 {
+		in.Timeout = 2 * time.Second
+	}
+	if in.Port == 0 {
+		in.Port = 443
+	}
+	if in.Now == nil {
+		in.Now = time.Now
+	}
+	if in.Platform == "" {
+		in.Platform = "the platform"
+	}
+}
+
+// Run performs every check and returns the report; OK is true only if every
+// result is OK.
+func Run(ctx context.Context, in Inputs) control.CheckReport {
+	in.defaults()
+	rep := control.CheckReport{Time: in.Now().UTC().Format(time.RFC3339)}
+	rep.Results = append(rep.Results, systemUsesDnspin(ctx, in)...)
+	rep.Results = append(rep.Results, resolves(ctx, in)...)
+	rep.Results = append(rep.Results, reachable(ctx, in)...)
+	rep.OK = true
+	for _, r := range rep.Results {
+		rep.OK = rep.OK && r.OK
+	}
+	return rep
+}
+
+// probeName is a name nobody has asked before, so no cache on the way
+// (systemd-resolved, nscd) can answer it without asking dnspin.
+func probeName(parent string) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "dnspin-check-" + hex.EncodeToString(b[:]) + "." + parent
+}
+
+func systemUsesDnspin(ctx context.Context, in Inputs) []control.CheckResult {
+	type probe struct{ id, parent, what string }
+	var probes []probe
+	if len(in.Domains) > 0 {
+		probes = append(probes, probe{"system-uses-dnspin", in.Domains[0], in.Platform + "'s names"})
+	}
+	if in.Activation == "full" {
+		probes = append(probes, probe{"system-uses-dnspin:all", "example.com", "all other names"})
+	}
+	var out []control.CheckResult
+	var snap *installer.Snapshot
+	var snapErr error
+	if in.Snapshot != nil {
+		s, err := in.Snapshot(ctx)
+		snap, snapErr = &s, err
+	}
+	for _, p := range probes {
+		r := control.CheckResult{Name: p.id}
+		if in.Answered != nil {
+			if ok, err := countedByDnspin(ctx, in, probeName(p.parent)); err == nil {
+				r.OK = ok
+				if ok {
+					r.Detail = fmt.Sprintf("This computer sends %s to dnspin.", p.what)
+				} else {
+					r.Detail = fmt.Sprintf("This computer does not send %s to dnspin: run `dnspin activate` as administrator, or reinstall dnspin.", p.what)
+				}
+				out = append(out, r)
+				continue
+			}
+		}
+		switch {
+		case snap == nil:
+			r.Detail = fmt.Sprintf("Could not tell whether this computer sends %s to dnspin: is the dnspin service running?", p.what)
+		case snapErr != nil:
+			r.Detail = fmt.Sprintf("Could not read this computer's DNS settings (%v).", snapErr)
+		case snap.Activated && pointsAtDnspin(*snap, in.Listen):
+			r.OK = true
+			r.Detail = fmt.Sprintf("This computer's DNS settings (%s) send %s to dnspin.", snap.Backend, p.what)
+		case snap.Activated:
+			r.OK = true
+			r.Detail = fmt.Sprintf("dnspin's DNS settings are in place (%s) for %s.", snap.Backend, p.what)
+		default:
+			r.Detail = fmt.Sprintf("This computer's DNS settings (%s) do not send %s to dnspin: run `dnspin activate` as administrator.", snap.Backend, p.what)
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// countedByDnspin resolves name through the system and reports whether
+// dnspin's answer count rose meanwhile. The answer itself does not matter
+// (it is usually "no such name").
+func countedByDnspin(ctx context.Context, in Inputs, name string) (bool, error) {
+	before, err := in.Answered(ctx)
+	if err != nil {
+		return false, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, in.Timeout)
+	_, _ = in.Lookup(lctx, name)
+	cancel()
+	after, err := in.Answered(ctx)
+	if err != nil {
+		return false, err
+	}
+	return after > before, nil
+}
+
+func pointsAtDnspin(s installer.Snapshot, listen []string) bool {
+	if len(s.Nameservers) == 0 {
+		return false
+	}
+	for _, l := range listen {
+		if ap, err := netip.ParseAddrPort(l); err == nil && ap.Addr().String() == s.Nameservers[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// names returns the exact pinned names, or the domains themselves when no
+// exact pin exists.
+func names(in Inputs) []string {
+	var ns []string
+	for _, p := range in.Pins {
+		if !strings.HasPrefix(p.Name, "*.") && !slices.Contains(ns, p.Name) {
+			ns = append(ns, p.Name)
+		}
+	}
+	if len(ns) == 0 {
+		ns = append(ns, in.Domains...)
+	}
+	return ns
+}
+
+func resolves(ctx context.Context, in Inputs) []control.CheckResult {
+	ns := names(in)
+	out := make([]control.CheckResult, len(ns))
+	parallel(len(ns), func(i int) {
+		n := ns[i]
+		lctx, cancel := context.WithTimeout(ctx, in.Timeout)
+		defer cancel()
+		addrs, err := in.Lookup(lctx, n)
+		r := control.CheckResult{Name: "resolve:" + n}
+		if err != nil || len(addrs) == 0 {
+			why := "no address"
+			if err != nil {
+				why = plainLookupError(err)
+			}
+			r.Detail = fmt.Sprintf("%s does not resolve (%s): this computer cannot find %s by name.", n, why, in.Platform)
+		} else {
+			r.OK = true
+			r.Detail = fmt.Sprintf("%s resolves to %s.", n, joinAddrs(addrs))
+		}
+		out[i] = r
+	})
+	return out
+}
+
+func plainLookupError(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		switch {
+		case de.IsNotFound:
+			return "no such name"
+		case de.IsTimeout:
+			return "no answer in time"
+		}
+	}
+	return err.Error()
+}
+
+func joinAddrs(a []netip.Addr) string {
+	var s []string
+	for _, x := range a {
+		s = append(s, x.String())
+	}
+	return strings.Join(s, ", ")
+}
+
+func reachable(ctx context.Context, in Inputs) []control.CheckResult {
+	type target struct {
+		addr netip.Addr
+		name string
+	}
+	var ts []target
+	seen := map[netip.Addr]bool{}
+	for _, p := range in.Pins {
+		for _, a := range append(append([]netip.Addr(nil), p.A...), p.AAAA...) {
+			if !seen[a] {
+				seen[a] = true
+				ts = append(ts, target{a, p.Name})
+			}
+		}
+	}
+	out := make([]control.CheckResult, len(ts))
+	parallel(len(ts), func(i int) {
+		t := ts[i]
+		ap := netip.AddrPortFrom(t.addr, in.Port).String()
+		r := control.CheckResult{Name: "reach:" + ap}
+		dctx, cancel := context.WithTimeout(ctx, in.Timeout)
+		defer cancel()
+		c, err := in.Dial(dctx, "tcp", ap)
+		if err != nil {
+			r.Detail = fmt.Sprintf("The pinned address %s of %s does not accept connections on port %d (within %s): the pin may be out of date, or a firewall blocks it.", t.addr, t.name, in.Port, in.Timeout)
+		} else {
+			c.Close()
+			r.OK = true
+			r.Detail = fmt.Sprintf("The pinned address %s of %s accepts connections on port %d.", t.addr, t.name, in.Port)
+		}
+		out[i] = r
+	})
+	return out
+}
+
+// parallel runs f(0..n-1) with at most 8 at a time.
+func parallel(n int, f func(i int)) {
+	sem := make(chan struct{}, 8)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// AnsweredFrom makes Inputs.Answered from a status source (the control
+// API's GET /v1/status): the sum of every answer counter.
+func AnsweredFrom(status func(ctx context.Context) (control.Status, error)) func(ctx context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) {
+		s, err := status(ctx)
+		if err != nil {
+			return 0, err
+		}
+		a := s.Answers
+		return a.Upstream + a.Cache + a.Stale + a.Pinned + a.Learned + a.Servfail, nil
+	}
+}

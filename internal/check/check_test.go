@@ -1,0 +1,175 @@
+package check
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/resolver"
+)
+
+// dnsServer answers A questions for names in zone from it, NXDOMAIN
+// otherwise, and counts every answer (like dnspin's status counters).
+func dnsServer(t *testing.T, zone map[string]string) (addr string, answered *atomic.Uint64) {
+	t.Helper()
+	answered = new(atomic.Uint64)
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		if ip, ok := zone[strings.TrimSuffix(q.Name, ".")]; ok {
+			if q.Qtype == dns.TypeA {
+				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.ParseIP(ip)})
+			}
+		} else {
+			m.Rcode = dns.RcodeNameError
+		}
+		answered.Add(1)
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return pc.LocalAddr().String(), answered
+}
+
+// systemPath is a Go resolver whose every query goes to addr: the
+// "system path" of the test.
+func systemPath(addr string) func(ctx context.Context, host string) ([]netip.Addr, error) {
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "udp", addr)
+	}}
+	return func(ctx context.Context, host string) ([]netip.Addr, error) {
+		return r.LookupNetIP(ctx, "ip4", host)
+	}
+}
+
+func TestRunAllGood(t *testing.T) {
+	t.Parallel()
+	dnspin, answered := dnsServer(t, map[string]string{"shop.tickets.example": "127.0.0.1"})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	in := Inputs{
+		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "full",
+		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, {Name: "*.tickets.example"}},
+		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
+		Lookup:   systemPath(dnspin),
+		Port:     port,
+		Now:      func() time.Time { return time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC) },
+	}
+	rep := Run(context.Background(), in)
+	if !rep.OK || rep.Time != "2026-11-26T00:00:00Z" {
+		t.Fatalf("report not OK: %+v", rep)
+	}
+	var ids []string
+	for _, r := range rep.Results {
+		ids = append(ids, r.Name)
+	}
+	want := fmt.Sprintf("system-uses-dnspin system-uses-dnspin:all resolve:shop.tickets.example reach:127.0.0.1:%d", port)
+	if got := strings.Join(ids, " "); got != want {
+		t.Fatalf("results %s, want %s", got, want)
+	}
+	if d := rep.Results[0].Detail; d != "This computer sends Example Tickets's names to dnspin." {
+		t.Fatalf("detail %q", d)
+	}
+}
+
+func TestRunFailures(t *testing.T) {
+	t.Parallel()
+	_, answered := dnsServer(t, nil) // dnspin, never asked
+	other, _ := dnsServer(t, nil)    // the system asks someone else
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	l.Close() // nothing listens there now: connection refused
+	rep := Run(context.Background(), Inputs{
+		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "scoped",
+		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
+		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
+		Lookup:   systemPath(other),
+		Port:     port,
+		Timeout:  time.Second,
+	})
+	if rep.OK || len(rep.Results) != 3 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, r := range rep.Results {
+		if r.OK {
+			t.Errorf("%s passed: %s", r.Name, r.Detail)
+		}
+	}
+	for i, want := range []string{"does not send Example Tickets's names to dnspin", "shop.tickets.example does not resolve (no such name)", "does not accept connections on port"} {
+		if !strings.Contains(rep.Results[i].Detail, want) {
+			t.Errorf("result %d: %q lacks %q", i, rep.Results[i].Detail, want)
+		}
+	}
+}
+
+func TestSnapshotFallback(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		snap installer.Snapshot
+		err  error
+		ok   bool
+		want string
+	}{
+		{installer.Snapshot{Backend: "resolv.conf", Activated: true, Nameservers: []string{"127.0.0.1", "192.0.2.1"}}, nil, true, "settings (resolv.conf) send"},
+		{installer.Snapshot{Backend: "systemd-resolved", Activated: true, Nameservers: []string{"127.0.0.53"}}, nil, true, "in place (systemd-resolved)"},
+		{installer.Snapshot{Backend: "resolv.conf", Nameservers: []string{"192.0.2.1"}}, nil, false, "run `dnspin activate`"},
+		{installer.Snapshot{}, errors.New("permission denied"), false, "Could not read"},
+	} {
+		rep := Run(context.Background(), Inputs{
+			Domains: []string{"tickets.example"}, Listen: []string{"127.0.0.1:53"},
+			Snapshot: func(context.Context) (installer.Snapshot, error) { return tc.snap, tc.err },
+			Lookup: func(context.Context, string) ([]netip.Addr, error) {
+				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+			},
+		})
+		r := rep.Results[0]
+		if r.OK != tc.ok || !strings.Contains(r.Detail, tc.want) {
+			t.Errorf("snapshot %+v: %+v, want ok=%v and %q", tc.snap, r, tc.ok, tc.want)
+		}
+	}
+}
+
+func TestAnsweredFrom(t *testing.T) {
+	t.Parallel()
+	f := AnsweredFrom(func(context.Context) (control.Status, error) {
+		return control.Status{Answers: control.Answers{Upstream: 1, Cache: 2, Stale: 3, Pinned: 4, Learned: 5, Servfail: 6}}, nil
+	})
+	if n, err := f(context.Background()); n != 21 || err != nil {
+		t.Fatalf("AnsweredFrom = %d, %v", n, err)
+	}
+}

@@ -1,0 +1,62 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/Microsoft/go-winio"
+)
+
+// pipeSDDL is the control pipe's security descriptor:
+//   - deny network logons (NU) — the pipe also rejects remote clients;
+//   - SYSTEM and Administrators: full control;
+//   - interactive (IU) and authenticated (AU) users: read and write data,
+//     but not FILE_CREATE_PIPE_INSTANCE (0x4, part of GENERIC_WRITE), so no
+//     user can put up a second instance and impersonate the service.
+//     0x12019b = FILE_GENERIC_READ|FILE_GENERIC_WRITE without 0x4.
+//
+// Reload is further limited per request to elevated administrators (see
+// peer_windows.go).
+const pipeSDDL = "D:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;0x12019b;;;IU)(A;;0x12019b;;;AU)"
+
+// Listen creates the named pipe at address (\\.\pipe\NAME). It fails if the
+// pipe exists: named pipes vanish with their process, so an existing one
+// means another dnspin (or an impostor) is serving it.
+func Listen(address string) (net.Listener, error) {
+	ln, err := winio.ListenPipe(address, &winio.PipeConfig{
+		SecurityDescriptor: pipeSDDL,
+		InputBufferSize:    64 << 10,
+		OutputBufferSize:   64 << 10,
+	})
+	if err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("control pipe %s: another dnspin is already serving there: stop it first: %w", address, err)
+		}
+		return nil, fmt.Errorf("control pipe %s: %w", address, err)
+	}
+	return ln, nil
+}
+
+// clientAccess is what the client asks for: FILE_GENERIC_READ (0x120089)
+// plus FILE_WRITE_DATA (0x2). Not GENERIC_WRITE: it includes
+// FILE_CREATE_PIPE_INSTANCE, which pipeSDDL withholds from users, so asking
+// for it would deny every non-administrator.
+const clientAccess = 0x12008b
+
+// dial connects to the control pipe at identification level, so the service
+// can check (but not act as) the caller's identity for reload.
+func dial(ctx context.Context, address string) (net.Conn, error) {
+	c, err := winio.DialPipeAccessImpLevel(ctx, address, clientAccess, winio.PipeImpLevelIdentification)
+	switch {
+	case err == nil:
+		return c, nil
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("%w (no service at %s)", ErrNotRunning, address)
+	case errors.Is(err, os.ErrPermission):
+		return nil, fmt.Errorf("dnspin service at %s: access denied: only logged-in users may connect", address)
+	}
+	return nil, fmt.Errorf("dnspin service at %s: %w", address, err)
+}

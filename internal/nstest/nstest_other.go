@@ -1,0 +1,15 @@
+//go:build !linux
+
+package nstest
+
+import (
+	"errors"
+	"io/fs"
+	"syscall"
+)
+
+func cloneAttr() *syscall.SysProcAttr { return nil }
+
+func setup(o Options) (*Env, error) {
+	return nil, errors.Join(errors.New("namespaces need Linux"), fs.ErrPermission)
+}
