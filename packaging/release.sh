@@ -74,6 +74,12 @@ bins="dnspin"
 
 go build -o "$work/mkwinres" ./packaging/cmd/mkwinres
 export MKWINRES="$work/mkwinres"
+# The product icon is the tray's green shield when the tray is in the tree.
+icon_args=()
+if [ -f "$src/tray/icons/green.ico" ]; then
+  icon_args=(-icon "$src/tray/icons/green.ico")
+fi
+export DNSPIN_ICON="${icon_args[1]:-}"
 
 signing=no
 if [ -n "${SIGN_PKCS12:-}" ] || { [ -n "${SIGN_CERT:-}" ] && [ -n "${SIGN_KEY:-}" ]; }; then
@@ -114,7 +120,7 @@ for t in $targets; do
         desc="dnspin tray"
         flags="$flags -H windowsgui" # no console window behind the tray
       fi
-      "$MKWINRES" syso -arch "$arch" -version "$version" -file "$exe" -desc "$desc" \
+      "$MKWINRES" syso -arch "$arch" -version "$version" -file "$exe" -desc "$desc" "${icon_args[@]}" \
         -o "$src/cmd/$b/zz_rsrc_windows_$arch.syso"
     fi
     step "build $b $os/$arch"

@@ -189,7 +189,13 @@ for p in ./usr/bin/dnspin ./lib/systemd/system/dnspin.service ./etc/dnspin/dnspi
   grep -q " $p\$" "$T/deb.list" || fail "deb lacks $p"
 done
 [ "$has_tray" = no ] || grep -q ' ./usr/bin/dnspin-tray$' "$T/deb.list" || fail "deb lacks dnspin-tray"
-want "conffiles" "$(dpkg-deb -f "$d1" Package)/$(dpkg-deb --ctrl-tarfile "$d1" | tar -xOf - ./conffiles)" "dnspin//etc/dnspin/dnspin.toml"
+conffiles=$(dpkg-deb --ctrl-tarfile "$d1" | tar -xOf - ./conffiles | tr '\n' ' ')
+if [ "$has_tray" = yes ]; then
+  want "conffiles" "$conffiles" "/etc/dnspin/dnspin.toml /etc/xdg/autostart/dnspin-tray.desktop "
+  grep -q ' ./etc/xdg/autostart/dnspin-tray.desktop$' "$T/deb.list" || fail "deb lacks the tray autostart"
+else
+  want "conffiles" "$conffiles" "/etc/dnspin/dnspin.toml "
+fi
 if command -v lintian >/dev/null; then
   lintian --no-tag-display-limit "$d1" >"$T/lintian.log" 2>&1 || true
   if grep -E '^[EW]:' "$T/lintian.log"; then fail "lintian errors or warnings (above)"; fi

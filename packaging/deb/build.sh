@@ -37,6 +37,9 @@ install -m 0755 "$bin/dnspin" "$r/usr/bin/dnspin"
 has_tray=no
 if [ -x "$bin/dnspin-tray" ]; then
   install -m 0755 "$bin/dnspin-tray" "$r/usr/bin/dnspin-tray"
+  # Every user's tray starts at desktop logon (same file as `dnspin install`).
+  install -d -m 0755 "$r/etc/xdg/autostart"
+  install -m 0644 "$here/dnspin-tray.desktop" "$r/etc/xdg/autostart/dnspin-tray.desktop"
   has_tray=yes
 fi
 install -m 0644 "$here/dnspin.service" "$r/lib/systemd/system/dnspin.service"
@@ -59,7 +62,7 @@ gzip -9n <"$tmp/changelog" >"$r/usr/share/doc/dnspin/changelog.gz"
 for s in postinst prerm postrm; do
   install -m 0755 "$here/$s" "$r/DEBIAN/$s"
 done
-printf '/etc/dnspin/dnspin.toml\n' >"$r/DEBIAN/conffiles"
+(cd "$r" && find etc -type f | LC_ALL=C sort | sed 's#^#/#') >"$r/DEBIAN/conffiles"
 size=$(du -sk --exclude=DEBIAN "$r" | cut -f1)
 tray_desc=""
 [ "$has_tray" = yes ] && tray_desc=$'\n .\n dnspin-tray shows the state in the notification area of the desktop.'

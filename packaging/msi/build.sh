@@ -5,7 +5,8 @@
 #   packaging/msi/build.sh BIN_DIR VERSION OUT.msi
 #
 # BIN_DIR holds dnspin.exe and, if built, dnspin-tray.exe (amd64). The icon
-# comes from mkwinres ($MKWINRES, else `go run`). Needs: wixl msitools.
+# is $DNSPIN_ICON (an .ico) if set, else mkwinres's ($MKWINRES, else
+# `go run`). Needs: wixl msitools.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -29,7 +30,9 @@ has_tray=no
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-if [ -n "${MKWINRES:-}" ]; then
+if [ -n "${DNSPIN_ICON:-}" ]; then
+  cp "$DNSPIN_ICON" "$tmp/dnspin.ico"
+elif [ -n "${MKWINRES:-}" ]; then
   "$MKWINRES" ico -o "$tmp/dnspin.ico"
 else
   (cd "$root" && go run ./packaging/cmd/mkwinres ico -o "$tmp/dnspin.ico")

@@ -1,12 +1,16 @@
 // Command mkwinres makes the Windows resources of a release build and
 // checks built executables for them (packaging/release.sh runs it):
 //
-//	mkwinres syso -arch amd64 -version 1.2.3 -file dnspin.exe -desc "dnspin DNS service" -o rsrc_windows_amd64.syso
-//	mkwinres ico -o dnspin.ico
+//	mkwinres syso -arch amd64 -version 1.2.3 -file dnspin.exe -desc "dnspin DNS service" [-icon F.ico] -o rsrc_windows_amd64.syso
+//	mkwinres ico [-icon F.ico] -o dnspin.ico
 //	mkwinres check -version 1.2.3 dist/.../dnspin.exe ...
+//
+// -icon takes the product icon (release.sh passes the tray's shield,
+// tray/icons/green.ico); without it a drawn fallback icon is used.
 package main
 
 import (
+	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,20 +38,32 @@ func run(args []string, stdout io.Writer) error {
 	version := fs.String("version", "0.0.0-dev", "version text, e.g. 1.2.3 or 1.2.3-rc1")
 	file := fs.String("file", "dnspin.exe", "OriginalFilename")
 	desc := fs.String("desc", "dnspin", "FileDescription (what Task Manager shows)")
+	iconFile := fs.String("icon", "", ".ico file for the program icon (default: a drawn one)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
+	}
+	icon := winres.Icon()
+	if *iconFile != "" {
+		b, err := os.ReadFile(*iconFile)
+		if err != nil {
+			return fmt.Errorf("-icon: %w", err)
+		}
+		icon = b
 	}
 	switch args[0] {
 	case "ico":
 		if *out == "" {
 			return errors.New("ico: -o FILE is required")
 		}
-		return os.WriteFile(*out, winres.Icon(), 0o644)
+		if _, err := winres.IconResources(icon, 1, 1); err != nil {
+			return fmt.Errorf("-icon %s: %w", *iconFile, err)
+		}
+		return os.WriteFile(*out, icon, 0o644)
 	case "syso":
 		if *out == "" {
 			return errors.New("syso: -o FILE is required")
 		}
-		res, err := winres.IconResources(winres.Icon(), 1, 1)
+		res, err := winres.IconResources(icon, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -93,6 +109,7 @@ func check(path, version string, stdout io.Writer) error {
 	}
 	var vi *winres.Version
 	icons := map[uint16]bool{}
+	var group []byte
 	groups := 0
 	for _, r := range res {
 		switch r.Type {
@@ -106,6 +123,7 @@ func check(path, version string, stdout io.Writer) error {
 			icons[r.ID] = true
 		case winres.TypeGroupIcon:
 			groups++
+			group = r.Data
 		}
 	}
 	switch {
@@ -115,8 +133,19 @@ func check(path, version string, stdout io.Writer) error {
 		return fmt.Errorf("%s: ProductVersion is %q, want %q", path, vi.Strings["ProductVersion"], version)
 	case vi.FileVersion != winres.Numeric(version):
 		return fmt.Errorf("%s: numeric file version %v, want %v", path, vi.FileVersion, winres.Numeric(version))
-	case groups != 1 || len(icons) != len(winres.IconSizes):
-		return fmt.Errorf("%s: %d icon groups and %d icon images, want 1 and %d", path, groups, len(icons), len(winres.IconSizes))
+	case groups != 1 || len(group) < 6:
+		return fmt.Errorf("%s: %d icon groups, want 1", path, groups)
+	}
+	// Every image the group names must be there (GRPICONDIR: 6-byte
+	// header, then 14-byte entries ending in the RT_ICON ID).
+	n := int(binary.LittleEndian.Uint16(group[4:]))
+	if n == 0 || len(group) < 6+14*n {
+		return fmt.Errorf("%s: icon group lists %d images in %d bytes", path, n, len(group))
+	}
+	for i := 0; i < n; i++ {
+		if id := binary.LittleEndian.Uint16(group[6+14*i+12:]); !icons[id] {
+			return fmt.Errorf("%s: icon group names image %d, which is missing", path, id)
+		}
 	}
 	fmt.Fprintf(stdout, "%s: %s %s (%s), %d icon images\n", path, vi.Strings["ProductName"], vi.Strings["ProductVersion"], vi.Strings["FileDescription"], len(icons))
 	return nil
