@@ -169,7 +169,7 @@ uc2=$(field "$m2" Property UpgradeCode 2)
 want "UpgradeCode stays" "$uc2" "$uc1"
 [ "$(field "$m1" Property ProductCode 2)" != "$(field "$m2" Property ProductCode 2)" ] || fail "ProductCode must change between versions"
 want "ProductVersion 1.1.0" "$(field "$m2" Property ProductVersion 2)" "1.1.0"
-export_rows "$m2" Upgrade | awk -F'\t' -v u="${uc1^^}" 'toupper($1) == u && $2 == "" && $3 == "1.1.0" && $7 == "WIX_UPGRADE_DETECTED" { n++ } END { exit n != 1 }' ||
+export_rows "$m2" Upgrade | awk -F'\t' -v u="${uc1^^}" 'toupper($1) == u && $2 == "" && $3 == "1.1.0" && $5 == 513 && $7 == "WIX_UPGRADE_DETECTED" { n++ } END { exit n != 1 }' ||
   fail "1.1.0 has no Upgrade row that removes older versions"
 export_rows "$m2" LaunchCondition | grep -q '^NOT WIX_DOWNGRADE_DETECTED' || fail "no downgrade guard"
 # The cabinet holds exactly the executables of the zip (signed ones in 1.0.0).

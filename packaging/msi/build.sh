@@ -55,6 +55,15 @@ done
 # wixl schedules RemoveExistingProducts after InstallFinalize; we want the
 # old version gone (and its DNS settings restored) before the new installs.
 msibuild "$tmp/dnspin.msi" -q "UPDATE \`InstallExecuteSequence\` SET \`Sequence\` = 1410 WHERE \`Action\` = 'RemoveExistingProducts'"
+# Same-version upgrades too (WiX's AllowSameVersionUpgrades, which wixl
+# ignores): 1 = migrate feature states, +512 = VersionMax inclusive, so
+# 1.2.3 replaces 1.2.3-rc1 (both MSI version 1.2.3) instead of installing
+# beside it.
+# Attributes is part of the table's key, so the row is replaced.
+upgrade_code="{C236E4B5-F115-4DF8-9379-179D90A0C082}" # = UpgradeCode in dnspin.wxs
+grep -qi "UpgradeCode=\"${upgrade_code:1:36}\"" "$here/dnspin.wxs" || { echo "$0: upgrade_code differs from dnspin.wxs" >&2; exit 1; }
+msibuild "$tmp/dnspin.msi" -q "DELETE FROM \`Upgrade\` WHERE \`ActionProperty\` = 'WIX_UPGRADE_DETECTED'"
+msibuild "$tmp/dnspin.msi" -q "INSERT INTO \`Upgrade\` (\`UpgradeCode\`, \`VersionMax\`, \`Attributes\`, \`ActionProperty\`) VALUES ('$upgrade_code', '$numeric', 513, 'WIX_UPGRADE_DETECTED')"
 msibuild "$tmp/dnspin.msi" -q "UPDATE \`Property\` SET \`Value\` = '$secure' WHERE \`Property\` = 'SecureCustomProperties'"
 
 mkdir -p "$(dirname "$out")"
