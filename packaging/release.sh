@@ -74,6 +74,8 @@ bins="dnspin"
 
 go build -o "$work/mkwinres" ./packaging/cmd/mkwinres
 export MKWINRES="$work/mkwinres"
+go build -o "$work/mkservice" ./packaging/cmd/mkservice
+export MKSERVICE="$work/mkservice"
 # The product icon is the tray's green shield when the tray is in the tree.
 icon_args=()
 if [ -f "$src/tray/icons/green.ico" ]; then
@@ -145,7 +147,6 @@ for t in $targets; do
       fi
       ;;
     linux)
-      cp "$here/deb/dnspin.service" "$d/"
       tarball "$d" "$out/dnspin-$version-$os-$arch.tar.gz"
       step "deb $arch"
       "$here/deb/build.sh" "$d" "$version" "$arch" "$out"

@@ -5,8 +5,15 @@
 #   packaging/deb/build.sh --debian-version VERSION       -> prints DEBVER
 #
 # BIN_DIR holds dnspin and, if built, dnspin-tray for ARCH (amd64, arm64).
+# The systemd unit and the tray's autostart file come from the installer
+# package (the same text `dnspin install` writes), through mkservice
+# ($MKSERVICE, else `go run`).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+mkservice() {
+  if [ -n "${MKSERVICE:-}" ]; then "$MKSERVICE" "$@"; else (cd "$root" && go run ./packaging/cmd/mkservice "$@"); fi
+}
 
 # Debian version: "1.2.3-rc1" -> "1.2.3~rc1" (sorts before 1.2.3),
 # anything not starting with a digit -> "0.0.0~...".
@@ -39,10 +46,11 @@ if [ -x "$bin/dnspin-tray" ]; then
   install -m 0755 "$bin/dnspin-tray" "$r/usr/bin/dnspin-tray"
   # Every user's tray starts at desktop logon (same file as `dnspin install`).
   install -d -m 0755 "$r/etc/xdg/autostart"
-  install -m 0644 "$here/dnspin-tray.desktop" "$r/etc/xdg/autostart/dnspin-tray.desktop"
+  mkservice tray-desktop -exe /usr/bin/dnspin-tray >"$r/etc/xdg/autostart/dnspin-tray.desktop"
   has_tray=yes
 fi
-install -m 0644 "$here/dnspin.service" "$r/lib/systemd/system/dnspin.service"
+mkservice systemd -exe /usr/bin/dnspin -config /etc/dnspin/dnspin.toml >"$r/lib/systemd/system/dnspin.service"
+find "$r" -type f ! -path "$r/DEBIAN/*" ! -path "$r/usr/bin/*" -exec chmod 0644 {} +
 install -m 0644 "$here/dnspin.toml" "$r/etc/dnspin/dnspin.toml"
 install -d -m 0755 "$r/usr/share/man/man1" "$r/usr/share/man/man8"
 gzip -9n <"$here/dnspin.8" >"$r/usr/share/man/man8/dnspin.8.gz"
