@@ -50,7 +50,6 @@ if [ -x "$bin/dnspin-tray" ]; then
   has_tray=yes
 fi
 mkservice systemd -exe /usr/bin/dnspin -config /etc/dnspin/dnspin.toml >"$r/lib/systemd/system/dnspin.service"
-find "$r" -type f ! -path "$r/DEBIAN/*" ! -path "$r/usr/bin/*" -exec chmod 0644 {} +
 install -m 0644 "$here/dnspin.toml" "$r/etc/dnspin/dnspin.toml"
 install -d -m 0755 "$r/usr/share/man/man1" "$r/usr/share/man/man8"
 gzip -9n <"$here/dnspin.8" >"$r/usr/share/man/man8/dnspin.8.gz"
@@ -91,6 +90,9 @@ Description: keeps an online platform reachable when DNS fails
  The service starts by itself; it changes DNS settings only once
  /etc/dnspin/dnspin.toml names the platform's domains.$tray_desc
 CONTROL
+# Modes do not depend on the builder's umask.
+find "$r" -type f ! -path "$r/usr/bin/*" ! -name postinst ! -name prerm ! -name postrm -exec chmod 0644 {} +
+find "$r" -type d -exec chmod 0755 {} +
 find "$r" -exec touch -h -d "@$epoch" {} +
 mkdir -p "$outdir"
 out="$outdir/dnspin_${debver}_${arch}.deb"
