@@ -93,6 +93,8 @@ CONTROL
 # Modes do not depend on the builder's umask.
 find "$r" -type f ! -path "$r/usr/bin/*" ! -name postinst ! -name prerm ! -name postrm -exec chmod 0644 {} +
 find "$r" -type d -exec chmod 0755 {} +
+(cd "$r" && find . -type f ! -path './DEBIAN/*' ! -path './etc/*' -printf '%P\0' | LC_ALL=C sort -z | xargs -0 md5sum) >"$r/DEBIAN/md5sums"
+chmod 0644 "$r/DEBIAN/md5sums"
 find "$r" -exec touch -h -d "@$epoch" {} +
 mkdir -p "$outdir"
 out="$outdir/dnspin_${debver}_${arch}.deb"
