@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Packaging test (CI: .ci/run). Builds two releases (1.0.0 signed with a
-# throwaway certificate, 1.1.0) from this tree for linux/amd64,
+# throwaway certificate, 1.1.0 twice) from this tree for linux/amd64,
 # windows/amd64 and darwin/arm64, then proves:
-#   - checksums, Windows version resources + icon, Authenticode signatures
+#   - reproducible archives and packages, checksums, Windows version resources + icon, Authenticode signatures
 #     (osslsigncode verify against the test CA) on the .exe files and MSI;
 #   - the MSI really holds the service, recovery, tray autostart, public
 #     properties, custom actions in the right sequence, rollback types and
@@ -46,6 +46,12 @@ SIGN_CERT="$T/sign.crt" SIGN_KEY="$T/sign.key" \
   { cat "$T/build1.log"; fail "release 1.0.0"; }
 "$here/release.sh" --version 1.1.0 --out "$T/v2" --targets "linux/amd64 windows/amd64" >"$T/build2.log" 2>&1 ||
   { cat "$T/build2.log"; fail "release 1.1.0"; }
+"$here/release.sh" --version 1.1.0 --out "$T/v2again" --targets "linux/amd64 windows/amd64" >"$T/build3.log" 2>&1 ||
+  { cat "$T/build3.log"; fail "release 1.1.0 again"; }
+# Reproducible: the same commit gives the same bytes, except the MSI
+# (wixl gives every build a new ProductCode and time stamp).
+diff <(grep -v '\.msi$' "$T/v2/SHA256SUMS") <(grep -v '\.msi$' "$T/v2again/SHA256SUMS") ||
+  fail "two builds of the same commit differ (above)"
 (cd "$T/v1" && sha256sum --quiet -c SHA256SUMS) || fail "SHA256SUMS of 1.0.0"
 (cd "$T/v2" && sha256sum --quiet -c SHA256SUMS) || fail "SHA256SUMS of 1.1.0"
 grep -q 'dnspin-1.0.0-windows-x64.msi' "$T/v1/SHA256SUMS" || fail "SHA256SUMS does not list the MSI"
