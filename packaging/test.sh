@@ -27,6 +27,9 @@ fail() {
   echo "FAIL: $*" >&2
   exit 1
 }
+want() { # want DESC GOT EXPECTED
+  [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
+}
 [ "$(id -u)" = 0 ] || fail "needs root (dpkg into throwaway roots, namespaces)"
 for t in wixl msiinfo msiextract osslsigncode openssl dpkg-deb unshare zip unzip; do
   command -v "$t" >/dev/null || fail "$t missing: apt-get install -y wixl msitools osslsigncode openssl dpkg zip unzip util-linux"
@@ -74,6 +77,15 @@ for e in $exes; do
     wrestool -l "$w1/$e" | grep -q 'type=group_icon' || fail "$e: wrestool finds no icon"
   fi
 done
+# PE subsystem (optional header offset 68): 2 = GUI, 3 = console. The tray
+# must not open a console window; the command line must have one.
+subsystem() {
+  local pe
+  pe=$(od -An -tu4 -j60 -N4 "$1" | tr -d ' ')
+  od -An -tu2 -j$((pe + 4 + 20 + 68)) -N2 "$1" | tr -d ' '
+}
+want "dnspin.exe subsystem" "$(subsystem "$w1/dnspin.exe")" 3
+[ "$has_tray" = no ] || want "dnspin-tray.exe subsystem" "$(subsystem "$w1/dnspin-tray.exe")" 2
 unzip -q "$T/v2/dnspin-1.1.0-windows-amd64.zip" -d "$T/zip2"
 if osslsigncode verify -in "$T/zip2/dnspin-1.1.0-windows-amd64/dnspin.exe" >/dev/null 2>&1; then
   fail "unsigned build carries a signature"
@@ -88,9 +100,6 @@ osslsigncode verify -CAfile "$T/sign.crt" -in "$m1" >"$T/verify.log" 2>&1 ||
 export_rows() { msiinfo export "$1" "$2" | tr -d '\r' | tail -n +4; }
 # field M TABLE KEY COL: column COL (1-based) of the row whose first column is KEY.
 field() { export_rows "$1" "$2" | awk -F'\t' -v k="$3" -v c="$4" '$1 == k { print $c; n++ } END { exit n != 1 }'; }
-want() { # want DESC GOT EXPECTED
-  [ "$2" = "$3" ] || fail "$1: got [$2], want [$3]"
-}
 tables=$(msiinfo tables "$m1" | tr '\n' ' ')
 for t in ServiceInstall ServiceControl CustomAction InstallExecuteSequence Upgrade Registry LaunchCondition Property File Icon; do
   case " $tables " in *" $t "*) ;; *) fail "MSI has no $t table" ;; esac
