@@ -138,6 +138,9 @@ ca DnspinDeactivateRollback 4 "activate"
 ca ServiceRecovery 2 3122
 ca ServiceRecovery 3 SCEXE
 ca ServiceRecovery 4 "failure dnspin reset= 86400 actions= restart/1000/restart/5000/restart/30000"
+for a in SetScExe SetTaskkillExe SetInstallArgs SetInstallArgsConfig SetInstallArgsBundle SetInstallArgsDomains; do
+  ca "$a" 2 51 # set a property, immediate (no stray flags: ICE68)
+done
 ca SetScExe 4 "[System64Folder]sc.exe"
 ca SetInstallArgs 4 "install --silent"
 ca SetInstallArgsConfig 4 '[DNSPIN_INSTALL_ARGS] --config "[CONFIG]"'
