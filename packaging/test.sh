@@ -114,6 +114,8 @@ want "service control events" "$(field "$m1" ServiceControl dnspinControl 3)" "1
 want "service control wait" "$(field "$m1" ServiceControl dnspinControl 5)" "1"
 want "service exe in the service component" "$(field "$m1" Component Service 6)" "dnspin.exe"
 want "64-bit component" "$(field "$m1" Component Service 4)" "256"
+want "program folder" "$(field "$m1" Component Service 3)" "DnspinDir"
+field "$m1" Directory DnspinDir 2 | grep -q '^ProgramFiles64Folder$' || fail "programs are not under ProgramFiles64Folder"
 secure=$(field "$m1" Property SecureCustomProperties 2)
 for p in CONFIG BUNDLE_URL BUNDLE_KEY PLATFORM_DOMAINS WIX_UPGRADE_DETECTED; do
   case ";$secure;" in *";$p;"*) ;; *) fail "SecureCustomProperties [$secure] lacks $p" ;; esac
