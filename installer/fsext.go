@@ -117,6 +117,7 @@ func (r RootFS) Stat(n string) (fs.FileInfo, error) {
 func (r RootFS) Lstat(n string) (fs.FileInfo, error)    { return os.Lstat(r.p(n)) }
 func (r RootFS) Readlink(n string) (string, error)      { return os.Readlink(r.p(n)) }
 func (r RootFS) Rename(a, b string) error               { return os.Rename(r.p(a), r.p(b)) }
+func (r RootFS) RemoveAll(n string) error               { return os.RemoveAll(r.p(n)) }
 func (r RootFS) Remove(n string) error                  { return os.Remove(r.p(n)) }
 func (r RootFS) MkdirAll(n string, p fs.FileMode) error { return os.MkdirAll(r.p(n), p) }
 func (r RootFS) Chmod(n string, p fs.FileMode) error    { return os.Chmod(r.p(n), p) }

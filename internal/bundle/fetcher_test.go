@@ -334,7 +334,9 @@ func TestFetcherSlowMirrorFallsThrough(t *testing.T) {
 	down.set(nil, "404")
 	ok := newMirror(t, good)
 	o := h.opts(trust(slow, down, ok), slow.url(), down.url(), ok.url())
-	o.Timeout = 300 * time.Millisecond
+	// Long enough that the 404 mirror's TLS handshake never runs into it
+	// on a loaded machine under -race; the slow mirror never answers.
+	o.Timeout = 2 * time.Second
 	f := h.fetcher(t, o)
 	if err := f.FetchNow(context.Background()); err != nil {
 		t.Fatal(err)
@@ -346,7 +348,7 @@ func TestFetcherSlowMirrorFallsThrough(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 	log := h.log.String()
-	if !strings.Contains(log, "no answer within 300ms") || !strings.Contains(log, "HTTP 404") {
+	if !strings.Contains(log, "no answer within 2s") || !strings.Contains(log, "HTTP 404") {
 		t.Errorf("log does not name the failed mirrors:\n%s", log)
 	}
 }
