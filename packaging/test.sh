@@ -128,7 +128,7 @@ ca DnspinInstall 2 3090
 ca DnspinInstall 3 dnspin.exe
 ca DnspinInstall 4 "[DNSPIN_INSTALL_ARGS]"
 ca DnspinInstallRollback 2 3410
-ca DnspinInstallRollback 4 "uninstall --silent"
+ca DnspinInstallRollback 4 "uninstall --silent --keep-state"
 ca DnspinUninstall 2 3090
 ca DnspinUninstall 4 "uninstall --silent"
 ca DnspinUninstallRollback 2 3410
@@ -256,8 +256,12 @@ want "install.sh runs" "$(cat "$T/mac-calls")" "install --silent --config $T/sit
 [ -x "$T/macbin/dnspin" ] || fail "install.sh did not copy dnspin to the bin dir"
 if DNSPIN_BIN_DIR="$T/macbin" "$mdir/install.sh" --bundle-url https://x >/dev/null 2>&1; then fail "install.sh accepted --bundle-url without --bundle-key"; fi
 mkdir -p "$T/macsupport"
+DNSPIN_BIN_DIR="$T/macbin" DNSPIN_SUPPORT_DIR="$T/macsupport" "$mdir/uninstall.sh" >/dev/null
+want "uninstall.sh keeps state" "$(tail -1 "$T/mac-calls")" "uninstall --keep-state"
+[ -e "$T/macsupport" ] || fail "uninstall.sh without --purge removed the support dir"
+cp "$mdir/dnspin" "$T/macbin/dnspin"
 DNSPIN_BIN_DIR="$T/macbin" DNSPIN_SUPPORT_DIR="$T/macsupport" "$mdir/uninstall.sh" --purge >/dev/null
-want "uninstall.sh runs" "$(tail -1 "$T/mac-calls")" "uninstall"
+want "uninstall.sh --purge runs" "$(tail -1 "$T/mac-calls")" "uninstall"
 [ ! -e "$T/macbin/dnspin" ] && [ ! -e "$T/macsupport" ] || fail "uninstall.sh --purge left files"
 
 step "ok"

@@ -22,14 +22,17 @@ bindir=${DNSPIN_BIN_DIR:-/usr/local/bin}
 support=${DNSPIN_SUPPORT_DIR:-"/Library/Application Support/dnspin"}
 if [ -x "$bindir/dnspin" ]; then
 	# Stop on failure: removing the binary now could leave DNS pointing at
-	# a resolver that no longer exists.
-	if ! "$bindir/dnspin" uninstall; then
+	# a resolver that no longer exists. Without --purge, dnspin keeps the
+	# config and learned answers (--keep-state) for a later reinstall.
+	keep="--keep-state"
+	[ "$purge" = yes ] && keep=""
+	if ! "$bindir/dnspin" uninstall $keep; then
 		echo "uninstall.sh: dnspin uninstall failed (see above); nothing else was removed." >&2
 		exit 1
 	fi
 fi
 rm -f "$bindir/dnspin" "$bindir/dnspin-tray"
-if [ "$purge" = yes ]; then
+if [ "$purge" = yes ] && [ -d "$support" ]; then
 	if [ -f "$support/activation-journal.json" ]; then
 		echo "uninstall.sh: keeping $support: it holds the journal of DNS settings to restore." >&2
 		exit 1
