@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -269,8 +270,9 @@ func (d *daemon) config() (*config.Config, *bundle.Fetcher) {
 func (d *daemon) Status(ctx context.Context) control.Status {
 	cfg, f := d.config()
 	s := d.res.Status()
+	v, _, _ := buildInfo()
 	st := control.Status{
-		Version:    version,
+		Version:    v,
 		Mode:       string(s.Mode),
 		State:      string(s.State),
 		StateSince: s.StateSince.UTC().Format(time.RFC3339),
@@ -286,7 +288,9 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 			Stale: s.Answers[resolver.SourceStale], Pinned: s.Answers[resolver.SourcePinned],
 			Learned: s.Answers[resolver.SourceLearned], Servfail: s.Answers[resolver.SourceServfail],
 		},
-		Unprotected: s.NoBackup,
+	}
+	for _, n := range s.NoBackup {
+		st.Unprotected = append(st.Unprotected, strings.TrimSuffix(n, "."))
 	}
 	if st.Platform.Domains == nil {
 		st.Platform.Domains = []string{}
