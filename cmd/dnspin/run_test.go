@@ -66,6 +66,7 @@ func TestServeAndQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // a failing test must not leave the daemon running
 	ready := make(chan *resolver.Resolver, 1)
 	done := make(chan error, 1)
 	go func() {
