@@ -239,19 +239,25 @@ func (r *Resolver) Start(ctx context.Context) error {
 	}
 	for _, a := range r.base.Listen {
 		ap, _ := netip.ParseAddrPort(a) // validated in New
-		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-		if err != nil {
-			return fail(&ListenError{Addr: a, Net: "udp", Err: err})
+		for try := 1; ; try++ {
+			uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+			if err != nil {
+				return fail(&ListenError{Addr: a, Net: "udp", Err: err})
+			}
+			bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+			bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
+			tl, err := net.Listen("tcp", bound.String())
+			if err != nil {
+				uc.Close()
+				if ap.Port() == 0 && try < 20 {
+					continue // the port the OS picked for UDP is taken for TCP: pick again
+				}
+				return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
+			}
+			udp, tcp = append(udp, uc), append(tcp, tl)
+			addrs = append(addrs, bound.String())
+			break
 		}
-		udp = append(udp, uc)
-		bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
-		bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
-		tl, err := net.Listen("tcp", bound.String())
-		if err != nil {
-			return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
-		}
-		tcp = append(tcp, tl)
-		addrs = append(addrs, bound.String())
 	}
 	r.udp, r.addrs, r.started = udp, addrs, true
 	for _, uc := range udp {
