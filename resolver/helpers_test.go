@@ -30,7 +30,7 @@ type testUpstream struct {
 	lastQ *dns.Msg
 }
 
-func startUpstream(t *testing.T) *testUpstream {
+func startUpstream(t testing.TB) *testUpstream {
 	t.Helper()
 	u := &testUpstream{seen: map[string]int{}, slow: time.Second}
 	u.mode.Store("ok")
