@@ -19,6 +19,11 @@ const canary = "use-application-dns.net."
 // ServeDNS answers one query (dns.Handler): the TCP listeners use it, and
 // so may tests. Queries that deserve no answer (replies) are dropped.
 func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	defer r.survive("query", func() {
+		m := new(dns.Msg)
+		m.SetRcode(req, dns.RcodeServerFailure)
+		w.WriteMsg(m)
+	})
 	tcp := false
 	if a := w.LocalAddr(); a != nil && a.Network() == "tcp" {
 		tcp = true

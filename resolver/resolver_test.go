@@ -688,3 +688,32 @@ func TestIPv6Listener(t *testing.T) {
 		t.Errorf("cache answers %d, want 2", n)
 	}
 }
+
+// TestSurvivesPanics: a bug while answering one query costs that query a
+// SERVFAIL, not the machine its DNS.
+func TestSurvivesPanics(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("192.0.2.53:53")
+	r, err := New(cfg, Options{Upstreams: func(addr string) Upstream {
+		return &funcUpstream{addr: addr, exchange: func(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+			if strings.HasPrefix(m.Question[0].Name, "boom") {
+				panic("boom")
+			}
+			return memUpstream(addr).Exchange(ctx, m)
+		}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	addr := r.Addrs()[0]
+	if m := ask(t, addr, "boom.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("panicking upstream: %s, want SERVFAIL", describe(m))
+	}
+	if m := ask(t, addr, "fine.other.test", dns.TypeA); addrsOf(m) != "198.18.0.1" {
+		t.Fatalf("after the panic: %s", describe(m))
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -483,6 +484,16 @@ func (r *Resolver) startFlight(a *asked) *flight {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer func() { // never leave waiters hanging, even on a bug
+			if v := recover(); v != nil {
+				f.err = fmt.Errorf("internal error: %v", v)
+				r.flightMu.Lock()
+				delete(r.flights, k)
+				r.flightMu.Unlock()
+				close(f.done)
+				r.log.Error("BUG: recovered from a panic; please report it with this log", "while", "upstream lookup", "panic", v, "stack", string(debug.Stack()))
+			}
+		}()
 		ctx, cancel := context.WithTimeout(r.ctx, r.resolveTimeout(c))
 		resp, err := exchange(ctx, c.ups, up)
 		cancel()
@@ -512,6 +523,19 @@ func (r *Resolver) startFlight(a *asked) *flight {
 		close(f.done)
 	}()
 	return f
+}
+
+// survive turns a panic while answering into an error log and a SERVFAIL
+// (then) instead of a dead resolver: one bad query must not take DNS away
+// from the whole machine. It must be deferred directly.
+func (r *Resolver) survive(what string, then func()) {
+	if v := recover(); v != nil {
+		r.log.Error("BUG: recovered from a panic; please report it with this log", "while", what, "panic", v, "stack", string(debug.Stack()))
+		r.count(SourceServfail)
+		if then != nil {
+			then()
+		}
+	}
 }
 
 // unwrapSyscall shortens "listen udp 127.0.0.1:53: bind: address already in

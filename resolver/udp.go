@@ -115,6 +115,11 @@ func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
 	r.wg.Add(1)
 	go func() {
 		defer func() { <-r.slow; r.wg.Done() }()
+		defer r.survive("query", func() {
+			if b := overloaded(pkt); b != nil {
+				uc.WriteToUDPAddrPort(b, from)
+			}
+		})
 		q := new(dns.Msg)
 		var b []byte
 		if err := q.Unpack(pkt); err != nil {
