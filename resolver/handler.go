@@ -179,9 +179,9 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 	return r.servfail(a, f.err), SourceServfail
 }
 
-// backup is the answer from a pin, else a learned answer; a pinned name
-// asked for a type it has neither for gets NOERROR without records at once,
-// so clients move on to the other address family.
+// backup is the answer from a pin, else a learned answer; a pinned or
+// learned name asked for a type it has neither for gets NOERROR without
+// records at once, so clients move on to the other address family.
 func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	c := a.c
 	ttl := uint32(c.StaleTTL / time.Second)
@@ -206,6 +206,11 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	}
 	if p != nil {
 		return r.reply(a.q, a.wq, dns.RcodeSuccess, nil, ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+	}
+	if r.learned.known(a.name, r.now(), c.MaxStale) {
+		// Learned for another type only: no records rather than a wait, as
+		// for pins (getaddrinfo waits for both families).
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, nil, ede(dns.ExtendedErrorCodeStaleAnswer, SourceLearned)), SourceLearned
 	}
 	r.noteNoBackup(a.name)
 	return nil, ""

@@ -166,8 +166,12 @@ func TestUpstreamFailures(t *testing.T) {
 				t.Errorf("learned name: %s ttl %d; want %s learned", describe(m), ttlOf(m), addrsOf(live))
 			}
 			m = ask(t, addr, "shop.tickets.test", dns.TypeAAAA) // pinned for A only
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || SourceFromEDE(m) != SourcePinned {
 				t.Errorf("pinned name, family without pin: %s; want NOERROR without records", describe(m))
+			}
+			m = ask(t, addr, "learned.tickets.test", dns.TypeHTTPS) // learned for A only
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || SourceFromEDE(m) != SourceLearned {
+				t.Errorf("learned name, type never learned: %s; want NOERROR without records", describe(m))
 			}
 			m = ask(t, addr, "www.other.test", dns.TypeA)
 			if addrsOf(m) != addrsOf(cached) || SourceFromEDE(m) != SourceStale || ttlOf(m) != 30 {
