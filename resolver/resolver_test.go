@@ -721,3 +721,37 @@ func TestSurvivesPanics(t *testing.T) {
 		t.Fatalf("after the panic: %s", describe(m))
 	}
 }
+
+// TestUpstreamOrder: a silent first upstream costs the first query a short
+// wait, not the answer; after that the healthy one is asked first.
+func TestUpstreamOrder(t *testing.T) {
+	t.Parallel()
+	dead, good := startUpstream(t), startUpstream(t)
+	dead.set("drop")
+	r, addr := startResolver(t, testConfig(dead.addr, good.addr), nil)
+	if m := ask(t, addr, "first.other.test", dns.TypeA); addrsOf(m) == "" {
+		t.Fatalf("first query with a silent first upstream: %s", describe(m))
+	}
+	for _, n := range []string{"second.other.test", "third.other.test"} {
+		if m := ask(t, addr, n, dns.TypeA); addrsOf(m) == "" {
+			t.Fatalf("%s: %s", n, describe(m))
+		}
+		if dead.count(n) != 0 {
+			t.Errorf("%s went to the silent upstream first", n)
+		}
+	}
+	st := r.Status().Upstreams
+	if len(st) != 2 || st[0].Healthy || !st[1].Healthy || st[1].RTT <= 0 {
+		t.Errorf("upstream status %+v; want the first unhealthy, the second healthy with an RTT", st)
+	}
+	// SERVFAIL from one upstream makes the next one go at once.
+	dead.set("servfail")
+	good.set("servfail")
+	if m := ask(t, addr, "both.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure ||
+		!strings.Contains(edeOf(m).ExtraText, "SERVFAIL") {
+		t.Fatalf("both failing: %s %v", describe(m), edeOf(m))
+	}
+	if dead.count("both.other.test") != 1 || good.count("both.other.test") != 1 {
+		t.Errorf("asked %d and %d times, want once each", dead.count("both.other.test"), good.count("both.other.test"))
+	}
+}

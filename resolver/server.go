@@ -495,7 +495,7 @@ func (r *Resolver) startFlight(a *asked) *flight {
 			}
 		}()
 		ctx, cancel := context.WithTimeout(r.ctx, r.resolveTimeout(c))
-		resp, err := exchange(ctx, c.ups, up)
+		resp, err := exchange(ctx, c.ups, up, r.resolveTimeout(c)/6)
 		cancel()
 		if r.ctx.Err() == nil {
 			reason := ""
