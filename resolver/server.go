@@ -289,7 +289,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.probeLoop(r.ctx) }()
 	go func() { defer r.wg.Done(); r.saveLoop(r.ctx) }()
 	c := r.cfg.Load()
-	r.log.Info("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
+	r.log.Debug("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
 	return nil
 }
 
