@@ -69,6 +69,8 @@ type settings struct {
 
 var sources = [...]Source{SourceUpstream, SourceCache, SourceStale, SourcePinned, SourceLearned, SourceServfail, SourceLocal}
 
+const cacheIdx = 1 // sources[cacheIdx] == SourceCache: the hot path counts in bulk
+
 func (r *Resolver) count(s Source) {
 	for i, v := range sources {
 		if v == s {
