@@ -33,10 +33,11 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 }
 
-// servePacket answers one raw query: the UDP listeners use it. Cache hits
-// are answered from the packet without unpacking it; anything else is
-// unpacked and goes through answer. Unparseable queries get FORMERR when
-// their header can be read, else nothing.
+// servePacket answers one raw query the way the UDP listeners do (they
+// inline these steps to batch system calls; FuzzHandler and the benchmarks
+// call it). Cache hits are answered from the packet without unpacking it;
+// anything else is unpacked and goes through answer. Unparseable queries
+// get FORMERR when their header can be read, else nothing.
 func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp bool) []byte {
 	if out := r.fastAnswer(dst, keyBuf, pkt, tcp, r.now()); out != nil {
 		r.count(SourceCache)
