@@ -3,8 +3,10 @@ module github.com/dnspin/dnspin
 go 1.26.0
 
 require (
+	fyne.io/systray v1.12.2
 	github.com/BurntSushi/toml v1.6.0
 	github.com/Microsoft/go-winio v0.6.4
+	github.com/godbus/dbus/v5 v5.2.4
 	github.com/kardianos/service v1.3.0
 	github.com/miekg/dns v1.1.73
 	golang.org/x/net v0.62.0

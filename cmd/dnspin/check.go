@@ -8,6 +8,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/check"
+	"github.com/dnspin/dnspin/internal/control"
 )
 
 var cmdCheck = command{
@@ -41,6 +42,12 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	}
 	if c, err := installer.NewConfigurator(ctx, o); err == nil {
 		in.Snapshot = c.Current
+	}
+	// With the service running, prove the system path reaches it by its
+	// answer counters rising, not only from the settings.
+	cl := control.NewClient(cfg.Control)
+	if _, err := cl.Status(ctx); err == nil {
+		in.Answered = check.AnsweredFrom(cl.Status)
 	}
 	rep := check.Run(ctx, in)
 	if *asJSON {

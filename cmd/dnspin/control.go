@@ -21,9 +21,12 @@ func controlClient(cfgPath string) (*control.Client, error) {
 		addr = cfg.Control
 	case cfgPath != "":
 		return nil, err
+	case errors.Is(err, os.ErrPermission):
+		// The installed config may be readable by administrators only; a
+		// box office user still gets status from the default address.
 	default:
 		if _, serr := os.Stat(defaultConfigPath()); !errors.Is(serr, os.ErrNotExist) {
-			return nil, err // installed but unreadable or invalid: say so
+			return nil, err // installed but invalid: say so
 		}
 	}
 	return control.NewClient(addr), nil

@@ -12,8 +12,8 @@ import (
 	"github.com/dnspin/dnspin/internal/control"
 )
 
-// fakeService is a control.Backend with function fields over a status.
-type fakeService struct {
+// fakeControlService is a control.Backend with function fields over a status.
+type fakeControlService struct {
 	mu sync.Mutex
 	st control.Status
 	ch chan struct{}
@@ -21,17 +21,17 @@ type fakeService struct {
 	SetModeFn func(mode string) error
 }
 
-func (f *fakeService) Status(context.Context) control.Status {
+func (f *fakeControlService) Status(context.Context) control.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.st
 }
-func (f *fakeService) Changed() <-chan struct{} {
+func (f *fakeControlService) Changed() <-chan struct{} {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ch
 }
-func (f *fakeService) SetMode(_ context.Context, m string) error {
+func (f *fakeControlService) SetMode(_ context.Context, m string) error {
 	if f.SetModeFn != nil {
 		if err := f.SetModeFn(m); err != nil {
 			return err
@@ -44,15 +44,15 @@ func (f *fakeService) SetMode(_ context.Context, m string) error {
 	f.ch = make(chan struct{})
 	return nil
 }
-func (f *fakeService) Check(context.Context) control.CheckReport {
+func (f *fakeControlService) Check(context.Context) control.CheckReport {
 	return control.CheckReport{Time: "2026-11-25T14:03:00Z", OK: true, Results: []control.CheckResult{{Name: "system-uses-dnspin", OK: true, Detail: "This computer asks dnspin."}}}
 }
-func (f *fakeService) Reload(context.Context) error { return nil }
-func (f *fakeService) ReportInputs(context.Context) control.ReportInputs {
+func (f *fakeControlService) Reload(context.Context) error { return nil }
+func (f *fakeControlService) ReportInputs(context.Context) control.ReportInputs {
 	return control.ReportInputs{ConfigText: "[bundle]\npublic_key = \"ed25519:SECRETISH\"\n", LogLines: []string{"level=INFO msg=started"}}
 }
 
-func statusFixture() control.Status {
+func controlStatusFixture() control.Status {
 	return control.Status{
 		Version: "1.2.3", Mode: "auto", State: "degraded", StateSince: "2026-11-25T14:02:00Z",
 		Activation: "scoped", Activated: true, Listen: []string{"127.0.0.1:53", "[::1]:53"},
@@ -63,9 +63,9 @@ func statusFixture() control.Status {
 	}
 }
 
-// startService runs a real control server on a socket and writes a config
+// startControlServer runs a real control server on a socket and writes a config
 // naming it; it returns the config path.
-func startService(t *testing.T, svc *fakeService) string {
+func startControlServer(t *testing.T, svc *fakeControlService) string {
 	t.Helper()
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "dnspin.sock")
@@ -88,17 +88,19 @@ func writeControlConfig(t *testing.T, dir, sock string) string {
 	return cfg
 }
 
-func newFake() *fakeService { return &fakeService{st: statusFixture(), ch: make(chan struct{})} }
+func newFakeControl() *fakeControlService {
+	return &fakeControlService{st: controlStatusFixture(), ch: make(chan struct{})}
+}
 
 func TestStatusCommand(t *testing.T) {
 	t.Parallel()
-	cfg := startService(t, newFake())
+	cfg := startControlServer(t, newFakeControl())
 	code, out, errs := runCmd(t, "status", "--config", cfg)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	lines := strings.Split(out, "\n")
-	if lines[0] != control.Summary(statusFixture()) || !strings.HasPrefix(lines[0], "dnspin 1.2.3: DEGRADED") {
+	if lines[0] != control.Summary(controlStatusFixture()) || !strings.HasPrefix(lines[0], "dnspin 1.2.3: DEGRADED") {
 		t.Fatalf("first line %q", lines[0])
 	}
 	for _, want := range []string{
@@ -126,8 +128,8 @@ func TestStatusCommand(t *testing.T) {
 
 func TestModeCommand(t *testing.T) {
 	t.Parallel()
-	svc := newFake()
-	cfg := startService(t, svc)
+	svc := newFakeControl()
+	cfg := startControlServer(t, svc)
 	code, out, errs := runCmd(t, "mode", "pinned", "--config", cfg)
 	if code != 0 || out != "Mode is now pinned: the platform's names are answered from backup addresses at once\n" {
 		t.Fatalf("mode pinned: exit %d, %q %q", code, out, errs)
@@ -141,7 +143,7 @@ func TestModeCommand(t *testing.T) {
 		}
 	}
 	svc.SetModeFn = func(string) error {
-		return errStr("cannot switch: the resolver is restarting, try again in a few seconds")
+		return controlErr("cannot switch: the resolver is restarting, try again in a few seconds")
 	}
 	code, _, errs = runCmd(t, "mode", "auto", "--config", cfg)
 	if code != 1 || errs != "dnspin mode: cannot switch: the resolver is restarting, try again in a few seconds\n" {
@@ -149,13 +151,13 @@ func TestModeCommand(t *testing.T) {
 	}
 }
 
-type errStr string
+type controlErr string
 
-func (e errStr) Error() string { return string(e) }
+func (e controlErr) Error() string { return string(e) }
 
 func TestReportCommand(t *testing.T) {
 	t.Parallel()
-	cfg := startService(t, newFake())
+	cfg := startControlServer(t, newFakeControl())
 	file := filepath.Join(t.TempDir(), "r.txt")
 	code, out, errs := runCmd(t, "report", "-o", file, "--config", cfg)
 	if code != 0 || !strings.HasPrefix(out, "Support report written to "+file+" (") {
@@ -177,7 +179,7 @@ func TestReportCommand(t *testing.T) {
 
 // Without -o the report lands in the current directory under a dated name.
 func TestReportDefaultName(t *testing.T) {
-	cfg := startService(t, newFake())
+	cfg := startControlServer(t, newFakeControl())
 	dir := t.TempDir()
 	t.Chdir(dir)
 	code, out, errs := runCmd(t, "report", "--config", cfg)

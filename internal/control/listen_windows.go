@@ -40,10 +40,16 @@ func Listen(address string) (net.Listener, error) {
 	return ln, nil
 }
 
+// clientAccess is what the client asks for: FILE_GENERIC_READ (0x120089)
+// plus FILE_WRITE_DATA (0x2). Not GENERIC_WRITE: it includes
+// FILE_CREATE_PIPE_INSTANCE, which pipeSDDL withholds from users, so asking
+// for it would deny every non-administrator.
+const clientAccess = 0x12008b
+
 // dial connects to the control pipe at identification level, so the service
 // can check (but not act as) the caller's identity for reload.
 func dial(ctx context.Context, address string) (net.Conn, error) {
-	c, err := winio.DialPipeAccessImpLevel(ctx, address, 0xC0000000 /* GENERIC_READ|GENERIC_WRITE */, winio.PipeImpLevelIdentification)
+	c, err := winio.DialPipeAccessImpLevel(ctx, address, clientAccess, winio.PipeImpLevelIdentification)
 	switch {
 	case err == nil:
 		return c, nil

@@ -201,3 +201,29 @@ func FuzzRedact(f *testing.F) {
 		}
 	})
 }
+
+func TestNotifier(t *testing.T) {
+	t.Parallel()
+	var n Notifier
+	n.Notify() // nobody waiting: harmless
+	a := n.Changed()
+	if n.Changed() != a {
+		t.Fatal("Changed before Notify must return the same channel")
+	}
+	select {
+	case <-a:
+		t.Fatal("closed before Notify")
+	default:
+	}
+	n.Notify()
+	<-a // closed
+	b := n.Changed()
+	select {
+	case <-b:
+		t.Fatal("the next channel is already closed")
+	default:
+	}
+	n.Notify()
+	n.Notify() // twice: no double close
+	<-b
+}

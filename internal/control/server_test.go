@@ -588,3 +588,47 @@ func TestReportEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// A client that never finishes its headers is dropped after
+// ReadHeaderTimeout; others are served meanwhile and after.
+func TestSlowHeadersAreDropped(t *testing.T) {
+	t.Parallel()
+	b, _ := newLive()
+	addr := serve(t, b, ServerOptions{ReadHeaderTimeout: 50 * time.Millisecond})
+	c, err := net.Dial("unix", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second)) // hang guard only
+	io.WriteString(c, "GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+	if _, err := NewClient(addr).Status(testCtx(t)); err != nil {
+		t.Fatalf("status while a slow client waits: %v", err)
+	}
+	rest, err := io.ReadAll(c) // returns once the server closes the connection
+	if err != nil {
+		t.Fatalf("slow client: %v", err)
+	}
+	if len(rest) > 0 && !strings.HasPrefix(string(rest), "HTTP/1.1 4") {
+		t.Fatalf("slow client got %q", rest)
+	}
+}
+
+// A panic in the backend costs that one request, not the service.
+func TestBackendPanicIsContained(t *testing.T) {
+	t.Parallel()
+	b, _ := newLive()
+	var once sync.Once
+	good := b.StatusFn
+	b.StatusFn = func(ctx context.Context) Status {
+		once.Do(func() { panic("boom") })
+		return good(ctx)
+	}
+	c := NewClient(serve(t, b, ServerOptions{}))
+	if _, err := c.Status(testCtx(t)); err == nil {
+		t.Fatal("first status succeeded although the backend panicked")
+	}
+	if st, err := c.Status(testCtx(t)); err != nil || st.Mode != "auto" {
+		t.Fatalf("after a panic: %+v %v", st, err)
+	}
+}
