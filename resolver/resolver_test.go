@@ -211,10 +211,11 @@ func TestOutageAndRecovery(t *testing.T) {
 	clock := newClock()
 	r, addr := startResolver(t, testConfig(up.addr), clock)
 	ask(t, addr, "learned.tickets.test", dns.TypeA)
+	clock.Advance(time.Hour)
+	ask(t, addr, "fresh.tickets.test", dns.TypeA) // still fresh in the cache during the outage
 	changed := r.Changed()
 
 	up.set("drop")
-	clock.Advance(time.Hour)
 	if m := ask(t, addr, "www.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("unprotected name during failure: %s", describe(m))
 	}
@@ -235,6 +236,9 @@ func TestOutageAndRecovery(t *testing.T) {
 		}
 		if m := ask(t, addr, "learned.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned {
 			t.Fatalf("learned in outage: %s", describe(m))
+		}
+		if m := ask(t, addr, "fresh.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned {
+			t.Fatalf("protected name with a fresh cache entry in outage: %s; want the learned answer", describe(m))
 		}
 	}
 	if after := up.count("shop.tickets.test") + up.count("learned.tickets.test"); after != before {
@@ -293,10 +297,11 @@ func TestModes(t *testing.T) {
 	up := startUpstream(t)
 	r, addr := startResolver(t, testConfig(up.addr), nil)
 
+	live := ask(t, addr, "shop.tickets.test", dns.TypeA) // now cached, fresh
 	r.SetMode(ModePinned)
 	m := ask(t, addr, "shop.tickets.test", dns.TypeA)
-	if SourceFromEDE(m) != SourcePinned || up.count("shop.tickets.test") != 0 {
-		t.Fatalf("pinned mode: %s, upstream asked %d times", describe(m), up.count("shop.tickets.test"))
+	if SourceFromEDE(m) != SourcePinned || up.count("shop.tickets.test") != 1 {
+		t.Fatalf("pinned mode: %s, upstream asked %d times; want the pin, not the cached %s", describe(m), up.count("shop.tickets.test"), addrsOf(live))
 	}
 	if m := ask(t, addr, "www.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
 		t.Fatalf("pinned mode, unprotected name: %s; want live", describe(m))
