@@ -760,3 +760,35 @@ func TestUpstreamOrder(t *testing.T) {
 		t.Errorf("asked %d and %d times, want once each", dead.count("both.other.test"), good.count("both.other.test"))
 	}
 }
+
+// TestConcurrentChanges runs queries while pins, mode and config change
+// (for the race detector: every swap must be atomic).
+func TestConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			r.SetBundlePins([]Pin{{Name: "b" + itoa(i) + ".tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}})
+			r.SetMode([]Mode{ModeAuto, ModePinned, ModePassthrough}[i%3])
+			if err := r.Reconfigure(testConfig(up.addr)); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = r.Status()
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		m := ask(t, addr, []string{"shop.tickets.test", "www.other.test", "b1.tickets.test"}[i%3], dns.TypeA)
+		if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("answer during changes: %s", describe(m))
+		}
+	}
+}
