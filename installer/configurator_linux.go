@@ -141,12 +141,13 @@ func (c *linuxConfigurator) record(path string) (Record, error) {
 }
 
 // originalNameservers are the servers the OS used before dnspin.
-func (c *linuxConfigurator) originalNameservers(b Backend, j *Journal) []string {
+func (c *linuxConfigurator) originalNameservers(ctx context.Context, b Backend, j *Journal) []string {
 	if b == BackendResolved {
-		if up, err := c.fs.ReadFile(ResolvedUplink); err == nil {
-			return ParseNameservers(up)
+		var ns []string
+		if r, ok := j.Find("file", ResolvedDropIn); ok {
+			ns = strings.Fields(r.Meta["global_dns"])
 		}
-		return nil
+		return dedupe(append(ns, c.resolvedLinkServers(ctx)...))
 	}
 	if b == BackendDirect || b == BackendNetworkManager {
 		if r, ok := j.Find("file", ResolvConf); ok {
@@ -157,8 +158,109 @@ func (c *linuxConfigurator) originalNameservers(b Backend, j *Journal) []string 
 	return ParseNameservers(cur)
 }
 
+// resolvedLinkServers are the per-link servers systemd-resolved uses
+// (`resolvectl dns`), or, if that fails, its uplink list without loopback
+// addresses (dnspin's own and resolved's stub).
+func (c *linuxConfigurator) resolvedLinkServers(ctx context.Context) []string {
+	if out, err := c.o.Run(ctx, "resolvectl", "--no-pager", "dns"); err == nil {
+		_, links := parseResolvectl(out)
+		if len(links) > 0 {
+			return links
+		}
+	}
+	up, _ := c.fs.ReadFile(ResolvedUplink)
+	var ns []string
+	for _, n := range ParseNameservers(up) {
+		if a, err := netip.ParseAddr(n); err == nil && !a.IsLoopback() {
+			ns = append(ns, n)
+		}
+	}
+	return ns
+}
+
+// parseResolvectl reads `resolvectl dns` or `resolvectl domain` output:
+// "Global: a b" and "Link 2 (eth0): c d" lines. Server names after '#'
+// (DNS over TLS) and zone indexes after '%' are dropped.
+func parseResolvectl(out []byte) (global, links []string) {
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		head, rest, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		head = strings.TrimSpace(head)
+		var vals []string
+		for _, f := range strings.Fields(rest) {
+			f, _, _ = strings.Cut(f, "#")
+			if i := strings.IndexByte(f, '%'); i >= 0 && strings.Contains(f, ":") {
+				f = f[:i]
+			}
+			vals = append(vals, f)
+		}
+		switch {
+		case head == "Global":
+			global = append(global, vals...)
+		case strings.HasPrefix(head, "Link "):
+			links = append(links, vals...)
+		}
+	}
+	return dedupe(global), dedupe(links)
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if v != "" && !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// recordResolvedGlobals keeps the global servers and domains an
+// administrator configured, which dnspin's drop-in replaces while active
+// (it resets DNS= and Domains= so that dnspin comes first), so the drop-in
+// can list them after dnspin's own.
+func (c *linuxConfigurator) recordResolvedGlobals(ctx context.Context, r *Record) {
+	if r.Meta == nil {
+		r.Meta = map[string]string{}
+	}
+	if out, err := c.o.Run(ctx, "resolvectl", "--no-pager", "dns"); err == nil {
+		g, _ := parseResolvectl(out)
+		r.Meta["global_dns"] = strings.Join(g, " ")
+	}
+	if out, err := c.o.Run(ctx, "resolvectl", "--no-pager", "domain"); err == nil {
+		g, _ := parseResolvectl(out)
+		r.Meta["global_domains"] = strings.Join(g, " ")
+	}
+}
+
+// lock serialises Apply, Restore and Reassert across processes (the
+// service's watcher and an administrator's `dnspin deactivate` run at the
+// same time): without it the watcher could take a just-restored file for a
+// rewrite behind dnspin's back and activate again.
+func (c *linuxConfigurator) lock() (func(), error) {
+	if err := c.fs.MkdirAll(c.o.StateDir, 0o755); err != nil {
+		return nil, fmt.Errorf("activation: create state dir %s: %w", c.o.StateDir, err)
+	}
+	unlock, err := c.fs.Lock(filepath.Join(c.o.StateDir, LockFile))
+	if err != nil {
+		return nil, fmt.Errorf("activation: lock %s: %w", filepath.Join(c.o.StateDir, LockFile), err)
+	}
+	return unlock, nil
+}
+
 // Apply implements Configurator: journal first (fsynced), then the change.
 func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.apply(ctx, p)
+}
+
+func (c *linuxConfigurator) apply(ctx context.Context, p Plan) error {
 	p = normalizePlan(p)
 	if err := validatePlan(p); err != nil {
 		return err
@@ -169,7 +271,7 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 	}
 	if j != nil && !j.Active {
 		// A restore was interrupted: finish it before starting over.
-		if err := c.Restore(ctx); err != nil {
+		if err := c.restore(ctx); err != nil {
 			return err
 		}
 		j = nil
@@ -182,9 +284,12 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 			if err != nil {
 				return err
 			}
+			if f == ResolvedDropIn {
+				c.recordResolvedGlobals(ctx, &r)
+			}
 			j.Records = append(j.Records, r)
 		}
-		j.Nameservers = c.originalNameservers(b, j)
+		j.Nameservers = c.originalNameservers(ctx, b, j)
 		if _, err := c.desiredAll(j); err != nil {
 			return err // e.g. no port-53 listen address: refuse before the journal exists
 		}
@@ -205,7 +310,7 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 	}
 	// Already active: a file replaced since (DHCP, NetworkManager) is
 	// adopted as the new original rather than overwritten and lost.
-	_, err = c.Reassert(ctx)
+	_, err = c.reassert(ctx)
 	return err
 }
 
@@ -213,7 +318,7 @@ func (c *linuxConfigurator) Apply(ctx context.Context, p Plan) error {
 func (c *linuxConfigurator) desiredAll(j *Journal) (map[string][]byte, error) {
 	out := map[string][]byte{}
 	for _, r := range j.Records {
-		b, err := desired(Backend(j.Backend), j.Plan, r)
+		b, err := desired(j, r)
 		if err != nil {
 			return nil, err
 		}
@@ -301,6 +406,15 @@ func (c *linuxConfigurator) reload(ctx context.Context, b Backend) error {
 
 // Restore implements Configurator.
 func (c *linuxConfigurator) Restore(ctx context.Context) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return c.restore(ctx)
+}
+
+func (c *linuxConfigurator) restore(ctx context.Context) error {
 	j, err := ReadJournal(c.fs, c.o.StateDir)
 	if err != nil || j == nil {
 		return err
@@ -391,6 +505,15 @@ func (c *linuxConfigurator) restoreRecord(r Record) error {
 // dnspin's settings are written again. A file that is still dnspin's but
 // differs from the plan is rewritten too.
 func (c *linuxConfigurator) Reassert(ctx context.Context) (bool, error) {
+	unlock, err := c.lock()
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	return c.reassert(ctx)
+}
+
+func (c *linuxConfigurator) reassert(ctx context.Context) (bool, error) {
 	j, err := ReadJournal(c.fs, c.o.StateDir)
 	if err != nil || j == nil || !j.Active {
 		return false, err
@@ -422,8 +545,16 @@ func (c *linuxConfigurator) Reassert(ctx context.Context) (bool, error) {
 		j.Records[i] = nr
 		adopted = true
 	}
+	if Backend(j.Backend) == BackendResolved {
+		// The network changed (other DHCP servers): the fallback servers in
+		// the drop-in and the "system" upstreams follow.
+		if ns := c.originalNameservers(ctx, BackendResolved, j); len(ns) > 0 && !slices.Equal(ns, j.Nameservers) {
+			c.o.Logger.Info("activation: systemd-resolved's servers changed; taking them as the original", "servers", ns)
+			adopted = true
+		}
+	}
 	if adopted {
-		j.Nameservers = c.originalNameservers(Backend(j.Backend), j)
+		j.Nameservers = c.originalNameservers(ctx, Backend(j.Backend), j)
 		if err := WriteJournal(c.fs, c.o.StateDir, j); err != nil {
 			return false, err
 		}
@@ -471,7 +602,7 @@ func (c *linuxConfigurator) Current(ctx context.Context) (Snapshot, error) {
 			s.Files[ResolvedDropIn] = string(d)
 		}
 		if j != nil && j.Plan.Mode == "scoped" {
-			s.Notes = append(s.Notes, "systemd-resolved sends only the platform's domains to dnspin; if dnspin stops, those names fail until the service restarts it, all other names are unaffected.")
+			s.Notes = append(s.Notes, "systemd-resolved sends the platform's domains to dnspin first (if dnspin stops, it moves on to the original servers listed after it). It treats global servers as a default route, so other names may also be asked of dnspin, in parallel with the network's servers; the first answer wins.")
 		}
 	}
 	return s, nil
@@ -498,8 +629,12 @@ func (c *linuxConfigurator) DryRun(ctx context.Context, p Plan) (string, error) 
 		if err != nil {
 			return "", err
 		}
+		if f == ResolvedDropIn {
+			c.recordResolvedGlobals(ctx, &r)
+		}
 		nj.Records = append(nj.Records, r)
 	}
+	nj.Nameservers = c.originalNameservers(ctx, b, nj)
 	want, err := c.desiredAll(nj)
 	if err != nil {
 		return "", err
@@ -593,10 +728,11 @@ func port53(p Plan) (netip.Addr, error) {
 }
 
 // desired is the content dnspin wants in the file of record r.
-func desired(b Backend, p Plan, r Record) ([]byte, error) {
+func desired(j *Journal, r Record) ([]byte, error) {
+	p := j.Plan
 	switch r.Key {
 	case ResolvedDropIn:
-		return resolvedDropIn(p), nil
+		return resolvedDropIn(p, j.Nameservers, strings.Fields(r.Meta["global_domains"])), nil
 	case ResolvconfHead:
 		a, err := port53(p)
 		if err != nil {
@@ -667,8 +803,12 @@ func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 }
 
 // resolvedDropIn routes the platform's domains (scoped) or everything
-// (full, "~.") to dnspin's listen addresses.
-func resolvedDropIn(p Plan) []byte {
+// (full, "~.") to dnspin's listen addresses. It first resets DNS= and
+// Domains= (list settings add up across files) so dnspin's server comes
+// first, then lists the original servers after it: systemd-resolved moves
+// to the next server when one fails, so names keep resolving if dnspin
+// dies, and the reload at dnspin's restart puts dnspin first again.
+func resolvedDropIn(p Plan, fallback, globalDomains []string) []byte {
 	var dns []string
 	for _, r := range p.Resolver {
 		ap, _ := netip.ParseAddrPort(r)
@@ -679,13 +819,22 @@ func resolvedDropIn(p Plan) []byte {
 			dns = append(dns, ap.String())
 		}
 	}
-	domains := "~."
-	if p.Mode == "scoped" {
-		var ds []string
-		for _, d := range p.Domains {
-			ds = append(ds, "~"+d)
+	for _, f := range fallback {
+		if a, err := netip.ParseAddr(f); err == nil && !a.IsLoopback() && !slices.Contains(dns, f) {
+			dns = append(dns, f)
 		}
-		domains = strings.Join(ds, " ")
 	}
-	return []byte(Marker + "\n[Resolve]\nDNS=" + strings.Join(dns, " ") + "\nDomains=" + domains + "\n")
+	domains := []string{"~."}
+	if p.Mode == "scoped" {
+		domains = nil
+		for _, d := range p.Domains {
+			domains = append(domains, "~"+d)
+		}
+	}
+	for _, d := range globalDomains {
+		if !slices.Contains(domains, d) {
+			domains = append(domains, d)
+		}
+	}
+	return []byte(Marker + "\n[Resolve]\nDNS=\nDNS=" + strings.Join(dns, " ") + "\nDomains=\nDomains=" + strings.Join(domains, " ") + "\n")
 }

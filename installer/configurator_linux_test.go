@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // recRunner records commands; commands listed in ok succeed with their
@@ -36,7 +37,7 @@ func (r *recRunner) changes() []string {
 	defer r.mu.Unlock()
 	var out []string
 	for _, c := range r.calls {
-		if !strings.HasPrefix(c, "resolvectl --no-pager status") && !strings.HasPrefix(c, "nmcli ") {
+		if !strings.HasPrefix(c, "resolvectl --no-pager ") && !strings.HasPrefix(c, "nmcli ") {
 			out = append(out, c)
 		}
 	}
@@ -256,33 +257,49 @@ func TestNetworkManagerReassertAdoptsNewOriginal(t *testing.T) {
 func TestResolvedDropIn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s := newRoot(t, map[string]string{
+	ok := map[string]string{
 		"resolvectl --no-pager status":                             "Global\n",
+		"resolvectl --no-pager dns":                                "Global: 9.9.9.9#dns.quad9.net\nLink 2 (eth0): 192.0.2.53 fe80::1%eth0\nLink 3 (wlan0):\n",
+		"resolvectl --no-pager domain":                             "Global: corp.example\nLink 2 (eth0): lan\n",
 		"systemctl try-reload-or-restart systemd-resolved.service": "",
 		"resolvectl flush-caches":                                  "",
-	})
+	}
+	s := newRoot(t, ok)
 	stub := "# managed by man:systemd-resolved(8)\nnameserver 127.0.0.53\noptions edns0 trust-ad\n"
 	s.write(t, "/run/systemd/resolve/stub-resolv.conf", stub, 0o644)
-	s.write(t, ResolvedUplink, "nameserver 192.0.2.53\n", 0o644)
+	s.write(t, ResolvedUplink, "nameserver 9.9.9.9\nnameserver 192.0.2.53\n", 0o644)
 	s.symlink(t, "../run/systemd/resolve/stub-resolv.conf", ResolvConf)
 	c := s.conf(t)
 	if err := c.Apply(ctx, scopedPlan); err != nil {
 		t.Fatal(err)
 	}
-	want := Marker + "\n[Resolve]\nDNS=127.0.0.1\nDomains=~tickets.example ~cdn-tickets.example\n"
+	want := Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1 9.9.9.9 192.0.2.53 fe80::1\nDomains=\nDomains=~tickets.example ~cdn-tickets.example corp.example\n"
 	if got := s.read(t, ResolvedDropIn); got != want {
 		t.Fatalf("drop-in:\n%s\nwant:\n%s", got, want)
 	}
 	if l, _ := s.root.Readlink(ResolvConf); l != "../run/systemd/resolve/stub-resolv.conf" {
 		t.Fatalf("resolv.conf symlink touched: %q", l)
 	}
-	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "192.0.2.53:53" {
-		t.Fatalf("SystemResolvers = %v, want resolved's uplink", got)
+	if got, _ := SystemResolvers(ctx, s.o, scopedPlan.Resolver); strings.Join(got, ",") != "9.9.9.9:53,192.0.2.53:53,[fe80::1]:53" {
+		t.Fatalf("SystemResolvers = %v, want resolved's global and link servers", got)
+	}
+	if changed, err := c.Reassert(ctx); changed || err != nil {
+		t.Fatalf("Reassert with nothing changed = %v %v", changed, err)
+	}
+	// The laptop moves to another network: the fallback follows. While
+	// active, resolvectl shows dnspin's global list, which must not leak in.
+	ok["resolvectl --no-pager dns"] = "Global: 127.0.0.1 9.9.9.9 192.0.2.53\nLink 2 (eth0): 198.51.100.53\n"
+	if changed, err := c.Reassert(ctx); !changed || err != nil {
+		t.Fatalf("Reassert after a network change = %v %v", changed, err)
+	}
+	want = Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1 9.9.9.9 198.51.100.53\nDomains=\nDomains=~tickets.example ~cdn-tickets.example corp.example\n"
+	if got := s.read(t, ResolvedDropIn); got != want {
+		t.Fatalf("drop-in after the network change:\n%s\nwant:\n%s", got, want)
 	}
 	if err := c.Apply(ctx, Plan{Mode: "full", Resolver: []string{"127.0.0.1:5353", "[::1]:53"}}); err != nil {
 		t.Fatal(err)
 	}
-	want = Marker + "\n[Resolve]\nDNS=127.0.0.1:5353 ::1\nDomains=~.\n"
+	want = Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1:5353 ::1 9.9.9.9 198.51.100.53\nDomains=\nDomains=~. corp.example\n"
 	if got := s.read(t, ResolvedDropIn); got != want {
 		t.Fatalf("full drop-in:\n%s\nwant:\n%s", got, want)
 	}
@@ -293,7 +310,7 @@ func TestResolvedDropIn(t *testing.T) {
 		t.Fatalf("drop-in left after Restore: %v", err)
 	}
 	reload := "systemctl try-reload-or-restart systemd-resolved.service|resolvectl flush-caches"
-	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload; got != want {
+	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload+"|"+reload; got != want {
 		t.Fatalf("commands:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -457,5 +474,118 @@ func TestDryRunChangesNothing(t *testing.T) {
 	}
 	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
 		t.Fatal("dry run wrote a journal")
+	}
+}
+
+// pauseFS stops the first read of pause until release is closed, after
+// telling reached: it holds a Reassert right between reading the journal
+// and looking at resolv.conf.
+type pauseFS struct {
+	RootFS
+	pause            string
+	once             *sync.Once
+	reached, release chan struct{}
+}
+
+func (p pauseFS) ReadFile(n string) ([]byte, error) {
+	if n == p.pause {
+		p.once.Do(func() { close(p.reached); <-p.release })
+	}
+	return p.RootFS.ReadFile(n)
+}
+
+// TestDeactivateRacingWatcher: the service's watcher and `dnspin
+// deactivate` run at once; the watcher must never mistake the restored file
+// for a rewrite behind dnspin's back and activate again.
+func TestDeactivateRacingWatcher(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	orig := "nameserver 192.0.2.1\n"
+	s.write(t, ResolvConf, orig, 0o644)
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	pfs := pauseFS{RootFS: s.root, pause: ResolvConf, once: new(sync.Once), reached: make(chan struct{}), release: make(chan struct{})}
+	wo := s.o
+	wo.FS = pfs
+	watcher, err := NewConfigurator(ctx, wo) // a separate configurator, like the service's
+	if err != nil {
+		t.Fatal(err)
+	}
+	watched := make(chan error, 1)
+	go func() { _, err := watcher.(Reasserter).Reassert(ctx); watched <- err }()
+	<-pfs.reached
+	restored := make(chan error, 1)
+	go func() { restored <- c.Restore(ctx) }()
+	// Let the restore run as far as it can (all the way without the lock),
+	// then let the watcher go on. Either order must end deactivated.
+	select {
+	case err := <-restored:
+		restored <- err
+	case <-time.After(200 * time.Millisecond):
+	}
+	close(pfs.release)
+	if err := <-watched; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-restored; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); got != orig {
+		t.Fatalf("resolv.conf %q after deactivate raced the watcher", got)
+	}
+	if j, _ := ReadJournal(s.root, s.o.StateDir); j != nil {
+		t.Fatal("the watcher activated again after deactivate")
+	}
+}
+
+func TestDirectResolvConfShapes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, orig string
+		p          Plan
+		want       string
+	}{
+		{"IPv6 only listen", "nameserver 192.0.2.1\n", Plan{Mode: "full", Resolver: []string{"[::1]:53"}},
+			"nameserver ::1\nnameserver 192.0.2.1\n"},
+		{"IPv4 preferred, one dnspin line", "nameserver 192.0.2.1\nnameserver 192.0.2.2\n", Plan{Mode: "full", Resolver: []string{"[::1]:53", "127.0.0.1:53"}},
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n"},
+		{"only rotate option dropped", "options rotate\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n"},
+		{"empty original", "", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
+			"nameserver 127.0.0.1\n"},
+	} {
+		got, err := directResolvConf(tc.p, []byte(tc.orig))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		body := strings.SplitN(string(got), "\n", 3)[2] // after the marker and the comment
+		if body != tc.want {
+			t.Errorf("%s:\n%s\nwant:\n%s", tc.name, body, tc.want)
+		}
+	}
+}
+
+func TestAbsentResolvConfRemovedOnRestore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := newRoot(t, nil)
+	if err := os.MkdirAll(s.root.p("/etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c := s.conf(t)
+	if err := c.Apply(ctx, fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.read(t, ResolvConf); !strings.Contains(got, "nameserver 127.0.0.1\n") {
+		t.Fatalf("resolv.conf %q", got)
+	}
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.root.Lstat(ResolvConf); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("resolv.conf did not exist before; after Restore: %v", err)
 	}
 }

@@ -23,7 +23,14 @@ type ExtFS interface {
 	// files that cannot be replaced by rename (a bind-mounted resolv.conf
 	// gives EBUSY), then fsyncs it.
 	WriteFileInPlace(name string, data []byte, perm fs.FileMode) error
+	// Lock takes an exclusive advisory lock on the file name (created if
+	// need be), waiting for other processes; unlock releases it.
+	Lock(name string) (unlock func(), err error)
 }
+
+// LockFile, in the state directory, serialises activation changes between
+// the service and the command line.
+const LockFile = "activation.lock"
 
 var (
 	_ ExtFS = OSFS{}
@@ -59,6 +66,9 @@ func (OSFS) WriteFileInPlace(name string, data []byte, perm fs.FileMode) error {
 	}
 	return f.Close()
 }
+
+// Lock takes an exclusive lock on name (flock on Unix).
+func (OSFS) Lock(name string) (func(), error) { return lockFile(name) }
 
 // RootFS is the real file system below a directory: "/etc/resolv.conf"
 // means Root+"/etc/resolv.conf". Absolute symlink targets are followed
@@ -107,6 +117,7 @@ func (r RootFS) Stat(n string) (fs.FileInfo, error) {
 func (r RootFS) Lstat(n string) (fs.FileInfo, error)    { return os.Lstat(r.p(n)) }
 func (r RootFS) Readlink(n string) (string, error)      { return os.Readlink(r.p(n)) }
 func (r RootFS) Rename(a, b string) error               { return os.Rename(r.p(a), r.p(b)) }
+func (r RootFS) RemoveAll(n string) error               { return os.RemoveAll(r.p(n)) }
 func (r RootFS) Remove(n string) error                  { return os.Remove(r.p(n)) }
 func (r RootFS) MkdirAll(n string, p fs.FileMode) error { return os.MkdirAll(r.p(n), p) }
 func (r RootFS) Chmod(n string, p fs.FileMode) error    { return os.Chmod(r.p(n), p) }
@@ -116,6 +127,7 @@ func (r RootFS) WriteFileAtomic(n string, b []byte, p fs.FileMode) error {
 func (r RootFS) Symlink(oldname, newname string) error { return os.Symlink(oldname, r.p(newname)) }
 func (r RootFS) Lchown(n string, uid, gid int) error   { return os.Lchown(r.p(n), uid, gid) }
 func (r RootFS) Owner(n string) (int, int, error)      { return fileOwner(r.p(n)) }
+func (r RootFS) Lock(n string) (func(), error)         { return lockFile(r.p(n)) }
 func (r RootFS) WriteFileInPlace(n string, b []byte, p fs.FileMode) error {
 	return OSFS{}.WriteFileInPlace(r.p(n), b, p)
 }

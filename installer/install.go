@@ -122,6 +122,15 @@ func (in *Installer) join(elem ...string) string {
 	return path.Join(elem...)
 }
 
+// under reports whether p lies below the directory d.
+func (in *Installer) under(p, d string) bool {
+	sep := "/"
+	if in.GOOS == "windows" {
+		sep = `\`
+	}
+	return strings.HasPrefix(p, strings.TrimSuffix(d, sep)+sep)
+}
+
 func (in *Installer) dir(p string) string {
 	if in.GOOS == "windows" {
 		if i := strings.LastIndexByte(p, '\\'); i > 0 {
@@ -315,7 +324,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 
 	// Activation last: dnspin is running and answering by now.
-	cf, err := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	cf, err := in.configurator(ctx)
 	if err != nil {
 		return steps, fmt.Errorf("activation: %w", err)
 	}
@@ -327,6 +336,11 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("activated", req.Plan.Mode)
 	return steps, nil
+}
+
+// configurator makes the DNS configurator on the installer's seams.
+func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
+	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
 }
 
 func (in *Installer) exeName(n string) string {
@@ -412,11 +426,20 @@ func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bo
 	return nil
 }
 
+// UninstallOptions are the choices of one `dnspin uninstall`.
+type UninstallOptions struct {
+	// KeepState keeps the installed config and the state directory
+	// (learned answers, bundle, logs) for a later install; by default
+	// everything dnspin created is removed.
+	KeepState bool
+}
+
 // Uninstall reverses every step in the manifest in reverse order, after
 // putting the DNS settings back. It never reads the config, and a service
 // that is already gone is fine. It goes on after a failure and reports all
-// of them; the manifest then keeps what is left to undo.
-func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
+// of them; the manifest then keeps what is left to undo. Unless o.KeepState,
+// the state directory goes too, once everything else is undone.
+func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step, error) {
 	in = in.defaults()
 	var steps []Step
 	say := func(what, detail string) { steps = append(steps, Step{what, detail}) }
@@ -428,7 +451,7 @@ func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
 		m = in.guessManifest()
 		say("manifest", "none found; removing the default locations")
 	}
-	cf, cerr := in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	cf, cerr := in.configurator(ctx)
 	restore := func() error {
 		if cerr != nil {
 			return cerr
@@ -436,7 +459,10 @@ func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
 		return cf.Restore(ctx)
 	}
 	var errs []error
-	var left []Record
+	// left marks records still to undo: failed steps, and with KeepState
+	// what is kept, so a later install keeps the true originals and a
+	// later uninstall still removes them.
+	left := make([]bool, len(m.Records))
 	// DNS first, so the OS stops sending queries to dnspin before it stops.
 	if err := restore(); err != nil {
 		errs = append(errs, fmt.Errorf("restoring DNS settings: %w", err))
@@ -488,6 +514,9 @@ func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
 			}
 		case stepFile:
 			switch {
+			case o.KeepState && r.Key == in.Paths.Config:
+				say("file", "kept "+r.Key)
+				left[i] = true
 			case r.Existed && r.Data != nil:
 				err = in.FS.WriteFileAtomic(r.Key, r.Data, r.Mode)
 				if err == nil {
@@ -505,17 +534,19 @@ func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
 		case stepDir:
 			if r.Key == in.Paths.StateDir {
 				// The manifest lives here: last, below.
+				left[i] = o.KeepState
 				continue
 			}
 			if e := in.FS.Remove(r.Key); e == nil || errors.Is(e, fs.ErrNotExist) {
 				say("dir", "removed "+r.Key)
 			} else {
 				say("dir", "kept "+r.Key+" (not empty)")
+				left[i] = o.KeepState
 			}
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err))
-			left = append([]Record{r}, left...)
+			left[i] = true
 		}
 	}
 	// Once more now that the service is stopped, in case it re-applied
@@ -523,30 +554,90 @@ func (in *Installer) Uninstall(ctx context.Context) ([]Step, error) {
 	if err := restore(); err != nil {
 		errs = append(errs, fmt.Errorf("restoring DNS settings: %w", err))
 	}
-	if len(errs) > 0 {
-		m.Records = left
+	var rest []Record
+	for i, r := range m.Records {
+		if left[i] {
+			rest = append(rest, r)
+		}
+	}
+	if len(errs) > 0 || (o.KeepState && len(rest) > 0) {
+		m.Records = rest
 		if werr := in.writeManifest(m); werr != nil {
 			errs = append(errs, werr)
+		}
+		if len(errs) == 0 {
+			say("dir", "kept "+in.Paths.StateDir+" (--keep-state: config, learned answers, bundle, logs)")
 		}
 		return steps, errors.Join(errs...)
 	}
 	if err := in.FS.Remove(in.manifestPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return steps, err
 	}
-	if _, ok := m.find(stepDir, in.Paths.StateDir); ok {
-		if e := in.FS.Remove(in.Paths.StateDir); e == nil {
-			say("dir", "removed "+in.Paths.StateDir)
-		} else {
-			say("dir", "kept "+in.Paths.StateDir+" (learned answers and logs; delete it by hand if you want them gone)")
-		}
+	if !o.KeepState {
+		return steps, in.removeState(m, say)
 	}
 	return steps, nil
+}
+
+// removeState removes the state directory and all in it (learned answers,
+// bundle, logs). A directory that was there before install is left empty
+// with its mode, and files install found there (a config on macOS and
+// Windows, where it lives in the state dir) are put back. It refuses while
+// an activation journal is there, the only record of the DNS settings to
+// restore, and for a directory whose name does not say dnspin, so a wrong
+// path can never make it delete someone else's files.
+func (in *Installer) removeState(m *Manifest, say func(what, detail string)) error {
+	d := in.Paths.StateDir
+	st, err := in.FS.Stat(d)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("state dir %s: %w", d, err)
+	}
+	if base := d[len(in.dir(d)):]; !strings.Contains(strings.ToLower(base), "dnspin") {
+		say("dir", "kept "+d+" (its name does not say dnspin; delete it by hand)")
+		return nil
+	}
+	if _, err := in.FS.Stat(in.join(d, JournalFile)); err == nil {
+		return fmt.Errorf("state dir %s still holds %s, the record of the DNS settings to restore: run `dnspin deactivate`, then `dnspin uninstall` again", d, JournalFile)
+	}
+	if err := in.FS.RemoveAll(d); err != nil {
+		return fmt.Errorf("remove %s: %w; delete it by hand", d, err)
+	}
+	say("dir", "removed "+d+" (learned answers, bundle, logs)")
+	if _, created := m.find(stepDir, d); created {
+		return nil
+	}
+	// The directory was there before install: leave it as found.
+	if err := in.FS.MkdirAll(d, st.Mode().Perm()); err != nil {
+		return fmt.Errorf("recreate %s: %w", d, err)
+	}
+	if err := in.FS.Chmod(d, st.Mode().Perm()); err != nil {
+		return fmt.Errorf("recreate %s: %w", d, err)
+	}
+	for _, r := range m.Records {
+		if r.Kind != stepFile || !r.Existed || r.Data == nil || !in.under(r.Key, d) {
+			continue
+		}
+		if err := in.FS.MkdirAll(in.dir(r.Key), 0o755); err != nil {
+			return fmt.Errorf("put back %s: %w", r.Key, err)
+		}
+		if err := in.FS.WriteFileAtomic(r.Key, r.Data, r.Mode); err != nil {
+			return fmt.Errorf("put back %s: %w", r.Key, err)
+		}
+		say("file", "put back "+r.Key)
+	}
+	return nil
 }
 
 // guessManifest is used when the manifest is gone: everything at the default
 // locations is taken as ours.
 func (in *Installer) guessManifest() *Manifest {
 	m := &Manifest{GOOS: in.GOOS, Paths: in.Paths}
+	for _, d := range uniqStrings(in.Paths.StateDir, in.dir(in.Paths.Config)) {
+		m.Records = append(m.Records, Record{Kind: stepDir, Key: d})
+	}
 	m.Records = append(m.Records,
 		Record{Kind: stepFile, Key: in.Paths.Config},
 		Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin"))},

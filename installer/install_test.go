@@ -164,7 +164,7 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 			}
 			stepLines(r.tr, steps)
 			r.tr.section("uninstall")
-			steps, err = r.in.Uninstall(ctx)
+			steps, err = r.in.Uninstall(ctx, UninstallOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +195,7 @@ func TestUninstallWhenServiceGoneAndConfigBroken(t *testing.T) {
 	if err := r.fs.WriteFileAtomic(r.in.Paths.Config, []byte("this is [not toml"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	steps, err := r.in.Uninstall(ctx)
+	steps, err := r.in.Uninstall(ctx, UninstallOptions{})
 	if err != nil {
 		t.Fatalf("uninstall with the service gone and a broken config: %v (%v)", err, steps)
 	}
@@ -214,7 +214,7 @@ func TestUninstallWhenServiceGoneAndConfigBroken(t *testing.T) {
 	if err := r.fs.Remove("/var/lib/dnspin/" + ManifestFile); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.in.Uninstall(ctx); err != nil {
+	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{"/etc/dnspin/dnspin.toml", "/usr/local/bin/dnspin", "/usr/local/bin/dnspin-tray", "/etc/xdg/autostart/dnspin-tray.desktop", "/var/lib/dnspin/" + JournalFile} {
@@ -234,7 +234,7 @@ func TestInterruptedInstallIsReversible(t *testing.T) {
 	if _, err := r.in.Install(ctx, r.req); err == nil {
 		t.Fatal("install with a failing service start succeeded")
 	}
-	if _, err := r.in.Uninstall(ctx); err != nil {
+	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if after := r.fs.dump(""); after != before {
@@ -302,4 +302,135 @@ func TestServiceFiles(t *testing.T) {
 		t.Errorf("systemd-analyze verify (%v):\n%s", err, strings.Join(bad, "\n"))
 	}
 	t.Logf("systemd-analyze verify: err=%v output=%q", err, out)
+}
+
+// seedState puts what a running dnspin leaves in the state dir.
+func seedState(r *installRig) []string {
+	var ps []string
+	for _, n := range []string{"learned-answers.json", "bundle.json", "dnspin.log", "dnspin-2026-11-25T10-00-00.000.log"} {
+		p := r.in.join(r.in.Paths.StateDir, n)
+		r.fs.seedFile(p, "state "+n, 0o600)
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// By default uninstall removes everything dnspin created, learned answers,
+// bundle and logs included, leaving the machine as before install (a state
+// dir that was there before stays, empty, and a config found there comes
+// back). With KeepState the config and the state dir stay for a reinstall.
+func TestUninstallRemovesStateUnlessKept(t *testing.T) {
+	ctx := context.Background()
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		t.Run(goos+"/default", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			if goos != "linux" {
+				// The config lives in the state dir here: a dir that was
+				// there before, with an older config in it.
+				r.fs.seedFile(r.in.Paths.Config, "# an older config\n", 0o640)
+			}
+			before := r.fs.dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedState(r)
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.dump(""); after != before {
+				t.Errorf("uninstall left the machine different from before install:\n%s", wmLineDiff(before, after))
+			}
+		})
+		t.Run(goos+"/keep-state", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			before := r.fs.dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			kept := seedState(r)
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{KeepState: true}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range kept {
+				if b, err := r.fs.ReadFile(p); err != nil || !strings.HasPrefix(string(b), "state ") {
+					t.Errorf("%s not kept: %q %v", p, b, err)
+				}
+			}
+			if b, _ := r.fs.ReadFile(r.in.Paths.Config); string(b) != string(r.req.Config) {
+				t.Errorf("installed config not kept: %q", b)
+			}
+			// The manifest stays, naming only what was kept, so a reinstall
+			// keeps the true originals and a later uninstall removes it all.
+			m, err := r.in.ReadManifest()
+			if err != nil || m == nil {
+				t.Fatalf("manifest after --keep-state: %v %v", m, err)
+			}
+			for _, rec := range m.Records {
+				if rec.Kind != stepDir && !(rec.Kind == stepFile && rec.Key == r.in.Paths.Config) {
+					t.Errorf("manifest after --keep-state still lists %s %s", rec.Kind, rec.Key)
+				}
+			}
+			for _, p := range []string{r.in.join(r.in.Paths.StateDir, JournalFile), r.in.join(r.in.Paths.BinDir, r.in.exeName("dnspin"))} {
+				if _, err := r.fs.Stat(p); err == nil {
+					t.Errorf("%s left behind by uninstall --keep-state", p)
+				}
+			}
+			if r.svc.installed {
+				t.Error("service still registered")
+			}
+			// A later install and a full uninstall leave nothing.
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.dump(""); after != before {
+				t.Errorf("reinstall then uninstall left:\n%s", wmLineDiff(before, after))
+			}
+		})
+	}
+}
+
+// leakyConfigurator's Restore claims success but leaves the journal.
+type leakyConfigurator struct{ recConfigurator }
+
+func (leakyConfigurator) Restore(ctx context.Context) error { return nil }
+
+// The state dir is never removed while it holds the activation journal,
+// nor when its name does not say dnspin (a wrong path must not delete
+// someone else's files).
+func TestUninstallStateGuards(t *testing.T) {
+	ctx := context.Background()
+	r := newInstallRig(t, "linux")
+	r.in.NewConfigurator = func(ctx context.Context, o Options) (Configurator, error) {
+		return leakyConfigurator{recConfigurator{r.tr, o}}, nil
+	}
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	learned := seedState(r)[0]
+	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err == nil || !strings.Contains(err.Error(), "dnspin deactivate") {
+		t.Fatalf("uninstall with the journal still there: %v", err)
+	}
+	if _, err := r.fs.Stat("/var/lib/dnspin/" + JournalFile); err != nil {
+		t.Fatal("the journal was removed")
+	}
+	if _, err := r.fs.Stat(learned); err != nil {
+		t.Fatal("state removed although the journal was still there")
+	}
+
+	r = newInstallRig(t, "linux")
+	r.in.Paths.StateDir = "/var/lib/state"
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	r.fs.seedFile("/var/lib/state/someone-elses", "x", 0o600)
+	steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.fs.Stat("/var/lib/state/someone-elses"); err != nil {
+		t.Errorf("a state dir not named dnspin was emptied: %v", steps)
+	}
 }

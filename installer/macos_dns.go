@@ -19,7 +19,9 @@ import (
 //
 //   - scoped: one /etc/resolver/<domain> file per platform domain (see
 //     resolver(5)); mDNSResponder sends that domain and all names below it
-//     to the servers in the file. Each file starts with Marker.
+//     to the servers in the file: dnspin, then the servers of
+//     /etc/resolv.conf recorded before activation as fallbacks (on port 53
+//     only). Each file starts with Marker.
 //   - full: `networksetup -setdnsservers SERVICE 127.0.0.1 ORIGINALS...` for
 //     every enabled network service. A service whose DNS came from DHCP
 //     ("There aren't any DNS Servers set") is put back with `Empty`, one with
@@ -36,6 +38,8 @@ const (
 	macKindNetworkSetup = "networksetup"
 
 	macNoDNS = "There aren't any DNS Servers set on"
+
+	macMaxNS = 3 // resolver(5): "Up to MAXNS (currently 3) name servers"
 )
 
 type macDNS struct {
@@ -58,10 +62,14 @@ type macChange struct {
 	servers   []string // networksetup list
 }
 
-func (m *macDNS) resolverFile(p Plan) ([]byte, error) {
+// resolverFile is the /etc/resolver file for the plan: dnspin's addresses,
+// then (on port 53) the originals recorded before activation as fallbacks,
+// at most macMaxNS nameserver lines in all (see fallback.go).
+func (m *macDNS) resolverFile(p Plan, originals []string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(Marker + "\n")
 	port := uint16(0)
+	var self []string
 	for _, r := range p.Resolver {
 		ap, err := netip.ParseAddrPort(r)
 		if err != nil {
@@ -77,10 +85,24 @@ func (m *macDNS) resolverFile(p Plan) ([]byte, error) {
 		if a.IsUnspecified() {
 			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
 		}
-		fmt.Fprintf(&b, "nameserver %s\n", a)
+		if !slices.Contains(self, a.String()) {
+			self = append(self, a.String())
+		}
 	}
 	if port == 0 {
 		return nil, errors.New("dnspin has no listen address to point the system at: set listen in the config")
+	}
+	var fallback []string
+	if port == 53 {
+		// The port line would apply to the originals too: only on port 53
+		// can they be listed. A second dnspin address adds no resilience
+		// (same process), so with fallbacks dnspin gets one line.
+		if fallback = fallbackServers(originals, self, macMaxNS-1); len(fallback) > 0 {
+			self = self[:1]
+		}
+	}
+	for _, a := range slices.Concat(self, fallback) {
+		fmt.Fprintf(&b, "nameserver %s\n", a)
 	}
 	if port != 53 {
 		fmt.Fprintf(&b, "port %d\n", port)
@@ -148,7 +170,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 		if len(p.Domains) == 0 {
 			return nil, errors.New("scoped activation needs at least one domain in [platform] domains")
 		}
-		content, err := m.resolverFile(p)
+		content, err := m.resolverFile(p, j.Nameservers)
 		if err != nil {
 			return nil, err
 		}
@@ -250,9 +272,9 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
+	want := planSet{}
 	for _, c := range cs {
-		want[c.kind+"|"+c.key] = true
+		want.add(c.kind, c.key)
 		if _, ok := j.Find(c.kind, c.key); ok {
 			continue // recorded by an earlier apply: that is the original
 		}
@@ -271,22 +293,8 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 			return fmt.Errorf("activate: %w; run `dnspin deactivate` to put back what was changed so far", err)
 		}
 	}
-	var keep, stale []Record
-	for _, r := range j.Records {
-		if want[r.Kind+"|"+r.Key] {
-			keep = append(keep, r)
-		} else {
-			stale = append(stale, r)
-		}
-	}
-	if len(stale) > 0 {
-		if err := m.replay(ctx, stale); err != nil {
-			return err
-		}
-		j.Records = keep
-		if err := WriteJournal(m.o.FS, m.o.StateDir, j); err != nil {
-			return err
-		}
+	if _, err := dropStale(m.o, j, want, func(rs []Record) error { return m.replay(ctx, rs) }); err != nil {
+		return err
 	}
 	m.flush(ctx)
 	m.o.Logger.Info("DNS activated", "backend", backendMacOS, "mode", p.Mode)
@@ -366,19 +374,7 @@ func (m *macDNS) replay(ctx context.Context, rs []Record) error {
 }
 
 func (m *macDNS) Restore(ctx context.Context) error {
-	j, err := ReadJournal(m.o.FS, m.o.StateDir)
-	if err != nil || j == nil {
-		return err
-	}
-	if err := m.replay(ctx, j.Records); err != nil {
-		return fmt.Errorf("restore: %w; the journal in %s is kept, run `dnspin deactivate` again after fixing this", err, m.o.StateDir)
-	}
-	m.flush(ctx)
-	if err := RemoveJournal(m.o.FS, m.o.StateDir); err != nil {
-		return err
-	}
-	m.o.Logger.Info("DNS restored", "backend", backendMacOS, "records", len(j.Records))
-	return nil
+	return restoreJournal(m.o, backendMacOS, func(rs []Record) error { return m.replay(ctx, rs) }, nil, func(*Journal) { m.flush(ctx) })
 }
 
 func (m *macDNS) Current(ctx context.Context) (Snapshot, error) {
@@ -410,9 +406,7 @@ func (m *macDNS) Current(ctx context.Context) (Snapshot, error) {
 		case list == nil:
 			s.Notes = append(s.Notes, fmt.Sprintf("service %q: DNS from DHCP (Empty)", svc))
 		default:
-			if list[0] == "127.0.0.1" || list[0] == "::1" {
-				s.Activated = true
-			}
+			s.Activated = s.Activated || pointsAtLoopback(list)
 			s.Notes = append(s.Notes, fmt.Sprintf("service %q: DNS %s", svc, strings.Join(list, " ")))
 		}
 	}

@@ -19,7 +19,7 @@ const (
 
 	nrptVersion       = "Version"           // REG_DWORD 1
 	nrptName          = "Name"              // REG_MULTI_SZ: namespaces (".suffix" or an FQDN)
-	nrptServers       = "GenericDNSServers" // REG_SZ: "127.0.0.1; ::1"
+	nrptServers       = "GenericDNSServers" // REG_SZ: "127.0.0.1; ::1; 192.0.2.53" (dnspin, then the originals)
 	nrptConfigOptions = "ConfigOptions"     // REG_DWORD 0x8 = use GenericDNSServers
 	nrptComment       = "Comment"           // REG_SZ: our marker, so leftovers are recognisable
 	nrptDisplayName   = "DisplayName"
@@ -41,7 +41,7 @@ func nrptRuleID(domain string) string {
 }
 
 // nrptRuleValues are the values of the rule that sends domain and all names
-// below it to servers. Both the ".domain" suffix and the domain itself are
+// below it to servers (dnspin first, then the fallbacks; see fallback.go). Both the ".domain" suffix and the domain itself are
 // listed: the suffix form does not match the bare apex name.
 func nrptRuleValues(domain string, servers []string) []namedValue {
 	return []namedValue{

@@ -21,3 +21,19 @@ func fileOwner(name string) (int, int, error) {
 	}
 	return int(st.Uid), int(st.Gid), nil
 }
+
+// lockFile takes an exclusive flock on name, waiting for other holders.
+func lockFile(name string) (func(), error) {
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}

@@ -46,6 +46,9 @@ type FS interface {
 	Readlink(name string) (string, error)
 	Rename(oldpath, newpath string) error
 	Remove(name string) error
+	// RemoveAll removes name and everything below it; a missing name is
+	// not an error (os.RemoveAll).
+	RemoveAll(name string) error
 	MkdirAll(name string, perm fs.FileMode) error
 	Chmod(name string, perm fs.FileMode) error
 	// WriteFileAtomic replaces name durably: temp file, fsync, rename,
@@ -74,6 +77,7 @@ func (OSFS) Lstat(n string) (fs.FileInfo, error)               { return os.Lstat
 func (OSFS) Readlink(n string) (string, error)                 { return os.Readlink(n) }
 func (OSFS) Rename(a, b string) error                          { return os.Rename(a, b) }
 func (OSFS) Remove(n string) error                             { return os.Remove(n) }
+func (OSFS) RemoveAll(n string) error                          { return os.RemoveAll(n) }
 func (OSFS) MkdirAll(n string, p fs.FileMode) error            { return os.MkdirAll(n, p) }
 func (OSFS) Chmod(n string, p fs.FileMode) error               { return os.Chmod(n, p) }
 

@@ -233,33 +233,39 @@ exit 0
 
 func plistString(s string) string { return "<string>" + html.EscapeString(s) + "</string>" }
 
-// LaunchdPlist is the LaunchDaemon that runs the service on macOS. KeepAlive
-// makes launchd restart it whenever it exits.
-func LaunchdPlist(spec ServiceSpec) string {
-	var args strings.Builder
-	for _, a := range append([]string{spec.Executable}, spec.Arguments()...) {
-		args.WriteString("\t\t" + plistString(a) + "\n")
+// launchdPlist is a launchd job: label, the program and its arguments, run
+// at load, then the job's further keys (tab-indented plist lines).
+func launchdPlist(label string, args []string, more string) string {
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString("\t\t" + plistString(a) + "\n")
 	}
 	return `<?xml version="1.0" encoding="UTF-8"?>
 <!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
 <plist version="1.0">
 <dict>
 	<key>Label</key>
-	` + plistString(LaunchdLabel) + `
+	` + plistString(label) + `
 	<key>ProgramArguments</key>
 	<array>
-` + args.String() + `	</array>
+` + b.String() + `	</array>
 	<key>RunAtLoad</key>
 	<true/>
-	<key>KeepAlive</key>
+` + more + `</dict>
+</plist>
+`
+}
+
+// LaunchdPlist is the LaunchDaemon that runs the service on macOS. KeepAlive
+// makes launchd restart it whenever it exits.
+func LaunchdPlist(spec ServiceSpec) string {
+	return launchdPlist(LaunchdLabel, append([]string{spec.Executable}, spec.Arguments()...), `	<key>KeepAlive</key>
 	<true/>
 	<key>ThrottleInterval</key>
 	<integer>1</integer>
 	<key>StandardErrorPath</key>
-	` + plistString("/Library/Logs/dnspin.err.log") + `
-</dict>
-</plist>
-`
+	`+plistString("/Library/Logs/dnspin.err.log")+`
+`)
 }
 
 // TrayAutostart says how the tray starts for every user who logs in on goos.
@@ -276,25 +282,12 @@ func TrayAutostartFor(goos, trayExe string) TrayAutostart {
 	case "windows":
 		return TrayAutostart{RunKey: TrayRunValue, Content: `"` + trayExe + `"`}
 	case "darwin":
-		return TrayAutostart{Path: "/Library/LaunchAgents/" + TrayLaunchAgentLabel + ".plist", Mode: 0o644, Content: `<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict>
-	<key>Label</key>
-	` + plistString(TrayLaunchAgentLabel) + `
-	<key>ProgramArguments</key>
-	<array>
-		` + plistString(trayExe) + `
-	</array>
-	<key>RunAtLoad</key>
-	<true/>
-	<key>LimitLoadToSessionType</key>
+		// A LaunchAgent in every user's GUI (Aqua) session.
+		return TrayAutostart{Path: "/Library/LaunchAgents/" + TrayLaunchAgentLabel + ".plist", Mode: 0o644, Content: launchdPlist(TrayLaunchAgentLabel, []string{trayExe}, `	<key>LimitLoadToSessionType</key>
 	<string>Aqua</string>
 	<key>ProcessType</key>
 	<string>Interactive</string>
-</dict>
-</plist>
-`}
+`)}
 	default:
 		return TrayAutostart{Path: "/etc/xdg/autostart/dnspin-tray.desktop", Mode: 0o644, Content: `[Desktop Entry]
 Type=Application

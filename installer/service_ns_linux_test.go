@@ -18,6 +18,13 @@ import (
 // namespace with /etc on an overlay, so the machine's own /etc is never
 // touched. The "dnspin" binary is a small script that records how it was
 // started; what is under test is the service plumbing, not the resolver.
+//
+// It does not use internal/nstest: that gives a network and mount
+// namespace but no PID namespace, and here the SysV supervisor and the fake
+// dnspin are daemons. In a PID namespace (unshare --pid --mount-proc) they
+// die with the test whatever happens; under nstest a failed uninstall would
+// leave them running on the host. It also needs /var/log on a tmpfs (the
+// SysV script logs there), which nstest does not mount, and no network.
 func TestServiceInstallInNamespace(t *testing.T) {
 	if os.Getenv("DNSPIN_NS_CHILD") == "1" {
 		nsServiceChild(t)
@@ -72,7 +79,7 @@ func wmWaitFor(limit time.Duration, cond func() bool) bool {
 
 func nsServiceChild(t *testing.T) {
 	tmp := os.Getenv("DNSPIN_NS_TMP")
-	for _, d := range []string{"upper", "work", "bin", "state", "src"} {
+	for _, d := range []string{"upper", "work", "bin", "dnspin-state", "src"} {
 		if err := os.MkdirAll(filepath.Join(tmp, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +104,7 @@ func nsServiceChild(t *testing.T) {
 	tr := &wmTranscript{}
 	in := &Installer{
 		GOOS:       "linux",
-		Paths:      Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
+		Paths:      Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "dnspin-state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
 		NewService: NewKardianosService(OSFS{}),
 		// DNS activation is the Linux configurator's business and tested
 		// there; here it only has to be called and undone.
@@ -156,11 +163,20 @@ func nsServiceChild(t *testing.T) {
 	}
 	second, _ := strconv.Atoi(strings.Fields(startedLines()[1])[0])
 
+	// What a running service leaves in the state dir: uninstall removes it
+	// for real (the dir itself was there before install, so it stays).
+	learned := filepath.Join(in.Paths.StateDir, "learned", "answers.json")
+	if err := os.MkdirAll(filepath.Dir(learned), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(learned, []byte("{}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// Break the config, then uninstall: it must not care.
 	if err := os.WriteFile(in.Paths.Config, []byte("garbage [[["), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	steps, err = in.Uninstall(ctx)
+	steps, err = in.Uninstall(ctx, UninstallOptions{})
 	t.Logf("uninstall steps: %v", steps)
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
@@ -170,11 +186,17 @@ func nsServiceChild(t *testing.T) {
 			t.Errorf("%s left behind by uninstall", p)
 		}
 	}
+	if _, err := os.Lstat(filepath.Dir(learned)); err == nil {
+		t.Errorf("learned answers left in %s by uninstall", in.Paths.StateDir)
+	}
+	if st, err := os.Stat(in.Paths.StateDir); err != nil || !st.IsDir() {
+		t.Errorf("the state dir that was there before install is gone: %v", err)
+	}
 	if st, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(second), "status")); err == nil && !bytes.Contains(st, []byte("State:\tZ")) {
 		t.Errorf("dnspin (pid %d) still running after uninstall", second)
 	}
 	// A second uninstall with everything gone still succeeds.
-	if _, err := in.Uninstall(ctx); err != nil {
+	if _, err := in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Errorf("uninstall when nothing is installed: %v", err)
 	}
 
@@ -193,7 +215,7 @@ func nsServiceChild(t *testing.T) {
 	if err := os.Remove("/etc/init.d/dnspin"); err != nil {
 		t.Fatal(err)
 	}
-	steps, err = in.Uninstall(ctx)
+	steps, err = in.Uninstall(ctx, UninstallOptions{})
 	t.Logf("uninstall after the init script was deleted: %v", steps)
 	if err != nil {
 		t.Fatalf("uninstall with the service gone: %v", err)

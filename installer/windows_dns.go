@@ -59,7 +59,9 @@ type regChange struct {
 func regRecordKey(key, name string) string { return key + `\` + name }
 
 // desired returns the keys dnspin must create and the values it sets for p.
-func (w *windowsDNS) desired(p Plan) (keys []string, changes []regChange, gp bool, err error) {
+// originals are the servers recorded before activation: scoped rules list
+// them after dnspin (see fallback.go).
+func (w *windowsDNS) desired(p Plan, originals []string) (keys []string, changes []regChange, gp bool, err error) {
 	v4, v6, err := port53Servers(p.Resolver)
 	if err != nil {
 		return nil, nil, false, err
@@ -76,11 +78,13 @@ func (w *windowsDNS) desired(p Plan) (keys []string, changes []regChange, gp boo
 		if gp {
 			bases = append(bases, nrptGPKey)
 		}
+		self := append(slices.Clone(v4), v6...)
+		servers := append(slices.Clone(self), fallbackServers(originals, self, maxFallbackServers)...)
 		for _, base := range bases {
 			for _, d := range p.Domains {
 				k := base + `\` + nrptRuleID(d)
 				keys = append(keys, k)
-				for _, nv := range nrptRuleValues(d, append(append([]string{}, v4...), v6...)) {
+				for _, nv := range nrptRuleValues(d, servers) {
 					changes = append(changes, regChange{k, nv.name, nv.v})
 				}
 			}
@@ -206,29 +210,35 @@ func (w *windowsDNS) interfaces(base string) ([]winIf, error) {
 // windowsResolvers returns the DNS servers Windows uses now, in interface
 // order, without duplicates.
 func windowsResolvers(reg Registry) ([]string, error) {
-	w := &windowsDNS{reg: reg}
+	ifs, err := (&windowsDNS{reg: reg}).allInterfaces()
+	if err != nil {
+		return nil, err
+	}
 	var ns []string
-	for _, base := range []string{tcpipIfKey, tcpip6IfKey} {
-		ifs, err := w.interfaces(base)
-		if err != nil {
-			return nil, err
-		}
-		for _, i := range ifs {
-			for _, s := range i.servers() {
-				if !slices.Contains(ns, s) {
-					ns = append(ns, s)
-				}
+	for _, i := range ifs {
+		for _, s := range i.servers() {
+			if !slices.Contains(ns, s) {
+				ns = append(ns, s)
 			}
 		}
 	}
 	return ns, nil
 }
 
-func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
-	keys, changes, gp, err := w.desired(p)
-	if err != nil {
-		return err
+// allInterfaces lists the IPv4 then the IPv6 interfaces that have DNS servers.
+func (w *windowsDNS) allInterfaces() ([]winIf, error) {
+	var all []winIf
+	for _, base := range []string{tcpipIfKey, tcpip6IfKey} {
+		ifs, err := w.interfaces(base)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, ifs...)
 	}
+	return all, nil
+}
+
+func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 	j, err := ReadJournal(w.o.FS, w.o.StateDir)
 	if err != nil {
 		return err
@@ -240,11 +250,16 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 		}
 		j = &Journal{Backend: backendWindows, Created: w.now().UTC(), Nameservers: ns}
 	}
+	// The journal's servers are the originals, also on a re-apply.
+	keys, changes, gp, err := w.desired(p, j.Nameservers)
+	if err != nil {
+		return err
+	}
 	// Record what is there now, for everything not recorded by an earlier
 	// apply (whose records hold the true originals).
-	want := map[string]bool{}
+	want := planSet{}
 	for _, k := range keys {
-		want[kindRegKey+"|"+k] = true
+		want.add(kindRegKey, k)
 		if _, ok := j.Find(kindRegKey, k); ok {
 			continue
 		}
@@ -256,7 +271,7 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 	}
 	for _, c := range changes {
 		rk := regRecordKey(c.key, c.name)
-		want[kindRegValue+"|"+rk] = true
+		want.add(kindRegValue, rk)
 		if _, ok := j.Find(kindRegValue, rk); ok {
 			continue
 		}
@@ -278,24 +293,9 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 			return fmt.Errorf("activate: %w; run `dnspin deactivate` to put back what was changed so far", err)
 		}
 	}
-	// Records of an earlier plan that this one no longer touches (a domain
-	// removed, scoped after full): put those back and forget them.
-	var keep, stale []Record
-	for _, r := range j.Records {
-		if want[r.Kind+"|"+r.Key] {
-			keep = append(keep, r)
-		} else {
-			stale = append(stale, r)
-		}
-	}
-	if len(stale) > 0 {
-		if err := w.replay(stale); err != nil {
-			return err
-		}
-		j.Records = keep
-		if err := WriteJournal(w.o.FS, w.o.StateDir, j); err != nil {
-			return err
-		}
+	stale, err := dropStale(w.o, j, want, w.replay)
+	if err != nil {
+		return err
 	}
 	if gp || hasGPRecord(stale) {
 		w.refreshPolicy(ctx)
@@ -381,27 +381,14 @@ func (w *windowsDNS) replay(rs []Record) error {
 }
 
 func (w *windowsDNS) Restore(ctx context.Context) error {
-	j, err := ReadJournal(w.o.FS, w.o.StateDir)
-	if err != nil {
-		return err
-	}
-	if j == nil {
-		// No journal, but NRPT rules survive a crash: remove any rule that
-		// carries our marker (a journal lost with its disk, for example).
-		return w.removeLeftoverRules(ctx)
-	}
-	if err := w.replay(j.Records); err != nil {
-		return fmt.Errorf("restore: %w; the journal %s is kept, run `dnspin deactivate` again after fixing this", err, w.o.StateDir)
-	}
-	if hasGPRecord(j.Records) {
-		w.refreshPolicy(ctx)
-	}
-	w.flush(ctx)
-	if err := RemoveJournal(w.o.FS, w.o.StateDir); err != nil {
-		return err
-	}
-	w.o.Logger.Info("DNS restored", "backend", backendWindows, "records", len(j.Records))
-	return nil
+	// No journal, but NRPT rules survive a crash: remove any rule that
+	// carries our marker (a journal lost with its disk, for example).
+	return restoreJournal(w.o, backendWindows, w.replay, func() error { return w.removeLeftoverRules(ctx) }, func(j *Journal) {
+		if hasGPRecord(j.Records) {
+			w.refreshPolicy(ctx)
+		}
+		w.flush(ctx)
+	})
 }
 
 func (w *windowsDNS) removeLeftoverRules(ctx context.Context) error {
@@ -456,18 +443,14 @@ func (w *windowsDNS) Current(ctx context.Context) (Snapshot, error) {
 			s.Notes = append(s.Notes, fmt.Sprintf("NRPT rule %s: %s -> %s (dnspin: %v)", HKLM(k), strings.Join(name.Strings, " "), srv.String, ours))
 		}
 	}
-	for _, base := range []string{tcpipIfKey, tcpip6IfKey} {
-		ifs, err := w.interfaces(base)
-		if err != nil {
-			return s, err
-		}
-		for _, i := range ifs {
-			srv := i.servers()
-			if len(srv) > 0 && (srv[0] == "127.0.0.1" || srv[0] == "::1") {
-				s.Activated = true
-			}
-			s.Notes = append(s.Notes, fmt.Sprintf("interface %s: %s DNS %s", HKLM(i.key), i.source(), strings.Join(srv, ",")))
-		}
+	ifs, err := w.allInterfaces()
+	if err != nil {
+		return s, err
+	}
+	for _, i := range ifs {
+		srv := i.servers()
+		s.Activated = s.Activated || pointsAtLoopback(srv)
+		s.Notes = append(s.Notes, fmt.Sprintf("interface %s: %s DNS %s", HKLM(i.key), i.source(), strings.Join(srv, ",")))
 	}
 	return s, nil
 }

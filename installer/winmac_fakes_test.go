@@ -368,6 +368,16 @@ func (m *wmFS) Remove(name string) error {
 	return nil
 }
 
+func (m *wmFS) RemoveAll(name string) error {
+	m.tr.add("remove-all %s", name)
+	for p := range m.files {
+		if p == name || strings.HasPrefix(p, name+"/") || strings.HasPrefix(p, name+`\`) {
+			delete(m.files, p)
+		}
+	}
+	return nil
+}
+
 func (m *wmFS) MkdirAll(name string, perm fs.FileMode) error {
 	if f, ok := m.files[name]; ok && f.mode.IsDir() {
 		return nil

@@ -68,6 +68,18 @@ func TestNoJargon(t *testing.T) {
 
 // TestFallback: a string missing in a language shows in English, and an
 // unknown language gets English.
+// TestFrenchSpacing: French puts a no-break space before : ; ? ! so the
+// mark never starts a line of the menu on its own.
+func TestFrenchSpacing(t *testing.T) {
+	t.Parallel()
+	bad := regexp.MustCompile(`[ \t][:;?!]|[^\x{00a0}\x{202f}][;?!]|[^\x{00a0}\x{202f}{]:`)
+	for k, s := range catalogs()[French] {
+		if m := bad.FindString(s); m != "" {
+			t.Errorf("%s: %q has %q without a no-break space", k, s, m)
+		}
+	}
+}
+
 func TestFallback(t *testing.T) {
 	t.Parallel()
 	tx := TextsFor("it")

@@ -23,6 +23,8 @@ type Client interface {
 	Report(ctx context.Context) ([]byte, error)
 }
 
+var _ Client = (*control.Client)(nil)
+
 // Config is what a Controller needs. Zero durations take the defaults.
 type Config struct {
 	Client  Client

@@ -224,6 +224,22 @@ func TestCheck(t *testing.T) {
 	h.wait("check failed", noticeHas("konnte nicht"))
 }
 
+// TestFrozenService: a call that never answers is cut off by its timeout,
+// the user is told, and the menu works again.
+func TestFrozenService(t *testing.T) {
+	t.Parallel()
+	c := upClient()
+	c.hang = true
+	h := newHarness(t, c, func(cfg *Config) { cfg.CheckTime = 50 * time.Millisecond })
+	h.wait("green", iconIs(IconGreen))
+	h.ctrl.Click(ItemCheck)
+	h.wait("checking", noticeHas("Checking"))
+	v := h.wait("check failed", noticeHas("could not run"))
+	if !v.Item(ItemCheck).Enabled || !v.Item(ItemMode).Enabled {
+		t.Errorf("menu still busy after the timeout")
+	}
+}
+
 // TestSaveReport writes a real file into a temporary desktop.
 func TestSaveReportAction(t *testing.T) {
 	t.Parallel()
@@ -243,7 +259,7 @@ func TestSaveReportAction(t *testing.T) {
 	h.wait("green", iconIs(IconGreen))
 	h.ctrl.Click(ItemReport)
 	v := h.wait("saved", noticeHas("sur le Bureau"))
-	name := "dnspin-report-2026-11-26-003000.json"
+	name := "dnspin-report-20261126-003000.txt"
 	if !strings.HasSuffix(v.Item(ItemNotice).Label, name) {
 		t.Errorf("notice %q does not name %s", v.Item(ItemNotice).Label, name)
 	}

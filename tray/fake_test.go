@@ -24,6 +24,7 @@ type fakeClient struct {
 	modeErr  error
 	modeGate chan struct{} // SetMode waits for it when non-nil
 	checks   int
+	hang     bool // Check waits until its context ends (a frozen service)
 	check    control.CheckReport
 	checkErr error
 	report   []byte
@@ -105,8 +106,15 @@ func (f *fakeClient) SetMode(ctx context.Context, mode string) error {
 
 func (f *fakeClient) Check(ctx context.Context) (control.CheckReport, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.checks++
+	hang := f.hang
+	f.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return control.CheckReport{}, ctx.Err()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	return f.check, f.checkErr
 }
 

@@ -286,7 +286,7 @@ func bundleText(t Texts, s *control.Status, now time.Time) string {
 	if b.Expires == "" || err != nil {
 		return t.Text(KeyAboutBundleNoEnd, "serial", serial)
 	}
-	if !now.IsZero() && now.After(exp) {
+	if b.Expired || (!now.IsZero() && now.After(exp)) {
 		return t.Text(KeyAboutBundleOld, "serial", serial, "date", t.Date(exp))
 	}
 	return t.Text(KeyAboutBundle, "serial", serial, "date", t.Date(exp))

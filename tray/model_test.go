@@ -217,9 +217,10 @@ func TestBundleLine(t *testing.T) {
 		{&control.Bundle{Serial: 7}, German, "Ersatzadressliste Nr. 7"},
 		{&control.Bundle{Serial: 7, Expires: "2026-12-03T10:00:00Z"}, English, "Backup address list no. 7, valid until 3 December 2026"},
 		{&control.Bundle{Serial: 7, Expires: "2026-12-03T10:00:00Z"}, German, "Ersatzadressliste Nr. 7, gültig bis 3. Dezember 2026"},
-		{&control.Bundle{Serial: 7, Expires: "2026-12-01T10:00:00Z"}, French, "Liste d’adresses de secours n° 7, valable jusqu’au 1er décembre 2026"},
+		{&control.Bundle{Serial: 7, Expires: "2026-12-01T10:00:00Z"}, French, "Liste d’adresses de secours n°\u00a07, valable jusqu’au 1er décembre 2026"},
 		{&control.Bundle{Serial: 7, Expires: "2026-03-01T10:00:00Z"}, German, "Ersatzadressliste Nr. 7, abgelaufen am 1. März 2026"},
-		{&control.Bundle{Serial: 7, Expires: "not a date"}, French, "Liste d’adresses de secours n° 7"},
+		{&control.Bundle{Serial: 7, Expires: "2026-12-03T10:00:00Z", Expired: true}, English, "Backup address list no. 7, expired on 3 December 2026"}, // the service's word counts
+		{&control.Bundle{Serial: 7, Expires: "not a date"}, French, "Liste d’adresses de secours n°\u00a07"},
 	}
 	for _, c := range cases {
 		s := status("normal", "auto", true)

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/control"
 )
 
 // ReportDir is a folder a support report may be saved in.
@@ -18,28 +20,16 @@ type ReportDir struct {
 	Path  string
 }
 
-// ReportName is the file name for a report made at now. The extension
-// follows the content, so the mail program and the support person's
-// editor open it with the right application.
-func ReportName(data []byte, now time.Time) string {
-	ext := ".txt"
-	switch trimmed := bytes.TrimLeft(data, " \t\r\n"); {
-	case bytes.HasPrefix(trimmed, []byte("{")):
-		ext = ".json"
-	case bytes.HasPrefix(data, []byte("PK\x03\x04")):
-		ext = ".zip"
-	case bytes.HasPrefix(data, []byte("\x1f\x8b")):
-		ext = ".gz"
-	}
-	return "dnspin-report-" + now.Format("2006-01-02-150405") + ext
-}
+// ReportName is the file name for a report made at now: the same as
+// `dnspin report` writes, so support sees one kind of file.
+func ReportName(now time.Time) string { return control.ReportFileName(now) }
 
 // SaveReport writes data into the first of dirs that exists and accepts
 // the file, never overwriting an existing file. It returns where it wrote:
 // the place and, for the desktop and Documents, the file name (what the
 // user looks for), otherwise the full path.
 func SaveReport(dirs []ReportDir, data []byte, now time.Time) (Place, string, error) {
-	name := ReportName(data, now)
+	name := ReportName(now)
 	var errs []error
 	for _, d := range dirs {
 		if d.Path == "" {

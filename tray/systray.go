@@ -15,7 +15,8 @@ import (
 )
 
 // Run shows the tray icon and menu and keeps them current until the user
-// clicks Quit or ctx ends. cfg.Render is set by Run. On Linux the icon is a
+// clicks Quit or ctx ends. cfg.Render is set by Run. The error is for
+// builds that cannot show a tray (macOS without cgo). On Linux the icon is a
 // D-Bus StatusNotifierItem on the session bus; on Windows a notification
 // area icon; on macOS a menu bar item (needs cgo). It must be called from
 // the main goroutine (the systray library locks it to the OS main thread).
@@ -23,17 +24,16 @@ func Run(ctx context.Context, cfg Config) error {
 	b := &binding{items: map[ItemID]*systray.MenuItem{}}
 	cfg.Render = b.show
 	ctrl := NewController(cfg)
-	var runErr error
 	onReady := func() {
 		b.build(Update(Input{TrayVersion: cfg.Version}, cfg.Lang), ctrl)
 		go b.settle(ctx)
 		go func() {
-			runErr = ctrl.Run(ctx)
+			ctrl.Run(ctx) // returns on Quit or when ctx ends
 			systray.Quit()
 		}()
 	}
 	systray.Run(onReady, nil)
-	return runErr
+	return nil
 }
 
 type binding struct {

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	stdlog "log"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/tray"
 )
 
@@ -39,7 +41,7 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dnspin-tray", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	control := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+installer.DefaultPaths().Control+")")
+	controlAddr := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+installer.DefaultPaths().Control+")")
 	cfgPath := fs.String("config", "", "dnspin config to read the control address from (default: "+installer.DefaultPaths().Config+")")
 	lang := fs.String("lang", "", "language: en, de or fr (default: the user's language)")
 	logPath := fs.String("log", "", "log file (default: tray.log in the user's cache folder, dnspin subfolder)")
@@ -81,9 +83,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	}
 	logFile := &lumberjack.Logger{Filename: *logPath, MaxSize: 1, MaxBackups: 1}
 	defer logFile.Close()
-	log := slog.New(slog.NewTextHandler(io.MultiWriter(logFile, stderr), nil))
+	out := io.MultiWriter(logFile, stderr)
+	log := slog.New(slog.NewTextHandler(out, nil))
+	// The systray library reports problems (no session bus, no panel to
+	// register with) through the standard logger: keep them in tray.log.
+	stdlog.SetOutput(out)
 
-	addr := controlAddress(*control, *cfgPath, log)
+	addr := controlAddress(*controlAddr, *cfgPath, log)
 	l := tray.DetectLang()
 	if *lang != "" {
 		var ok bool
@@ -95,7 +101,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	log.Info("dnspin-tray starting", "version", version, "control", addr, "lang", l)
 
 	err = tray.Run(ctx, tray.Config{
-		Client:  newClient(addr),
+		Client:  control.NewClient(addr),
 		Lang:    l,
 		Version: version,
 		Logger:  log,

@@ -4,8 +4,8 @@ package main
 
 // The real tray, tested for real: a private D-Bus session bus, a small fake
 // StatusNotifierWatcher (the part of a desktop panel that collects tray
-// icons), a fake control server on a Unix socket, and this package's own
-// main run as a child process. The test reads the menu over D-Bus the way
+// icons), the real control API server on a Unix socket with an in-memory
+// service behind it, and this package's own main run as a child process. The test reads the menu over D-Bus the way
 // a panel does (com.canonical.dbusmenu GetLayout), checks it against the
 // model's view, clicks "Use backup addresses now" over D-Bus and sees the
 // mode change reach the control server.
@@ -13,10 +13,7 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,61 +43,71 @@ func TestMain(m *testing.M) {
 // deadline bounds every wait so a bug fails the test instead of hanging it.
 const deadline = 30 * time.Second
 
-// fakeControl is the control API as the service serves it, in memory.
-type fakeControl struct {
+// fakeService is the service side behind the real control API server
+// (control.Serve): an in-memory status that records mode switches.
+type fakeService struct {
 	mu      sync.Mutex
 	st      control.Status
 	changed chan struct{} // closed and replaced on every change
 	modes   chan string
 }
 
-func newFakeControl(t *testing.T, st control.Status) (*fakeControl, string) {
+var _ control.Backend = (*fakeService)(nil)
+
+func (f *fakeService) Status(ctx context.Context) control.Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+func (f *fakeService) Changed() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.changed
+}
+
+func (f *fakeService) SetMode(ctx context.Context, mode string) error {
+	f.mu.Lock()
+	f.st.Mode = mode
+	close(f.changed)
+	f.changed = make(chan struct{})
+	f.mu.Unlock()
+	f.modes <- mode
+	return nil
+}
+
+func (f *fakeService) Check(ctx context.Context) control.CheckReport {
+	return control.CheckReport{OK: true}
+}
+
+func (f *fakeService) Reload(ctx context.Context) error { return nil }
+
+func (f *fakeService) ReportInputs(ctx context.Context) control.ReportInputs {
+	return control.ReportInputs{}
+}
+
+// startService serves the control API (the real server) on a Unix socket.
+func startService(t *testing.T, st control.Status) (*fakeService, string) {
 	t.Helper()
-	f := &fakeControl{st: st, changed: make(chan struct{}), modes: make(chan string, 10)}
-	sock := filepath.Join(t.TempDir(), "control.sock")
-	ln, err := net.Listen("unix", sock)
+	f := &fakeService{st: st, changed: make(chan struct{}), modes: make(chan string, 10)}
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sock := filepath.Join(dir, "dnspin.sock")
+	ln, err := control.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		json.NewEncoder(w).Encode(f.st)
-	})
-	mux.HandleFunc("POST /v1/mode", func(w http.ResponseWriter, r *http.Request) {
-		var req struct{ Mode string }
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		f.mu.Lock()
-		f.st.Mode = req.Mode
-		close(f.changed)
-		f.changed = make(chan struct{})
-		f.mu.Unlock()
-		f.modes <- req.Mode
-		w.WriteHeader(http.StatusNoContent)
-	})
-	mux.HandleFunc("GET /v1/events", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		for {
-			f.mu.Lock()
-			b, _ := json.Marshal(f.st)
-			ch := f.changed
-			f.mu.Unlock()
-			fmt.Fprintf(w, "data: %s\n\n", b)
-			w.(http.Flusher).Flush()
-			select {
-			case <-ch:
-			case <-r.Context().Done():
-				return
-			}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- control.Serve(ctx, ln, f, control.ServerOptions{}) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("control server: %v", err)
 		}
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
 	return f, sock
 }
 
@@ -276,8 +283,9 @@ func dump(items []menuItem) string {
 }
 
 // iconColour reads the tray icon's pixels (ARGB, as panels get them) and
-// returns the average colour of the opaque ones.
-func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b int) {
+// returns the average colour of the n opaque ones; n = 0 while the tray has
+// not published an icon yet (the library starts with none).
+func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b, n int) {
 	t.Helper()
 	v, err := conn.Object(sender, "/StatusNotifierItem").GetProperty("org.kde.StatusNotifierItem.IconPixmap")
 	if err != nil {
@@ -287,10 +295,12 @@ func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b int) {
 		W, H int32
 		Pix  []byte
 	}
-	if err := dbus.Store([]any{v.Value()}, &px); err != nil || len(px) == 0 {
+	if err := dbus.Store([]any{v.Value()}, &px); err != nil {
 		t.Fatalf("IconPixmap %v: %v", v.Signature(), err)
 	}
-	n := 0
+	if len(px) == 0 {
+		return 0, 0, 0, 0
+	}
 	for i := 0; i+3 < len(px[0].Pix); i += 4 {
 		p := px[0].Pix[i:]
 		if p[0] < 200 {
@@ -299,16 +309,18 @@ func iconColour(t *testing.T, conn *dbus.Conn, sender string) (r, g, b int) {
 		r, g, b, n = r+int(p[1]), g+int(p[2]), b+int(p[3]), n+1
 	}
 	if n == 0 {
-		t.Fatal("icon has no opaque pixels")
+		return 0, 0, 0, 0
 	}
-	return r / n, g / n, b / n
+	return r / n, g / n, b / n, n
 }
 
 // checkRaces fails the test for every data race the child reported in
-// dnspin code. One race is known and only logged: fyne.io/systray's SetIcon
-// builds the new pixmap while godbus encodes a reply to a panel's
-// Get(IconPixmap) (both accesses inside the two libraries; dnspin
-// serialises its own calls). It can at worst show one garbled icon frame.
+// dnspin code. One race is known and only logged: on SetIcon, godbus's
+// prop.SetMust stores the new pixmap into the same slices an earlier
+// Get(IconPixmap) handed to a reply that may still be being encoded
+// (dbus.Store reuses a destination slice that is long enough). Both
+// accesses are inside fyne.io/systray and godbus; dnspin serialises its own
+// calls. At worst a panel gets one icon frame mixed from old and new.
 func checkRaces(t *testing.T, dir string) {
 	files, _ := filepath.Glob(filepath.Join(dir, "race*"))
 	for _, f := range files {
@@ -359,20 +371,41 @@ func firstLines(s string, n int) string {
 	return strings.Join(lines[:min(n, len(lines))], "\n")
 }
 
+// tooltipTitle reads the tray's tooltip title (ToolTip is (s a(iiay) s s)).
+func tooltipTitle(t *testing.T, conn *dbus.Conn, sender string) string {
+	t.Helper()
+	tip, err := conn.Object(sender, "/StatusNotifierItem").GetProperty("org.kde.StatusNotifierItem.ToolTip")
+	if err != nil {
+		t.Fatalf("ToolTip: %v", err)
+	}
+	var tt struct {
+		Icon   string
+		Pixmap []struct {
+			W, H int32
+			Pix  []byte
+		}
+		Title, Text string
+	}
+	if err := dbus.Store([]any{tip.Value()}, &tt); err != nil {
+		t.Fatalf("ToolTip %v: %v", tip.Signature(), err)
+	}
+	return tt.Title
+}
+
 // waitIcon re-reads the icon on every signal until its colour passes ok.
 func waitIcon(t *testing.T, conn *dbus.Conn, sig chan *dbus.Signal, sender, what string, ok func(r, g, b int) bool) {
 	t.Helper()
 	stop := time.After(deadline)
 	for {
-		r, g, b := iconColour(t, conn, sender)
-		if ok(r, g, b) {
+		r, g, b, n := iconColour(t, conn, sender)
+		if n > 0 && ok(r, g, b) {
 			return
 		}
 		select {
 		case <-sig:
 		case <-time.After(500 * time.Millisecond):
 		case <-stop:
-			t.Fatalf("icon colour %d,%d,%d is not %s", r, g, b, what)
+			t.Fatalf("icon colour %d,%d,%d (%d opaque pixels) is not %s", r, g, b, n, what)
 		}
 	}
 }
@@ -394,7 +427,7 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 		Platform: control.Platform{Name: "Example Tickets"},
 		Bundle:   &control.Bundle{Serial: 42, Expires: "2099-01-01T00:00:00Z"},
 	}
-	fake, sock := newFakeControl(t, st)
+	fake, sock := startService(t, st)
 	cache := t.TempDir()
 	races := t.TempDir()
 	t.Cleanup(func() { checkRaces(t, races) })
@@ -451,6 +484,26 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	want := tray.Update(tray.Input{Status: &st, TrayVersion: version, Now: time.Now()}, lang)
 	got := waitMenu(t, conn, sig, sender, wantMenu(want))
 	waitIcon(t, conn, sig, sender, "green", func(r, g, b int) bool { return g > r+40 && g > b+40 })
+	// The About submenu (the library sends one level on the very first
+	// GetLayout only) and the tooltip.
+	full := getMenu(t, conn, sender)
+	about := wantMenu(want)[len(wantMenu(want))-2]
+	if got := full[len(full)-2]; len(got.children) != len(about.children) || !sameMenu(got.children, about.children) {
+		t.Errorf("About submenu:\n%s\nwant:\n%s", dump(got.children), dump(about.children))
+	}
+	stop := time.After(deadline)
+	for {
+		title := tooltipTitle(t, conn, sender)
+		if title == want.Tooltip {
+			break
+		}
+		select {
+		case <-sig:
+		case <-time.After(500 * time.Millisecond):
+		case <-stop:
+			t.Fatalf("tooltip %q, want %q", title, want.Tooltip)
+		}
+	}
 
 	// A second tray for the same user steps aside.
 	second, secondOut := start()
@@ -477,10 +530,10 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	select {
 	case m := <-fake.modes:
 		if m != "pinned" {
-			t.Errorf("control server got mode %q, want pinned", m)
+			t.Errorf("service got mode %q, want pinned", m)
 		}
 	case <-time.After(deadline):
-		t.Fatalf("the click never reached the control server\n%s", out)
+		t.Fatalf("the click never reached the service\n%s", out)
 	}
 	st.Mode = "pinned"
 	want = tray.Update(tray.Input{Status: &st, TrayVersion: version, Now: time.Now()}, lang)

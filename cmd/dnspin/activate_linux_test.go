@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,33 +15,31 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver"
 )
 
-// standIn answers every A question with 127.0.0.1 on UDP at listen, like a
-// dnspin whose pins point at this machine.
-func standIn(t *testing.T, listen string) {
+// startDnspin runs the real resolver in-process on listen, in pinned mode
+// with shop.tickets.example pinned to 127.0.0.1 (so the "platform" is a
+// listener in the namespace).
+func startDnspin(t *testing.T, listen string) {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", listen)
+	r, err := resolver.New(resolver.Config{
+		Listen:  []string{listen},
+		Domains: []string{"tickets.example"},
+		Pins:    []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
+		Mode:    resolver.ModePinned,
+	}, resolver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA && q.Name != "use-application-dns.net." {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP("127.0.0.1")})
-		} else if q.Qtype == dns.TypeA {
-			m.Rcode = dns.RcodeNameError
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 }
 
 func writeActivateConfig(t *testing.T, dir, body string) string {
@@ -55,7 +56,7 @@ func writeActivateConfig(t *testing.T, dir, body string) string {
 func TestActivateCheckDeactivateInNamespace(t *testing.T) {
 	orig := "nameserver 127.0.0.2\nsearch lan\n"
 	nstest.Run(t, nstest.Options{ResolvConf: orig, ResolvConfMode: 0o644}, func(t *testing.T, env *nstest.Env) {
-		standIn(t, "127.0.0.1:53")
+		startDnspin(t, "127.0.0.1:53")
 		l, err := net.Listen("tcp", "127.0.0.1:443") // the "platform", reachable
 		if err != nil {
 			t.Fatal(err)
@@ -151,7 +152,7 @@ func TestActivatePreflightNamesHolder(t *testing.T) {
 		}
 		t.Logf("preflight took %v: %s", time.Since(start), errs)
 		pc.Close()
-		standIn(t, "127.0.0.1:53")
+		startDnspin(t, "127.0.0.1:53")
 		code, _, errs = runCmd(t, "activate", "--config", cfg)
 		if code != 1 || !strings.Contains(errs, "nothing answers DNS on 127.0.0.1:5353: start the dnspin service first") {
 			t.Fatalf("activate with the second address silent: exit %d\n%s", code, errs)
@@ -161,6 +162,114 @@ func TestActivatePreflightNamesHolder(t *testing.T) {
 		}
 		if _, err := os.Stat(filepath.Join(env.Dir, "state")); !os.IsNotExist(err) {
 			t.Fatalf("a failed preflight created state: %v", err)
+		}
+	})
+}
+
+// upstreamServer answers every A question with addr on UDP at listen.
+func upstreamServer(t *testing.T, listen, addr string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(r)
+		if q := r.Question[0]; q.Qtype == dns.TypeA {
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(addr)})
+		}
+		_ = w.WriteMsg(m)
+	})}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+}
+
+// runDaemonUntilStopped runs the whole daemon for cfgPath until the returned stop is
+// called.
+func runDaemonUntilStopped(t *testing.T, cfgPath string) (stop func()) {
+	t.Helper()
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- runDaemon(ctx, newLogger(io.Discard), nil, cfg, nil, func(*resolver.Resolver) { ready <- struct{}{} })
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("daemon: %v", err)
+	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("daemon stopped with %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestServiceRestartReapplies: the service is stopped while active (journal
+// left behind, as after a crash or reboot); the next start restores the
+// original, resolves "system" upstreams from it (not from dnspin's own
+// file) and activates again; deactivate is still exact.
+func TestServiceRestartReapplies(t *testing.T) {
+	orig := "nameserver 127.0.0.2\noptions edns0\n"
+	nstest.Run(t, nstest.Options{ResolvConf: orig, ResolvConfMode: 0o644}, func(t *testing.T, env *nstest.Env) {
+		upstreamServer(t, "127.0.0.2:53", "198.51.100.2")
+		cfg := writeActivateConfig(t, env.Dir, fmt.Sprintf(`
+listen = ["127.0.0.1:53"]
+activation = "full"
+state_dir = %q
+control = %q
+[platform]
+domains = ["tickets.example"]
+[[pin]]
+name = "shop.tickets.example"
+a = ["192.0.2.10"]
+`, filepath.Join(env.Dir, "state"), filepath.Join(env.Dir, "control.sock")))
+		stop := runDaemonUntilStopped(t, cfg)
+		if code, out, errs := runCmd(t, "activate", "--config", cfg); code != 0 {
+			t.Fatalf("activate: exit %d\n%s\n%s", code, out, errs)
+		}
+		if got := nstest.MustGetent(t, "ahostsv4", "www.other.example"); len(got) != 1 || got[0].String() != "198.51.100.2" {
+			t.Fatalf("through dnspin to the system upstream: %v", got)
+		}
+		stop()
+		if got := nstest.MustGetent(t, "ahostsv4", "www.other.example"); len(got) != 1 || got[0].String() != "198.51.100.2" {
+			t.Fatalf("service stopped, original server after dnspin: %v", got)
+		}
+
+		runDaemonUntilStopped(t, cfg)
+		if got := string(nstest.ReadResolvConf(t)); !strings.HasPrefix(got, installer.Marker) || !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 127.0.0.2\n") {
+			t.Fatalf("after the restart resolv.conf is %q", got)
+		}
+		j, err := installer.ReadJournal(installer.OSFS{}, filepath.Join(env.Dir, "state"))
+		if err != nil || j == nil || !j.Active || string(j.Records[0].Data) != orig || strings.Join(j.Nameservers, ",") != "127.0.0.2" {
+			t.Fatalf("journal after the restart: %+v %v", j, err)
+		}
+		if got := nstest.MustGetent(t, "ahostsv4", "shop.tickets.example"); len(got) != 1 || got[0].String() != "198.51.100.2" {
+			t.Fatalf("after the restart: %v", got)
+		}
+		if code, out, errs := runCmd(t, "deactivate", "--config", cfg); code != 0 {
+			t.Fatalf("deactivate: exit %d\n%s\n%s", code, out, errs)
+		}
+		if got := string(nstest.ReadResolvConf(t)); got != orig {
+			t.Fatalf("deactivate: %q", got)
 		}
 	})
 }

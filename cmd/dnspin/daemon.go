@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +33,8 @@ const reassertEvery = 5 * time.Second
 // daemon is what a running daemon is made of. Reload swaps cfg and
 // fetcher; the resolver stays (it is reconfigured in place).
 type daemon struct {
+	control.Notifier // Changed for the control API's event stream
+
 	log  *slog.Logger
 	ring *control.LogRing // recent log lines for support reports; may be nil
 	inst installer.Options
@@ -94,7 +97,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 	d.root = ctx
 	d.startFetcher(cfg)
 	wg.Add(1)
-	go func() { defer wg.Done(); d.triggerBundleOnFailure(ctx) }()
+	go func() { defer wg.Done(); d.followResolver(ctx) }()
 
 	if ln, err := control.Listen(cfg.Control); err != nil {
 		log.Warn("control API not available: `dnspin status` and the tray will not see this resolver", "address", cfg.Control, "err", err)
@@ -123,6 +126,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 					case err != nil:
 						log.Warn("activation: could not check the system DNS settings", "err", err)
 					case changed:
+						d.Notify()
 						log.Warn("activation: the system DNS settings were replaced by another program; dnspin took the new settings as the original and put itself in front again")
 					}
 				})
@@ -136,11 +140,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 	<-ctx.Done()
 	log.Info("stopping")
 	cancel()
-	d.mu.Lock()
-	if d.stopFetcher != nil {
-		d.stopFetcher()
-	}
-	d.mu.Unlock()
+	d.stopFetcherAndWait()
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return d.res.Shutdown(sctx)
@@ -177,26 +177,46 @@ func (d *daemon) reapply(ctx context.Context, cfg *config.Config) {
 	d.log.Info("activation: the system points at dnspin again after a restart")
 }
 
-// startFetcher starts the bundle fetcher for cfg (none without [bundle]).
+// startFetcher starts the bundle fetcher for cfg. Without [bundle] there is
+// none, and pins of an earlier bundle are withdrawn.
 func (d *daemon) startFetcher(cfg *config.Config) {
-	f, err := newBundleFetcher(cfg, d.lookupHost, d.res.SetBundlePins, d.log)
+	apply := func(pins []resolver.Pin) {
+		d.res.SetBundlePins(pins)
+		d.Notify()
+	}
+	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.log)
 	if err != nil {
 		d.log.Error("signed pin bundles are off", "err", err)
-		return
 	}
 	if f == nil {
+		apply(nil)
 		return
 	}
-	fctx, stop := context.WithCancel(d.root)
+	fctx, cancel := context.WithCancel(d.root)
+	done := make(chan struct{})
+	go func() { defer close(done); f.Run(fctx) }()
 	d.mu.Lock()
-	d.fetcher, d.stopFetcher = f, stop
+	d.fetcher = f
+	d.stopFetcher = func() { cancel(); <-done }
 	d.mu.Unlock()
-	go f.Run(fctx)
 }
 
-// triggerBundleOnFailure asks the fetcher for a fresh bundle as soon as the
-// state leaves normal: that is when operators publish new addresses.
-func (d *daemon) triggerBundleOnFailure(ctx context.Context) {
+// stopFetcherAndWait stops the running fetcher, if any, and waits until it
+// can no longer apply pins.
+func (d *daemon) stopFetcherAndWait() {
+	d.mu.Lock()
+	stop := d.stopFetcher
+	d.fetcher, d.stopFetcher = nil, nil
+	d.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// followResolver passes the resolver's state and mode changes on to the
+// control API, and asks the fetcher for a fresh bundle as soon as the state
+// leaves normal: that is when operators publish new addresses.
+func (d *daemon) followResolver(ctx context.Context) {
 	last := d.res.Status().State
 	for {
 		select {
@@ -204,6 +224,7 @@ func (d *daemon) triggerBundleOnFailure(ctx context.Context) {
 			return
 		case <-d.res.Changed():
 		}
+		d.Notify()
 		st := d.res.Status().State
 		if last == resolver.StateNormal && st != resolver.StateNormal {
 			d.mu.Lock()
@@ -249,8 +270,9 @@ func (d *daemon) config() (*config.Config, *bundle.Fetcher) {
 func (d *daemon) Status(ctx context.Context) control.Status {
 	cfg, f := d.config()
 	s := d.res.Status()
+	v, _, _ := buildInfo()
 	st := control.Status{
-		Version:    version,
+		Version:    v,
 		Mode:       string(s.Mode),
 		State:      string(s.State),
 		StateSince: s.StateSince.UTC().Format(time.RFC3339),
@@ -266,7 +288,9 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 			Stale: s.Answers[resolver.SourceStale], Pinned: s.Answers[resolver.SourcePinned],
 			Learned: s.Answers[resolver.SourceLearned], Servfail: s.Answers[resolver.SourceServfail],
 		},
-		Unprotected: s.NoBackup,
+	}
+	for _, n := range s.NoBackup {
+		st.Unprotected = append(st.Unprotected, strings.TrimSuffix(n, "."))
 	}
 	if st.Platform.Domains == nil {
 		st.Platform.Domains = []string{}
@@ -285,9 +309,6 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 	}
 	return st
 }
-
-// Changed is closed at the next change of state or mode.
-func (d *daemon) Changed() <-chan struct{} { return d.res.Changed() }
 
 // SetMode switches the resolver's mode (already validated by the server).
 func (d *daemon) SetMode(ctx context.Context, mode string) error {
@@ -354,12 +375,10 @@ func (d *daemon) Reload(ctx context.Context) error {
 	}
 	d.mu.Lock()
 	d.cfg = next
-	if d.stopFetcher != nil {
-		d.stopFetcher()
-	}
-	d.fetcher, d.stopFetcher = nil, nil
 	d.mu.Unlock()
+	d.stopFetcherAndWait()
 	d.startFetcher(next)
+	d.Notify()
 	d.log.Info("config reloaded", "config", next.Path)
 	return nil
 }

@@ -141,6 +141,15 @@ func TestInstallUninstallSilentTempRoot(t *testing.T) {
 		t.Errorf("not activated with the config's mode: %+v", j)
 	}
 
+	// What a running service leaves: learned answers, a bundle, rotated
+	// logs (a sub-directory too). The default uninstall removes all of it.
+	for _, n := range []string{"learned.json", "bundle.json", "dnspin.log", "dnspin-2026-11-25T10-00-00.000.log", "cache/x"} {
+		p := filepath.Join(root, "var/lib/dnspin", n)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte("state"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	// Break the config: uninstall must not care.
 	os.WriteFile(installed, []byte("garbage [[["), 0o644)
 	out, _, err = runWith(t, "", func(e *env) error { return runUninstall(ctx, e, []string{"--silent"}, in) })
@@ -149,6 +158,46 @@ func TestInstallUninstallSilentTempRoot(t *testing.T) {
 	}
 	if after := tree(t, root); after != before {
 		t.Errorf("uninstall left the tree different:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
+
+// uninstall --keep-state keeps the config and the state dir on a real
+// file tree and removes the rest; a later plain uninstall removes those too.
+func TestUninstallKeepState(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file modes")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	var svcLog []string
+	in := tempInstaller(t, root, &svcLog, nil)
+	before := tree(t, root)
+	cfgFile := filepath.Join(t.TempDir(), "dnspin.toml")
+	os.WriteFile(cfgFile, []byte("[platform]\ndomains = [\"tickets.example\"]\n"), 0o644)
+	if out, _, err := runWith(t, "", func(e *env) error { return runInstall(ctx, e, []string{"--silent", "--config", cfgFile}, in) }); err != nil {
+		t.Fatalf("install: %v %s", err, out)
+	}
+	learned := filepath.Join(root, "var/lib/dnspin/learned.json")
+	os.WriteFile(learned, []byte("answers"), 0o600)
+	out, _, err := runWith(t, "", func(e *env) error { return runUninstall(ctx, e, []string{"--silent", "--keep-state"}, in) })
+	if err != nil || !strings.Contains(out, `"ok":true`) {
+		t.Fatalf("uninstall --keep-state: %v %q", err, out)
+	}
+	for _, p := range []string{learned, filepath.Join(root, "etc/dnspin/dnspin.toml")} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("--keep-state removed %s", p)
+		}
+	}
+	for _, p := range []string{"usr/local/bin/dnspin", "var/lib/dnspin/" + installer.JournalFile} {
+		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+			t.Errorf("--keep-state left %s", p)
+		}
+	}
+	if _, _, err := runWith(t, "", func(e *env) error { return runUninstall(ctx, e, []string{"--silent"}, in) }); err != nil {
+		t.Fatal(err)
+	}
+	if after := tree(t, root); after != before {
+		t.Errorf("uninstall after --keep-state left:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 }
 

@@ -81,7 +81,7 @@ func printStatus(w io.Writer, s control.Status) {
 		name = "(no name)"
 	}
 	row("Platform", "%s: %s", name, strings.Join(s.Platform.Domains, ", "))
-	row("Backup", "%d pinned names, %d learned answers", s.Platform.Pins, s.Platform.Learned)
+	row("Backup", "%s, %s", count(s.Platform.Pins, "pinned name"), count(s.Platform.Learned, "learned answer"))
 	if len(s.Unprotected) > 0 {
 		row("No backup", "%s", strings.Join(s.Unprotected, ", "))
 	}
@@ -111,4 +111,12 @@ func when(s string) string {
 		return s
 	}
 	return t.UTC().Format("2006-01-02 15:04:05 UTC")
+}
+
+// count is "1 pinned name", "2 pinned names".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

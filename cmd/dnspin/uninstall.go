@@ -8,8 +8,8 @@ import (
 
 var cmdUninstall = command{
 	name:    "uninstall",
-	args:    "[--silent]",
-	summary: "remove the service, tray autostart and config, and restore DNS exactly (admin)",
+	args:    "[--keep-state] [--silent]",
+	summary: "remove the service, tray autostart, config and state, and restore DNS exactly (admin)",
 	run: func(ctx context.Context, e *env, args []string) error {
 		return runUninstall(ctx, e, args, systemInstaller())
 	},
@@ -20,11 +20,12 @@ var cmdUninstall = command{
 func runUninstall(ctx context.Context, e *env, args []string, in *installer.Installer) error {
 	fs, _ := flagSet(e)
 	silent := fs.Bool("silent", false, "print one JSON line at the end (for MDM, GPO, scripts)")
+	keep := fs.Bool("keep-state", false, "keep the config, learned answers, bundle and logs (for reinstalling later)")
 	if pos, err := parseArgs(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
 		return usagef("unexpected argument %q", pos[0])
 	}
-	steps, err := in.Uninstall(ctx)
+	steps, err := in.Uninstall(ctx, installer.UninstallOptions{KeepState: *keep})
 	return report(e, "uninstall", *silent, steps, err)
 }

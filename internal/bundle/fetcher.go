@@ -161,6 +161,15 @@ func (f *Fetcher) load() {
 	if err != nil {
 		f.log.Warn("bundle: reading the stored bundle", "dir", f.store.dir, "err", err)
 	}
+	// The anti-rollback serial belongs to one key and platform: bundles
+	// under another key cannot be replays of the old key's, and a desktop
+	// moved to another platform must not refuse its first bundles.
+	key := FormatPublicKey(f.o.PublicKey)
+	if (st.Key != "" && st.Key != key) || (st.Platform != "" && st.Platform != f.o.Platform) {
+		f.log.Info("bundle: the public key or platform changed; serials start over for the new one", "old_serial", st.Serial)
+		st = fetchState{}
+	}
+	st.Key, st.Platform = key, f.o.Platform
 	f.st = st
 	if len(data) == 0 {
 		return
@@ -169,6 +178,7 @@ func (f *Fetcher) load() {
 	if err != nil {
 		// Typically the public key or platform changed in the config.
 		f.log.Warn("bundle: stored bundle not used", "file", filepath.Join(f.store.dir, bundleFile), "err", err)
+		f.lastErr = "stored bundle not used: " + err.Error()
 		f.st.Validators = nil // they describe a bundle we no longer hold
 		return
 	}

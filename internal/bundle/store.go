@@ -25,8 +25,10 @@ type validator struct {
 
 // fetchState is state.json.
 type fetchState struct {
-	Serial     uint64               `json:"serial"`           // highest serial ever accepted
-	Source     string               `json:"source,omitempty"` // URL the bundle in use came from
+	Serial     uint64               `json:"serial"`             // highest serial accepted under Key for Platform
+	Key        string               `json:"key,omitempty"`      // public key the serial belongs to
+	Platform   string               `json:"platform,omitempty"` // platform the serial belongs to
+	Source     string               `json:"source,omitempty"`   // URL the bundle in use came from
 	Accepted   time.Time            `json:"accepted,omitzero"`
 	Validators map[string]validator `json:"validators,omitempty"` // by URL, for the bundle in use
 }

@@ -29,7 +29,8 @@
 //
 // Run skips the test with a clear message when it cannot run (not root,
 // not Linux, unshare or mount refused); set DNSPIN_NSTEST_REQUIRE=1 to make
-// that a failure instead (CI does, as it runs as root).
+// that a failure instead (CI should: it runs as root, so a skip there means
+// the namespace tests silently stopped running).
 //
 // # Helper processes
 //
@@ -218,6 +219,9 @@ func runChild(t testing.TB, o Options) {
 	args := []string{"-test.run", runPattern(t.Name()), "-test.v", "-test.count=1"}
 	if f := flagValue("test.timeout"); f != "" {
 		args = append(args, "-test.timeout", f)
+	}
+	if testing.Short() {
+		args = append(args, "-test.short")
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), envChild+"="+t.Name(), raceEnv())

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver"
+)
+
+// upstream is a test upstream on 127.0.0.2:53 that can go dark (silent,
+// like a server under a denial-of-service attack) and come back.
+type upstream struct {
+	dark    atomic.Bool
+	answers map[string]string
+	stop    func()
+}
+
+func startUpstream(t *testing.T, listen string, answers map[string]string) *upstream {
+	t.Helper()
+	u := &upstream{answers: answers}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if u.dark.Load() {
+			return // silence
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		q := r.Question[0]
+		ip, ok := u.answers[strings.TrimSuffix(q.Name, ".")]
+		switch {
+		case !ok:
+			m.Rcode = dns.RcodeNameError
+		case q.Qtype == dns.TypeA:
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(ip)}) // TTL 0: nothing cached, every query asks
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { _ = srv.Shutdown() })
+	return u
+}
+
+// resolverConfig is the real resolver as the e2e tests run it: fast
+// budgets so an outage shows within a second.
+func resolverConfig(stateDir string) resolver.Config {
+	return resolver.Config{
+		Listen:        []string{"127.0.0.1:53"},
+		Upstreams:     []string{"127.0.0.2:53"},
+		Domains:       []string{"tickets.example"},
+		Pins:          []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
+		Mode:          resolver.ModeAuto,
+		AnswerBudget:  200 * time.Millisecond,
+		ClientTimeout: 300 * time.Millisecond,
+		ProbeInterval: 100 * time.Millisecond,
+		RecoverAfter:  1,
+		StateDir:      stateDir,
+	}
+}
+
+// runResolver is the "resolver" helper: the real resolver in its own
+// process (so the test can kill -9 it), configured by a JSON argument.
+func runResolver(args []string) int {
+	var cfg resolver.Config
+	if err := json.Unmarshal([]byte(args[0]), &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	r, err := resolver.New(cfg, resolver.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := r.Start(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(nstest.Ready)
+	select {}
+}
+
+// lookupFails asserts the name does not resolve through glibc, within the
+// 4 s bound of getent (dnspin's SERVFAIL, then the silent original server's
+// 1 s timeout from the original "options timeout:1 attempts:1").
+func lookupFails(t *testing.T, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	defer cancel()
+	if a, err := nstest.Getent(ctx, "ahostsv4", name); err == nil {
+		t.Fatalf("%s resolved to %v during the outage", name, a)
+	} else if ctx.Err() != nil {
+		t.Fatalf("%s: getent hung until the bound: %v", name, err)
+	}
+}
+
+// TestRealResolverOutage: the real resolver behind the real system path.
+// Upstream goes dark → protected names still resolve via pins, others fail
+// fast; upstream back → live answers again; kill -9 → the original server
+// answers; deactivate → exact.
+func TestRealResolverOutage(t *testing.T) {
+	orig := "nameserver 127.0.0.2\noptions timeout:1 attempts:1\n"
+	nstest.Run(t, nstest.Options{ResolvConf: orig}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		before := stateOf(t, nstest.ResolvConfPath)
+		up := startUpstream(t, "127.0.0.2:53", map[string]string{
+			"shop.tickets.example": "198.51.100.20",
+			"www.other.example":    "198.51.100.21",
+			"new1.other.example":   "198.51.100.22",
+			"new2.other.example":   "198.51.100.23",
+		})
+		cfg := resolverConfig(filepath.Join(env.Dir, "learned"))
+		b, _ := json.Marshal(cfg)
+		dnspin := env.Spawn(t, "resolver", string(b))
+
+		o := options(env)
+		c, err := installer.NewConfigurator(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen}); err != nil {
+			t.Fatal(err)
+		}
+		if got := getent(t, "shop.tickets.example"); got != "198.51.100.20" {
+			t.Fatalf("live: %s", got)
+		}
+		if got := getent(t, "www.other.example"); got != "198.51.100.21" {
+			t.Fatalf("live, unprotected: %s", got)
+		}
+
+		up.dark.Store(true)
+		for range 3 { // stays answerable, from the pin, while upstream is dark
+			if got := getent(t, "shop.tickets.example"); got != "192.0.2.10" {
+				t.Fatalf("outage: shop.tickets.example = %s, want the pin 192.0.2.10", got)
+			}
+		}
+		lookupFails(t, "new1.other.example")
+		m := new(dns.Msg)
+		m.SetQuestion("new2.other.example.", dns.TypeA)
+		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, "127.0.0.1:53")
+		if err != nil || r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("dnspin for an unprotected name in the outage: %v %v, want a prompt SERVFAIL", r, err)
+		}
+
+		up.dark.Store(false)
+		live := false
+		for i := 0; i < 100 && !live; i++ { // bounded: 100 tries, ~10 s
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			a, err := nstest.Getent(ctx, "ahostsv4", "shop.tickets.example")
+			cancel()
+			live = err == nil && len(a) == 1 && a[0].String() == "198.51.100.20"
+			if !live {
+				<-time.After(100 * time.Millisecond)
+			}
+		}
+		if !live {
+			t.Fatal("upstream is back but shop.tickets.example never got its live answer again")
+		}
+
+		if err := dnspin.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if got := getent(t, "www.other.example"); got != "198.51.100.21" {
+			t.Fatalf("after kill -9: %s", got)
+		}
+		was, p, err := installer.Recover(ctx, o)
+		if err != nil || !was || p == nil {
+			t.Fatalf("Recover = %v %v %v", was, p, err)
+		}
+		sameState(t, "after Recover", stateOf(t, nstest.ResolvConfPath), before)
+		env.Spawn(t, "resolver", string(b))
+		if err := c.Apply(ctx, *p); err != nil {
+			t.Fatal(err)
+		}
+		if got := getent(t, "shop.tickets.example"); got != "198.51.100.20" {
+			t.Fatalf("after restart: %s", got)
+		}
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sameState(t, "after deactivate", stateOf(t, nstest.ResolvConfPath), before)
+	})
+}
