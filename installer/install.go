@@ -213,18 +213,18 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("config", in.Paths.Config)
 
-	// An upgrade: stop the running service first, so its binary can be
-	// replaced (Windows locks a running executable).
+	// A service registered earlier (an upgrade, or the MSI's own
+	// ServiceInstall) is stopped and unregistered first, whether or not
+	// the manifest knows it: its binary can then be replaced (Windows locks
+	// a running executable) and the registration below is ours.
 	var svc ServiceManager
-	if _, ok := m.find(stepService, ServiceName); ok {
-		old, err := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
-		if err != nil {
-			return steps, fmt.Errorf("service: %w", err)
-		}
-		_ = old.Stop()
-		if err := old.Uninstall(); err != nil && !errors.Is(err, ErrServiceNotInstalled) {
-			return steps, fmt.Errorf("service: removing the earlier registration: %w", err)
-		}
+	old, err := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	if err != nil {
+		return steps, fmt.Errorf("service: %w", err)
+	}
+	_ = old.Stop()
+	if err := old.Uninstall(); err != nil && !errors.Is(err, ErrServiceNotInstalled) {
+		return steps, fmt.Errorf("service: removing the earlier registration: %w", err)
 	}
 
 	// Binaries.

@@ -18,7 +18,7 @@ import (
 
 var cmdInstall = command{
 	name:    "install",
-	args:    "[--config FILE] [--silent] [--bundle-url URL]... [--bundle-key ed25519:KEY]",
+	args:    "[--config FILE] [--silent] [--bundle-url URL]... [--bundle-key ed25519:KEY] [--platform-domains a,b]",
 	summary: "install the service, tray autostart and activation (admin)",
 	run: func(ctx context.Context, e *env, args []string) error {
 		return runInstall(ctx, e, args, systemInstaller())
@@ -38,6 +38,7 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	var urls multiFlag
 	fs.Var(&urls, "bundle-url", "set [bundle] urls in the installed config (repeat for mirrors)")
 	key := fs.String("bundle-key", "", "set [bundle] public_key in the installed config (ed25519:BASE64)")
+	domains := fs.String("platform-domains", "", "set [platform] domains in the installed config (comma-separated); with no config anywhere, a config with defaults is made")
 	if pos, err := parseArgs(fs, args); err != nil {
 		return err
 	} else if len(pos) > 0 {
@@ -45,14 +46,13 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	}
 	finish := func(steps []installer.Step, err error) error { return report(e, "install", *silent, steps, err) }
 
-	src, srcName, err := installSource(in, *cfgPath)
+	src, srcName, err := installSource(in, *cfgPath, *domains != "")
 	if err != nil {
 		return finish(nil, err)
 	}
-	if len(urls) > 0 || *key != "" {
-		if src, err = setBundleKeys(src, urls, *key); err != nil {
-			return finish(nil, err)
-		}
+	src = setKeys(src, "bundle", bundleKeys(urls, *key))
+	if *domains != "" {
+		src = setKeys(src, "platform", []tomlKey{{"domains", tomlStrings(splitList(*domains))}})
 	}
 	cfg, err := config.Parse(srcName, src)
 	if err != nil {
@@ -86,8 +86,9 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 }
 
 // installSource is the config to install: --config, else the one already
-// installed (an upgrade keeps it).
-func installSource(in *installer.Installer, flagPath string) ([]byte, string, error) {
+// installed (an upgrade keeps it), else, when the command line names the
+// platform's domains, the defaults.
+func installSource(in *installer.Installer, flagPath string, fromFlags bool) ([]byte, string, error) {
 	if flagPath != "" {
 		b, err := os.ReadFile(flagPath)
 		if err != nil {
@@ -100,6 +101,9 @@ func installSource(in *installer.Installer, flagPath string) ([]byte, string, er
 		fsys = installer.OSFS{}
 	}
 	b, err := fsys.ReadFile(in.Paths.Config)
+	if err != nil && fromFlags {
+		return []byte("# Made by dnspin install from its command line; every key not set here has its default.\n"), "(command line)", nil
+	}
 	if err != nil {
 		return nil, in.Paths.Config, fmt.Errorf("no config to install: pass --config FILE (nothing is installed at %s yet)", in.Paths.Config)
 	}
@@ -149,12 +153,28 @@ func report(e *env, cmd string, silent bool, steps []installer.Step, err error) 
 	return err
 }
 
-// setBundleKeys sets [bundle] urls and public_key in a TOML document,
-// replacing earlier values and keeping everything else (comments too).
-func setBundleKeys(src []byte, urls []string, key string) ([]byte, error) {
+// tomlKey is one `key = value` line for setKeys; value is TOML already.
+type tomlKey struct{ key, value string }
+
+// setKeys sets keys in [table] of a TOML document, replacing earlier values
+// (also multi-line arrays) and keeping everything else, comments too. A
+// missing table is appended.
+func setKeys(src []byte, table string, keys []tomlKey) []byte {
+	if len(keys) == 0 {
+		return src
+	}
 	lines := strings.Split(strings.TrimRight(string(src), "\n"), "\n")
+	if len(src) == 0 {
+		lines = nil
+	}
+	replace := map[string]bool{}
+	var set []string
+	for _, k := range keys {
+		replace[k.key] = true
+		set = append(set, k.key+" = "+k.value)
+	}
 	var out []string
-	inBundle, found, depth := false, false, 0
+	inTable, found, depth := false, false, 0
 	skipping := false
 	for _, l := range lines {
 		t := strings.TrimSpace(l)
@@ -167,45 +187,62 @@ func setBundleKeys(src []byte, urls []string, key string) ([]byte, error) {
 		}
 		hdr := strings.TrimSpace(strings.SplitN(t, "#", 2)[0])
 		if strings.HasPrefix(hdr, "[") && strings.HasSuffix(hdr, "]") && !strings.Contains(hdr, "=") {
-			inBundle = hdr == "[bundle]"
+			inTable = hdr == "["+table+"]"
 			out = append(out, l)
-			if inBundle {
+			if inTable {
 				found = true
-				out = append(out, bundleLines(urls, key)...)
+				out = append(out, set...)
 			}
 			continue
 		}
-		if inBundle {
-			k := strings.TrimSpace(strings.SplitN(t, "=", 2)[0])
-			if (k == "urls" && len(urls) > 0) || (k == "public_key" && key != "") {
-				if k == "urls" {
-					v := strings.SplitN(t, "=", 2)[1]
-					depth = strings.Count(v, "[") - strings.Count(v, "]")
-					skipping = depth > 0
-				}
+		if inTable {
+			k, v, _ := strings.Cut(t, "=")
+			if replace[strings.TrimSpace(k)] {
+				depth = strings.Count(v, "[") - strings.Count(v, "]")
+				skipping = depth > 0
 				continue
 			}
 		}
 		out = append(out, l)
 	}
 	if !found {
-		out = append(out, "", "[bundle]")
-		out = append(out, bundleLines(urls, key)...)
+		if len(out) > 0 {
+			out = append(out, "")
+		}
+		out = append(out, "["+table+"]")
+		out = append(out, set...)
 	}
-	return []byte(strings.Join(out, "\n") + "\n"), nil
+	return []byte(strings.Join(out, "\n") + "\n")
 }
 
-func bundleLines(urls []string, key string) []string {
-	var l []string
+// tomlStrings is a TOML array of strings.
+func tomlStrings(ss []string) string {
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = strconv.Quote(s)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// bundleKeys are the [bundle] keys that --bundle-url and --bundle-key set.
+func bundleKeys(urls []string, key string) []tomlKey {
+	var k []tomlKey
 	if len(urls) > 0 {
-		q := make([]string, len(urls))
-		for i, u := range urls {
-			q[i] = strconv.Quote(u)
-		}
-		l = append(l, "urls = ["+strings.Join(q, ", ")+"]")
+		k = append(k, tomlKey{"urls", tomlStrings(urls)})
 	}
 	if key != "" {
-		l = append(l, "public_key = "+strconv.Quote(key))
+		k = append(k, tomlKey{"public_key", strconv.Quote(key)})
 	}
-	return l
+	return k
+}
+
+// splitList splits "a, b,c" into its non-empty parts.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -134,7 +134,8 @@ func TestInstallUninstallSilentTempRoot(t *testing.T) {
 	if exe, _ := os.ReadFile(filepath.Join(root, "usr/local/bin/dnspin")); len(exe) == 0 {
 		t.Error("dnspin binary not copied")
 	}
-	if want := "new run --service --config /etc/dnspin/dnspin.toml,install,start"; strings.Join(svcLog, ",") != want {
+	// An earlier registration (none here) is always removed first.
+	if want := "new run --service --config /etc/dnspin/dnspin.toml,stop,uninstall,new run --service --config /etc/dnspin/dnspin.toml,install,start"; strings.Join(svcLog, ",") != want {
 		t.Errorf("service calls %q, want %q", svcLog, want)
 	}
 	if j, _ := installer.ReadJournal(in.FS, in.Paths.StateDir); j == nil || j.Plan.Mode != "full" {
@@ -228,7 +229,7 @@ func TestInstallRefusesBadConfigAndAsks(t *testing.T) {
 	}
 }
 
-func TestSetBundleKeys(t *testing.T) {
+func TestSetKeys(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"listen = [\"127.0.0.1:53\"]\n", "listen = [\"127.0.0.1:53\"]\n\n[bundle]\nurls = [\"https://a.example/p\"]\npublic_key = \"ed25519:K\"\n"},
 		{"[bundle] # mirrors\nurls = [\"https://old\"]\npublic_key = \"ed25519:OLD\"\nrefresh = \"1h\"\n[log]\nmax_files = 2\n",
@@ -236,9 +237,46 @@ func TestSetBundleKeys(t *testing.T) {
 		{"[bundle]\nurls = [\n \"https://x\",\n \"https://y\",\n]\n[[pin]]\nname = \"a\"\n",
 			"[bundle]\nurls = [\"https://a.example/p\"]\npublic_key = \"ed25519:K\"\n[[pin]]\nname = \"a\"\n"},
 	} {
-		got, err := setBundleKeys([]byte(tc.in), []string{"https://a.example/p"}, "ed25519:K")
-		if err != nil || string(got) != tc.want {
-			t.Errorf("setBundleKeys(%q) =\n%q, want\n%q (%v)", tc.in, got, tc.want, err)
+		got := setKeys([]byte(tc.in), "bundle", bundleKeys([]string{"https://a.example/p"}, "ed25519:K"))
+		if string(got) != tc.want {
+			t.Errorf("setKeys(%q) =\n%q, want\n%q", tc.in, got, tc.want)
 		}
+	}
+	// [platform] domains from --platform-domains, into an empty file and
+	// over an earlier list; the result is a valid config.
+	for _, in := range []string{"", "[platform]\nname = \"T\"\ndomains = [\"old.example\"]\n"} {
+		got := setKeys([]byte(in), "platform", []tomlKey{{"domains", tomlStrings(splitList(" tickets.example, cdn.example ,"))}})
+		c, err := config.Parse("x.toml", got)
+		if err != nil || strings.Join(c.Platform.Domains, " ") != "tickets.example cdn.example" {
+			t.Errorf("setKeys(%q) = %q: %v %v", in, got, c, err)
+		}
+	}
+}
+
+// A silent install from the command line alone (the MSI's PLATFORM_DOMAINS
+// with BUNDLE_URL/BUNDLE_KEY, no CONFIG): the installed config has those
+// keys and defaults for the rest.
+func TestInstallFromCommandLineOnly(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	var svcLog []string
+	in := tempInstaller(t, root, &svcLog, nil)
+	out, _, err := runWith(t, "", func(e *env) error {
+		return runInstall(ctx, e, []string{"--silent", "--platform-domains", "tickets.example,cdn-tickets.example",
+			"--bundle-url", "https://pins.example.net/pins.json", "--bundle-key", "ed25519:AAAA"}, in)
+	})
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "etc/dnspin/dnspin.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Parse("installed", b)
+	if err != nil {
+		t.Fatalf("installed config does not parse: %v\n%s", err, b)
+	}
+	if strings.Join(c.Platform.Domains, " ") != "tickets.example cdn-tickets.example" || c.Bundle.PublicKey != "ed25519:AAAA" || c.Activation != "scoped" {
+		t.Errorf("installed config:\n%s", b)
 	}
 }
