@@ -262,8 +262,18 @@ a = ["192.0.2.10"]
 		if err != nil || j == nil || !j.Active || string(j.Records[0].Data) != orig || strings.Join(j.Nameservers, ",") != "127.0.0.2" {
 			t.Fatalf("journal after the restart: %+v %v", j, err)
 		}
-		if got := nstest.MustGetent(t, "ahostsv4", "shop.tickets.example"); len(got) != 1 || got[0].String() != "198.51.100.2" {
-			t.Fatalf("after the restart: %v", got)
+		// The live answer; the pin only while a loaded machine makes the
+		// live one miss answer_budget (the spec's fallback), so ask again.
+		for stop := time.Now().Add(20 * time.Second); ; {
+			got := nstest.MustGetent(t, "ahostsv4", "shop.tickets.example")
+			if len(got) == 1 && got[0].String() == "192.0.2.10" && time.Now().Before(stop) {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			if len(got) != 1 || got[0].String() != "198.51.100.2" {
+				t.Fatalf("after the restart: %v", got)
+			}
+			break
 		}
 		if code, out, errs := runCmd(t, "deactivate", "--config", cfg); code != 0 {
 			t.Fatalf("deactivate: exit %d\n%s\n%s", code, out, errs)

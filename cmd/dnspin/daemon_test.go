@@ -42,6 +42,7 @@ func startDaemon(t *testing.T, path string) *resolver.Resolver {
 	case r := <-ready:
 		return r
 	case err := <-done:
+		done <- nil // it has stopped: the cleanup must not wait for it again
 		t.Fatalf("daemon: %v", err)
 	}
 	return nil

@@ -77,7 +77,11 @@ func (m *mirror) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 		case <-m.release:
 		}
-		return
+		// Never answer, not even when the client gives up: a handler that
+		// returns sends an empty 200, which a client whose deadline fires
+		// at the same moment may read and report as a malformed bundle
+		// instead of "no answer" (seen under -race on a loaded machine).
+		panic(http.ErrAbortHandler)
 	case "404":
 		http.NotFound(w, r)
 		return
@@ -186,7 +190,7 @@ func (h *harness) opts(client *http.Client, urls ...string) FetcherOptions {
 	return FetcherOptions{
 		URLs: urls, PublicKey: h.pub, Platform: platform, Domains: domains,
 		Refresh: time.Hour, StateDir: h.dir, Apply: h.applied.apply, HTTPClient: client,
-		Timeout: 2 * time.Second, Now: h.clock.Now,
+		Timeout: 20 * time.Second, Now: h.clock.Now, // no test but the slow mirror's waits it out
 		Logger: slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 }
@@ -334,9 +338,10 @@ func TestFetcherSlowMirrorFallsThrough(t *testing.T) {
 	down.set(nil, "404")
 	ok := newMirror(t, good)
 	o := h.opts(trust(slow, down, ok), slow.url(), down.url(), ok.url())
-	// Long enough that the 404 mirror's TLS handshake never runs into it
-	// on a loaded machine under -race; the slow mirror never answers.
-	o.Timeout = 2 * time.Second
+	// Long enough that the other mirrors' TLS handshakes never run into it
+	// on a loaded machine under -race (300 ms did); the slow mirror never
+	// answers, so the test waits this out once.
+	o.Timeout = 5 * time.Second
 	f := h.fetcher(t, o)
 	if err := f.FetchNow(context.Background()); err != nil {
 		t.Fatal(err)
@@ -348,7 +353,7 @@ func TestFetcherSlowMirrorFallsThrough(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 	log := h.log.String()
-	if !strings.Contains(log, "no answer within 2s") || !strings.Contains(log, "HTTP 404") {
+	if !strings.Contains(log, "no answer within 5s") || !strings.Contains(log, "HTTP 404") {
 		t.Errorf("log does not name the failed mirrors:\n%s", log)
 	}
 }

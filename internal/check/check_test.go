@@ -85,6 +85,7 @@ func TestRunAllGood(t *testing.T) {
 		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
 		Lookup:   systemPath(dnspin),
 		Port:     port,
+		Timeout:  20 * time.Second, // not the 2 s default: a loaded machine must not fail a good check
 		Now:      func() time.Time { return time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC) },
 	}
 	rep := Run(context.Background(), in)
@@ -120,7 +121,7 @@ func TestRunFailures(t *testing.T) {
 		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
 		Lookup:   systemPath(other),
 		Port:     port,
-		Timeout:  time.Second,
+		Timeout:  20 * time.Second, // a hang guard: every failure here is immediate
 	})
 	if rep.OK || len(rep.Results) != 3 {
 		t.Fatalf("report: %+v", rep)

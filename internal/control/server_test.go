@@ -459,7 +459,9 @@ func TestEventStreamLimit(t *testing.T) {
 func TestConnLimit(t *testing.T) {
 	t.Parallel()
 	b, _ := newLive()
-	addr := serve(t, b, ServerOptions{MaxConns: 2, MaxEventStreams: 1})
+	// The held connections must outlast the whole test, however slow the
+	// machine: a ReadHeaderTimeout that drops them would free a slot.
+	addr := serve(t, b, ServerOptions{MaxConns: 2, MaxEventStreams: 1, ReadHeaderTimeout: time.Minute})
 	idle := make([]net.Conn, 2)
 	for i := range idle {
 		c, err := net.Dial("unix", addr)
@@ -469,7 +471,7 @@ func TestConnLimit(t *testing.T) {
 		defer c.Close()
 		idle[i] = c
 	}
-	// Two connections are held (for ReadHeaderTimeout, 5s): a third waits.
+	// Two connections are held (for ReadHeaderTimeout, a minute): a third waits.
 	// A broken limit would answer within these 300ms almost always; a
 	// working one can never answer, however slow the machine.
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -523,7 +525,10 @@ func TestEventsClientDropsSilentStream(t *testing.T) {
 	}))
 	defer ln.Close()
 	c := NewClient(addr)
-	c.idle = 50 * time.Millisecond
+	// Long enough that a loaded machine cannot stall the reader past it
+	// before the first event is read (that would drop the stream early,
+	// losing the first event); the stream then goes silent for good.
+	c.idle = 2 * time.Second
 	ev, err := c.Events(testCtx(t))
 	if err != nil {
 		t.Fatal(err)
@@ -594,7 +599,9 @@ func TestReportEndpoint(t *testing.T) {
 func TestSlowHeadersAreDropped(t *testing.T) {
 	t.Parallel()
 	b, _ := newLive()
-	addr := serve(t, b, ServerOptions{ReadHeaderTimeout: 50 * time.Millisecond})
+	// Long enough that the good client's headers (sent at once) never run
+	// into it on a loaded machine; the slow client never finishes its.
+	addr := serve(t, b, ServerOptions{ReadHeaderTimeout: 3 * time.Second})
 	c, err := net.Dial("unix", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -98,17 +98,36 @@ func runResolver(args []string) int {
 	select {}
 }
 
-// lookupFails asserts the name does not resolve through glibc, within the
-// 4 s bound of getent (dnspin's SERVFAIL, then the silent original server's
-// 1 s timeout from the original "options timeout:1 attempts:1").
+// lookupFails asserts the name does not resolve through glibc (dnspin's
+// SERVFAIL, then the silent original server's 1 s timeout from the original
+// "options timeout:1 attempts:1"). The 20 s bound only catches a hang; it is
+// not a timing assertion.
 func lookupFails(t *testing.T, name string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if a, err := nstest.Getent(ctx, "ahostsv4", name); err == nil {
 		t.Fatalf("%s resolved to %v during the outage", name, a)
 	} else if ctx.Err() != nil {
 		t.Fatalf("%s: getent hung until the bound: %v", name, err)
+	}
+}
+
+// getentLive waits for the live answer want through the system path. With
+// upstream healthy the only other answer allowed is the pin: the spec's
+// fallback when the live answer misses answer_budget, which a loaded machine
+// can make happen (200 ms here). Anything else fails at once; the pin is
+// retried for up to 20 s.
+func getentLive(t *testing.T, name, want, pin string) string {
+	t.Helper()
+	stop := time.Now().Add(20 * time.Second)
+	for {
+		got := getent(t, name)
+		if got != pin || time.Now().After(stop) {
+			return got
+		}
+		t.Logf("%s: the pin %s (live answer missed answer_budget); asking again", name, got)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
@@ -139,7 +158,7 @@ func TestRealResolverOutage(t *testing.T) {
 		if err := c.Apply(ctx, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen}); err != nil {
 			t.Fatal(err)
 		}
-		if got := getent(t, "shop.tickets.example"); got != "198.51.100.20" {
+		if got := getentLive(t, "shop.tickets.example", "198.51.100.20", "192.0.2.10"); got != "198.51.100.20" {
 			t.Fatalf("live: %s", got)
 		}
 		if got := getent(t, "www.other.example"); got != "198.51.100.21" {
@@ -155,9 +174,11 @@ func TestRealResolverOutage(t *testing.T) {
 		lookupFails(t, "new1.other.example")
 		m := new(dns.Msg)
 		m.SetQuestion("new2.other.example.", dns.TypeA)
-		r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, "127.0.0.1:53")
+		// A silent dnspin makes this time out; the bound is generous for a
+		// loaded machine (dnspin answers after client_timeout, 300 ms).
+		r, _, err := (&dns.Client{Timeout: 10 * time.Second}).Exchange(m, "127.0.0.1:53")
 		if err != nil || r.Rcode != dns.RcodeServerFailure {
-			t.Fatalf("dnspin for an unprotected name in the outage: %v %v, want a prompt SERVFAIL", r, err)
+			t.Fatalf("dnspin for an unprotected name in the outage: %v %v, want a SERVFAIL, not silence", r, err)
 		}
 
 		up.dark.Store(false)
@@ -190,7 +211,7 @@ func TestRealResolverOutage(t *testing.T) {
 		if err := c.Apply(ctx, *p); err != nil {
 			t.Fatal(err)
 		}
-		if got := getent(t, "shop.tickets.example"); got != "198.51.100.20" {
+		if got := getentLive(t, "shop.tickets.example", "198.51.100.20", "192.0.2.10"); got != "198.51.100.20" {
 			t.Fatalf("after restart: %s", got)
 		}
 		if err := c.Restore(ctx); err != nil {

@@ -329,8 +329,8 @@ func (e *Env) Spawn(t testing.TB, name string, args ...string) *Process {
 			_ = cmd.Wait()
 			t.Fatalf("nstest: helper %s exited before it was ready: %v\n%s", name, cmd.ProcessState, p.Output())
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("nstest: helper %s not ready after 10s\n%s", name, p.Output())
+	case <-time.After(30 * time.Second): // a hang guard: a -race binary starts slowly on a loaded machine
+		t.Fatalf("nstest: helper %s not ready after 30s\n%s", name, p.Output())
 	}
 	return p
 }
