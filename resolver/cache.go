@@ -54,9 +54,7 @@ type entry struct {
 	nameLen   int      // wire length of the question name at offset 12
 	stored    time.Time
 	expires   time.Time
-	rcode     int
 	protected bool // name was protected when stored (fast path checks mode and state)
-	answers   int  // records in the answer section
 }
 
 func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }
@@ -121,7 +119,7 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 	return &entry{
 		msg: b, ttlOffs: offs, ttls: ttls, nameLen: nameLen,
 		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
-		rcode: m.Rcode, protected: protected, answers: len(m.Answer),
+		protected: protected,
 	}, nil
 }
 
@@ -207,7 +205,9 @@ func (e *entry) appendReply(dst []byte, q *wireQuery, now time.Time, ttl uint32)
 	dst = append(dst, e.msg...)
 	b := dst[start:]
 	binary.BigEndian.PutUint16(b, q.id)
-	copy(b[12:12+e.nameLen], q.name)
+	if len(q.name) == e.nameLen {
+		copy(b[12:], q.name) // the client's spelling (0x20 clients check it)
+	}
 	b[2] &^= 0x01
 	if q.rd {
 		b[2] |= 0x01

@@ -30,19 +30,25 @@ type testUpstream struct {
 	lastQ *dns.Msg
 }
 
-func startUpstream(t *testing.T) *testUpstream {
+func startUpstream(t testing.TB) *testUpstream {
 	t.Helper()
 	u := &testUpstream{seen: map[string]int{}, slow: time.Second}
 	u.mode.Store("ok")
 	u.ttl.Store(300)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	l, err := net.Listen("tcp", u.addr)
-	if err != nil {
-		t.Fatal(err)
+	var pc net.PacketConn
+	var l net.Listener
+	for try := 0; l == nil; try++ { // UDP and TCP on the same port
+		var err error
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		u.addr = pc.LocalAddr().String()
+		if l, err = net.Listen("tcp", u.addr); err != nil {
+			pc.Close()
+			if try > 20 {
+				t.Fatal(err)
+			}
+		}
 	}
 	for _, s := range []*dns.Server{{PacketConn: pc, Handler: u}, {Listener: l, Handler: u}} {
 		started := make(chan struct{})

@@ -160,6 +160,11 @@ func (l *learned) get(name string, qtype uint16, now time.Time, maxStale time.Du
 	return e.rrs
 }
 
+// known tells whether name has a usable learned address (A or AAAA).
+func (l *learned) known(name string, now time.Time, maxStale time.Duration) bool {
+	return l.get(name, dns.TypeA, now, maxStale) != nil || l.get(name, dns.TypeAAAA, now, maxStale) != nil
+}
+
 // names counts the names with a learned answer still usable.
 func (l *learned) names(now time.Time, maxStale time.Duration) int {
 	l.mu.Lock()

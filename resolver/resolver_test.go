@@ -166,8 +166,12 @@ func TestUpstreamFailures(t *testing.T) {
 				t.Errorf("learned name: %s ttl %d; want %s learned", describe(m), ttlOf(m), addrsOf(live))
 			}
 			m = ask(t, addr, "shop.tickets.test", dns.TypeAAAA) // pinned for A only
-			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 {
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || SourceFromEDE(m) != SourcePinned {
 				t.Errorf("pinned name, family without pin: %s; want NOERROR without records", describe(m))
+			}
+			m = ask(t, addr, "learned.tickets.test", dns.TypeHTTPS) // learned for A only
+			if m.Rcode != dns.RcodeSuccess || len(m.Answer) != 0 || SourceFromEDE(m) != SourceLearned {
+				t.Errorf("learned name, type never learned: %s; want NOERROR without records", describe(m))
 			}
 			m = ask(t, addr, "www.other.test", dns.TypeA)
 			if addrsOf(m) != addrsOf(cached) || SourceFromEDE(m) != SourceStale || ttlOf(m) != 30 {
@@ -207,10 +211,11 @@ func TestOutageAndRecovery(t *testing.T) {
 	clock := newClock()
 	r, addr := startResolver(t, testConfig(up.addr), clock)
 	ask(t, addr, "learned.tickets.test", dns.TypeA)
+	clock.Advance(time.Hour)
+	ask(t, addr, "fresh.tickets.test", dns.TypeA) // still fresh in the cache during the outage
 	changed := r.Changed()
 
 	up.set("drop")
-	clock.Advance(time.Hour)
 	if m := ask(t, addr, "www.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("unprotected name during failure: %s", describe(m))
 	}
@@ -231,6 +236,9 @@ func TestOutageAndRecovery(t *testing.T) {
 		}
 		if m := ask(t, addr, "learned.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned {
 			t.Fatalf("learned in outage: %s", describe(m))
+		}
+		if m := ask(t, addr, "fresh.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned {
+			t.Fatalf("protected name with a fresh cache entry in outage: %s; want the learned answer", describe(m))
 		}
 	}
 	if after := up.count("shop.tickets.test") + up.count("learned.tickets.test"); after != before {
@@ -289,10 +297,11 @@ func TestModes(t *testing.T) {
 	up := startUpstream(t)
 	r, addr := startResolver(t, testConfig(up.addr), nil)
 
+	live := ask(t, addr, "shop.tickets.test", dns.TypeA) // now cached, fresh
 	r.SetMode(ModePinned)
 	m := ask(t, addr, "shop.tickets.test", dns.TypeA)
-	if SourceFromEDE(m) != SourcePinned || up.count("shop.tickets.test") != 0 {
-		t.Fatalf("pinned mode: %s, upstream asked %d times", describe(m), up.count("shop.tickets.test"))
+	if SourceFromEDE(m) != SourcePinned || up.count("shop.tickets.test") != 1 {
+		t.Fatalf("pinned mode: %s, upstream asked %d times; want the pin, not the cached %s", describe(m), up.count("shop.tickets.test"), addrsOf(live))
 	}
 	if m := ask(t, addr, "www.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
 		t.Fatalf("pinned mode, unprotected name: %s; want live", describe(m))
@@ -686,5 +695,100 @@ func TestIPv6Listener(t *testing.T) {
 	}
 	if n := r.Status().Answers[SourceCache]; n != 2 {
 		t.Errorf("cache answers %d, want 2", n)
+	}
+}
+
+// TestSurvivesPanics: a bug while answering one query costs that query a
+// SERVFAIL, not the machine its DNS.
+func TestSurvivesPanics(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("192.0.2.53:53")
+	r, err := New(cfg, Options{Upstreams: func(addr string) Upstream {
+		return &funcUpstream{addr: addr, exchange: func(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
+			if strings.HasPrefix(m.Question[0].Name, "boom") {
+				panic("boom")
+			}
+			return memUpstream(addr).Exchange(ctx, m)
+		}}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Shutdown(context.Background())
+	addr := r.Addrs()[0]
+	if m := ask(t, addr, "boom.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("panicking upstream: %s, want SERVFAIL", describe(m))
+	}
+	if m := ask(t, addr, "fine.other.test", dns.TypeA); addrsOf(m) != "198.18.0.1" {
+		t.Fatalf("after the panic: %s", describe(m))
+	}
+}
+
+// TestUpstreamOrder: a silent first upstream costs the first query a short
+// wait, not the answer; after that the healthy one is asked first.
+func TestUpstreamOrder(t *testing.T) {
+	t.Parallel()
+	dead, good := startUpstream(t), startUpstream(t)
+	dead.set("drop")
+	r, addr := startResolver(t, testConfig(dead.addr, good.addr), nil)
+	if m := ask(t, addr, "first.other.test", dns.TypeA); addrsOf(m) == "" {
+		t.Fatalf("first query with a silent first upstream: %s", describe(m))
+	}
+	for _, n := range []string{"second.other.test", "third.other.test"} {
+		if m := ask(t, addr, n, dns.TypeA); addrsOf(m) == "" {
+			t.Fatalf("%s: %s", n, describe(m))
+		}
+		if dead.count(n) != 0 {
+			t.Errorf("%s went to the silent upstream first", n)
+		}
+	}
+	st := r.Status().Upstreams
+	if len(st) != 2 || st[0].Healthy || !st[1].Healthy || st[1].RTT <= 0 {
+		t.Errorf("upstream status %+v; want the first unhealthy, the second healthy with an RTT", st)
+	}
+	// SERVFAIL from one upstream makes the next one go at once.
+	dead.set("servfail")
+	good.set("servfail")
+	if m := ask(t, addr, "both.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure ||
+		!strings.Contains(edeOf(m).ExtraText, "SERVFAIL") {
+		t.Fatalf("both failing: %s %v", describe(m), edeOf(m))
+	}
+	if dead.count("both.other.test") != 1 || good.count("both.other.test") != 1 {
+		t.Errorf("asked %d and %d times, want once each", dead.count("both.other.test"), good.count("both.other.test"))
+	}
+}
+
+// TestConcurrentChanges runs queries while pins, mode and config change
+// (for the race detector: every swap must be atomic).
+func TestConcurrentChanges(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 50 {
+			r.SetBundlePins([]Pin{{Name: "b" + itoa(i) + ".tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}})
+			r.SetMode([]Mode{ModeAuto, ModePinned, ModePassthrough}[i%3])
+			if err := r.Reconfigure(testConfig(up.addr)); err != nil {
+				t.Error(err)
+				return
+			}
+			_ = r.Status()
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		m := ask(t, addr, []string{"shop.tickets.test", "www.other.test", "b1.tickets.test"}[i%3], dns.TypeA)
+		if m.Rcode != dns.RcodeSuccess && m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("answer during changes: %s", describe(m))
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,8 @@ type settings struct {
 }
 
 var sources = [...]Source{SourceUpstream, SourceCache, SourceStale, SourcePinned, SourceLearned, SourceServfail, SourceLocal}
+
+const cacheIdx = 1 // sources[cacheIdx] == SourceCache: the hot path counts in bulk
 
 func (r *Resolver) count(s Source) {
 	for i, v := range sources {
@@ -239,19 +242,25 @@ func (r *Resolver) Start(ctx context.Context) error {
 	}
 	for _, a := range r.base.Listen {
 		ap, _ := netip.ParseAddrPort(a) // validated in New
-		uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
-		if err != nil {
-			return fail(&ListenError{Addr: a, Net: "udp", Err: err})
+		for try := 1; ; try++ {
+			uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+			if err != nil {
+				return fail(&ListenError{Addr: a, Net: "udp", Err: err})
+			}
+			bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
+			bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
+			tl, err := net.Listen("tcp", bound.String())
+			if err != nil {
+				uc.Close()
+				if ap.Port() == 0 && try < 20 {
+					continue // the port the OS picked for UDP is taken for TCP: pick again
+				}
+				return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
+			}
+			udp, tcp = append(udp, uc), append(tcp, tl)
+			addrs = append(addrs, bound.String())
+			break
 		}
-		udp = append(udp, uc)
-		bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
-		bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
-		tl, err := net.Listen("tcp", bound.String())
-		if err != nil {
-			return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
-		}
-		tcp = append(tcp, tl)
-		addrs = append(addrs, bound.String())
 	}
 	r.udp, r.addrs, r.started = udp, addrs, true
 	for _, uc := range udp {
@@ -282,7 +291,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 	go func() { defer r.wg.Done(); r.probeLoop(r.ctx) }()
 	go func() { defer r.wg.Done(); r.saveLoop(r.ctx) }()
 	c := r.cfg.Load()
-	r.log.Info("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
+	r.log.Debug("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
 	return nil
 }
 
@@ -477,8 +486,18 @@ func (r *Resolver) startFlight(a *asked) *flight {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
+		defer func() { // never leave waiters hanging, even on a bug
+			if v := recover(); v != nil {
+				f.err = fmt.Errorf("internal error: %v", v)
+				r.flightMu.Lock()
+				delete(r.flights, k)
+				r.flightMu.Unlock()
+				close(f.done)
+				r.log.Error("BUG: recovered from a panic; please report it with this log", "while", "upstream lookup", "panic", v, "stack", string(debug.Stack()))
+			}
+		}()
 		ctx, cancel := context.WithTimeout(r.ctx, r.resolveTimeout(c))
-		resp, err := exchange(ctx, c.ups, up)
+		resp, err := exchange(ctx, c.ups, up, r.resolveTimeout(c)/6)
 		cancel()
 		if r.ctx.Err() == nil {
 			reason := ""
@@ -506,6 +525,19 @@ func (r *Resolver) startFlight(a *asked) *flight {
 		close(f.done)
 	}()
 	return f
+}
+
+// survive turns a panic while answering into an error log and a SERVFAIL
+// (then) instead of a dead resolver: one bad query must not take DNS away
+// from the whole machine. It must be deferred directly.
+func (r *Resolver) survive(what string, then func()) {
+	if v := recover(); v != nil {
+		r.log.Error("BUG: recovered from a panic; please report it with this log", "while", what, "panic", v, "stack", string(debug.Stack()))
+		r.count(SourceServfail)
+		if then != nil {
+			then()
+		}
+	}
 }
 
 // unwrapSyscall shortens "listen udp 127.0.0.1:53: bind: address already in

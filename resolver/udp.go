@@ -35,7 +35,8 @@ func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
 		if n == len(buf) {
 			continue // truncated by the read: no query is this big
 		}
-		if b := r.fastAnswer(out, key, buf[:n], false); b != nil {
+		if b := r.fastAnswer(out, key, buf[:n], false, r.now()); b != nil {
+			r.count(SourceCache)
 			uc.WriteToUDPAddrPort(b, from)
 			continue
 		}
@@ -73,13 +74,14 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 			continue
 		}
 		w := 0
+		now := r.now() // once per batch
 		for i := range n {
 			m := &rms[i]
 			if m.N == udpReadBuf {
 				continue
 			}
 			pkt := m.Buffers[0][:m.N]
-			if b := r.fastAnswer(outs[w], key, pkt, false); b != nil {
+			if b := r.fastAnswer(outs[w], key, pkt, false, now); b != nil {
 				outs[w] = b[:0] // keep a buffer that grew
 				wms[w].Buffers[0] = b
 				wms[w].Addr = m.Addr
@@ -89,6 +91,9 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 			if ua, ok := m.Addr.(*net.UDPAddr); ok {
 				r.slowUDP(uc, pkt, ua.AddrPort())
 			}
+		}
+		if w > 0 {
+			r.counts[cacheIdx].Add(uint64(w))
 		}
 		for off := 0; off < w; {
 			k, err := bc.WriteBatch(wms[off:w], 0)
@@ -115,6 +120,11 @@ func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
 	r.wg.Add(1)
 	go func() {
 		defer func() { <-r.slow; r.wg.Done() }()
+		defer r.survive("query", func() {
+			if b := overloaded(pkt); b != nil {
+				uc.WriteToUDPAddrPort(b, from)
+			}
+		})
 		q := new(dns.Msg)
 		var b []byte
 		if err := q.Unpack(pkt); err != nil {

@@ -205,9 +205,11 @@ func less(a, b UpstreamStatus) bool {
 }
 
 // exchange asks the upstreams in rank order until one gives a usable answer
-// (NOERROR or NXDOMAIN). Each gets a fair share of the time left; a lone
-// upstream is asked twice so one lost packet does not fail the query.
-func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg) (*dns.Msg, error) {
+// (NOERROR or NXDOMAIN). An upstream that fails makes the next one go at
+// once; one that stays silent for hedge makes the next one go alongside, so
+// a dead first upstream costs hedge, not the query. A lone upstream is asked
+// twice, so one lost packet does not fail the query.
+func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.Duration) (*dns.Msg, error) {
 	if len(ups) == 0 {
 		return nil, errors.New("no upstream servers configured: set upstreams in the config")
 	}
@@ -215,37 +217,68 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg) (*dns.Msg, 
 	if len(order) == 1 {
 		order = append(order, order[0])
 	}
-	var errs []string
-	for i, u := range order {
-		if ctx.Err() != nil {
-			break
-		}
-		actx := ctx
-		var cancel context.CancelFunc = func() {}
-		if dl, ok := ctx.Deadline(); ok {
-			share := time.Until(dl) / time.Duration(len(order)-i)
-			actx, cancel = context.WithTimeout(ctx, share)
-		}
-		start := time.Now()
-		r, err := u.u.Exchange(actx, q)
-		timedOut := actx.Err() != nil
-		cancel()
-		if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-			err = fmt.Errorf("answered %s", dns.RcodeToString[r.Rcode])
-		}
-		if err != nil {
-			u.record(false, 0)
-			if timedOut {
-				err = errTimeout
-			}
-			errs = append(errs, fmt.Sprintf("%s %v", u.u.Address(), err))
-			continue
-		}
-		u.record(true, time.Since(start))
-		return r, nil
+	type result struct {
+		i   int
+		u   *upstreamState
+		r   *dns.Msg
+		err error
+		rtt time.Duration
 	}
-	if len(errs) == 0 {
-		return nil, ctx.Err()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the others stop once one has answered
+	results := make(chan result, len(order))
+	next, waiting := 0, 0
+	started := make([]time.Time, len(order))
+	done := make([]bool, len(order))
+	launch := func() {
+		i, u := next, order[next]
+		started[i] = time.Now()
+		next++
+		waiting++
+		go func() {
+			start := time.Now()
+			defer func() { // an Upstream with a bug fails its query, nothing more
+				if v := recover(); v != nil {
+					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0}
+				}
+			}()
+			r, err := u.u.Exchange(ctx, q)
+			if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+				err = errRcode(r.Rcode)
+			}
+			results <- result{i, u, r, err, time.Since(start)}
+		}()
+	}
+	launch()
+	t := time.NewTimer(hedge)
+	defer t.Stop()
+	var errs []string
+	for waiting > 0 {
+		select {
+		case x := <-results:
+			waiting--
+			done[x.i] = true
+			if x.err == nil {
+				x.u.record(true, x.rtt)
+				for i := range next { // silent past hedge while another answered: not healthy
+					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
+						order[i].record(false, 0)
+					}
+				}
+				return x.r, nil
+			}
+			x.u.record(false, 0)
+			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
+			if next < len(order) {
+				launch()
+				t.Reset(hedge)
+			}
+		case <-t.C:
+			if next < len(order) {
+				launch()
+				t.Reset(hedge)
+			}
+		}
 	}
 	return nil, errors.New("upstream " + strings.Join(dedupe(errs), ", "))
 }

@@ -43,12 +43,8 @@ func planFor(cfg *config.Config) installer.Plan {
 func runActivate(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := flagSet(e)
 	dry := fs.Bool("dry-run", false, "print what would change and check that dnspin answers; change nothing")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

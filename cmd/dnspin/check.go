@@ -8,6 +8,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/check"
+	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 )
 
@@ -21,28 +22,14 @@ var cmdCheck = command{
 func runCheck(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := flagSet(e)
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err
 	}
-	o := activationOptions(cfg, e.stderr)
-	in := check.Inputs{
-		Platform:   cfg.Platform.Name,
-		Domains:    cfg.Platform.Domains,
-		Pins:       cfg.Pins,
-		Listen:     cfg.Listen,
-		Activation: cfg.Activation,
-	}
-	if c, err := installer.NewConfigurator(ctx, o); err == nil {
-		in.Snapshot = c.Current
-	}
+	in := checkInputs(ctx, cfg, activationOptions(cfg, e.stderr))
 	// With the service running, prove the system path reaches it by its
 	// answer counters rising, not only from the settings.
 	cl := control.NewClient(cfg.Control)
@@ -69,4 +56,20 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return errors.New("some checks failed (see above)")
 	}
 	return nil
+}
+
+// checkInputs are the checks for cfg, with the OS DNS settings read through
+// this OS's configurator; the caller adds how to count dnspin's answers.
+func checkInputs(ctx context.Context, cfg *config.Config, o installer.Options) check.Inputs {
+	in := check.Inputs{
+		Platform:   cfg.Platform.Name,
+		Domains:    cfg.Platform.Domains,
+		Pins:       cfg.Pins,
+		Listen:     cfg.Listen,
+		Activation: cfg.Activation,
+	}
+	if c, err := installer.NewConfigurator(ctx, o); err == nil {
+		in.Snapshot = c.Current
+	}
+	return in
 }

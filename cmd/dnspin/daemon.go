@@ -324,22 +324,13 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 // reaches dnspin by watching this resolver's own answer counters.
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
-	in := check.Inputs{
-		Platform:   cfg.Platform.Name,
-		Domains:    cfg.Platform.Domains,
-		Pins:       cfg.Pins,
-		Listen:     cfg.Listen,
-		Activation: cfg.Activation,
-		Answered: func(context.Context) (uint64, error) {
-			var n uint64
-			for _, v := range d.res.Status().Answers {
-				n += v
-			}
-			return n, nil
-		},
-	}
-	if c, err := installer.NewConfigurator(ctx, d.inst); err == nil {
-		in.Snapshot = c.Current
+	in := checkInputs(ctx, cfg, d.inst)
+	in.Answered = func(context.Context) (uint64, error) {
+		var n uint64
+		for _, v := range d.res.Status().Answers {
+			n += v
+		}
+		return n, nil
 	}
 	return check.Run(ctx, in)
 }

@@ -17,12 +17,8 @@ var cmdDeactivate = command{
 
 func runDeactivate(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := flagSet(e)
-	pos, err := parseArgs(fs, args)
-	if err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	}
-	if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {

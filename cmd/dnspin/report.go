@@ -17,12 +17,8 @@ var cmdReport = command{
 	run: func(ctx context.Context, e *env, args []string) error {
 		fs, cfg := flagSet(e)
 		out := fs.String("o", "", "file to write (default: dnspin-report-DATE-TIME.txt in the current directory; - for stdout)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
+		if err := parseNoArgs(fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q", pos[0])
 		}
 		c, err := controlClient(*cfg)
 		if err != nil {

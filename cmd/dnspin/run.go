@@ -20,12 +20,8 @@ var cmdRun = command{
 		var listen multiFlag
 		fs.Var(&listen, "listen", "listen address IP:port, repeatable (default: listen from the config)")
 		asService := fs.Bool("service", false, "run as the OS service: log to a bounded file in the state dir (set by dnspin install)")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
+		if err := parseNoArgs(fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q", pos[0])
 		}
 		cfg, err := loadConfig(*cfgPath)
 		if err != nil {

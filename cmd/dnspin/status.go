@@ -18,12 +18,8 @@ var cmdStatus = command{
 	run: func(ctx context.Context, e *env, args []string) error {
 		fs, cfg := flagSet(e)
 		asJSON := fs.Bool("json", false, "print the status as JSON (SPEC.md \"Status\")")
-		pos, err := parseArgs(fs, args)
-		if err != nil {
+		if err := parseNoArgs(fs, args); err != nil {
 			return err
-		}
-		if len(pos) > 0 {
-			return usagef("unexpected argument %q", pos[0])
 		}
 		c, err := controlClient(*cfg)
 		if err != nil {

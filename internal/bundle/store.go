@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
 // store keeps the last accepted bundle and the fetch state under
@@ -91,41 +92,5 @@ func (s store) saveState(st fetchState) error {
 	return writeAtomic(filepath.Join(s.dir, stateFile), append(b, '\n'))
 }
 
-// writeAtomic replaces name durably: temp file beside it, fsync, rename,
-// fsync of the directory, so a crash leaves the old or the new file.
-func writeAtomic(name string, data []byte) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // harmless after the rename
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil && runtime.GOOS != "windows" {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	if runtime.GOOS == "windows" {
-		return nil // directories cannot be opened for fsync there; NTFS journals the rename
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
+// writeAtomic replaces name durably (see internal/atomicfile).
+func writeAtomic(name string, data []byte) error { return atomicfile.Write(name, data, 0o644) }
