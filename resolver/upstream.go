@@ -15,7 +15,8 @@ import (
 )
 
 // Upstream is one upstream DNS server. Exchange sends m and returns the
-// reply whose ID and question match m; the reply carries m's ID.
+// reply whose ID and question match m; the reply carries m's ID. Exchange
+// must not modify m: the same message goes to several upstreams at once.
 type Upstream interface {
 	Address() string
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
@@ -113,7 +114,7 @@ var errNoMatch = errors.New("reply does not match the question")
 // Exchange sends m with a fresh random ID, so that a spoofed reply has to
 // guess it, and accepts only replies whose ID and question match.
 func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	q := *m // shallow: only the ID differs
+	q := m.Copy() // Pack writes into the OPT record: m may be in use by another exchange
 	q.Id = dns.Id()
 	wire, err := q.Pack()
 	if err != nil {
@@ -124,9 +125,9 @@ func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	r, err := u.udp(ctx, wire, &q)
+	r, err := u.udp(ctx, wire, q)
 	if err == nil && r.Truncated {
-		r, err = u.tcp(ctx, wire, &q)
+		r, err = u.tcp(ctx, wire, q)
 	}
 	if err != nil {
 		return nil, err
