@@ -792,3 +792,34 @@ func TestConcurrentChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestUpstreamSocketReuse: a socket goes back to the pool only after a
+// clean exchange, and only for a bounded number of queries.
+func TestUpstreamSocketReuse(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	u := newUDPUpstream(up.addr, newBufPool())
+	q := new(dns.Msg)
+	q.SetQuestion("reuse.other.test.", dns.TypeA)
+	ctx := context.Background()
+	for i := range maxConnUses + 1 {
+		if _, err := u.Exchange(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 && len(u.idle) != 1 {
+			t.Fatalf("after a clean exchange %d idle sockets, want 1", len(u.idle))
+		}
+	}
+	if len(u.idle) != 1 || u.idle[0].uses != 1 {
+		t.Fatalf("after %d exchanges: %d idle, uses %d; want a fresh socket after %d uses", maxConnUses+1, len(u.idle), u.idle[0].uses, maxConnUses)
+	}
+	up.set("drop")
+	tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := u.Exchange(tctx, q); err == nil {
+		t.Fatal("silent upstream answered")
+	}
+	if len(u.idle) != 0 {
+		t.Fatalf("a socket that timed out went back to the pool")
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -14,7 +15,8 @@ import (
 )
 
 // Upstream is one upstream DNS server. Exchange sends m and returns the
-// reply whose ID and question match m; the reply carries m's ID.
+// reply whose ID and question match m; the reply carries m's ID. Exchange
+// must not modify m: the same message goes to several upstreams at once.
 type Upstream interface {
 	Address() string
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
@@ -25,12 +27,68 @@ var _ Upstream = (*udpUpstream)(nil)
 // udpUpstream speaks plain DNS to IP:port: UDP first, TCP when the UDP
 // answer is truncated.
 type udpUpstream struct {
-	addr string
-	bufs *sync.Pool
+	addr  string
+	raddr *net.UDPAddr // nil if addr did not parse; Exchange then fails
+	bufs  *sync.Pool
+
+	mu   sync.Mutex
+	idle []*upConn // sockets from clean exchanges, for reuse
 }
 
 func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
-	return &udpUpstream{addr: addr, bufs: bufs}
+	u := &udpUpstream{addr: addr, bufs: bufs}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		u.raddr = net.UDPAddrFromAddrPort(ap)
+	}
+	return u
+}
+
+// Opening a socket per query costs more than the rest of a cache miss, so
+// sockets are reused, but each for a few queries only: the source port then
+// still changes often, and with the random ID keeps off-path spoofing hard.
+const (
+	maxIdleConns = 64
+	maxConnUses  = 32
+)
+
+type upConn struct {
+	*net.UDPConn
+	uses int
+}
+
+func (u *udpUpstream) conn() (*upConn, error) {
+	u.mu.Lock()
+	if n := len(u.idle); n > 0 {
+		c := u.idle[n-1]
+		u.idle = u.idle[:n-1]
+		u.mu.Unlock()
+		return c, nil
+	}
+	u.mu.Unlock()
+	if u.raddr == nil {
+		return nil, fmt.Errorf("%q is not IP:port", u.addr)
+	}
+	c, err := net.DialUDP("udp", nil, u.raddr)
+	if err != nil {
+		return nil, err
+	}
+	return &upConn{UDPConn: c}, nil
+}
+
+// release keeps a socket after a clean exchange. After a timeout or an
+// error a late reply or ICMP message may still arrive on it: it is closed.
+func (u *udpUpstream) release(c *upConn, clean bool) {
+	c.uses++
+	if clean && c.uses < maxConnUses {
+		u.mu.Lock()
+		if len(u.idle) < maxIdleConns {
+			u.idle = append(u.idle, c)
+			u.mu.Unlock()
+			return
+		}
+		u.mu.Unlock()
+	}
+	c.Close()
 }
 
 func (u *udpUpstream) Address() string { return u.addr }
@@ -56,7 +114,7 @@ var errNoMatch = errors.New("reply does not match the question")
 // Exchange sends m with a fresh random ID, so that a spoofed reply has to
 // guess it, and accepts only replies whose ID and question match.
 func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
-	q := *m // shallow: only the ID differs
+	q := m.Copy() // Pack writes into the OPT record: m may be in use by another exchange
 	q.Id = dns.Id()
 	wire, err := q.Pack()
 	if err != nil {
@@ -67,9 +125,9 @@ func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	r, err := u.udp(ctx, wire, &q)
+	r, err := u.udp(ctx, wire, q)
 	if err == nil && r.Truncated {
-		r, err = u.tcp(ctx, wire, &q)
+		r, err = u.tcp(ctx, wire, q)
 	}
 	if err != nil {
 		return nil, err
@@ -78,17 +136,18 @@ func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error
 	return r, nil
 }
 
-func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Msg, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "udp", u.addr)
+func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (_ *dns.Msg, err error) {
+	c, err := u.conn()
 	if err != nil {
 		return nil, err
 	}
-	defer c.Close()
 	dl, _ := ctx.Deadline()
 	c.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	defer func() {
+		stopped := stop() // false: the deadline may be moving under us, do not reuse
+		u.release(c, err == nil && stopped)
+	}()
 	if _, err := c.Write(wire); err != nil {
 		return nil, err
 	}
