@@ -171,8 +171,11 @@ func testConfig(upstreams ...string) Config {
 			{Name: "edge.cdn.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.21")}},
 		},
 		Mode:          ModeAuto,
-		AnswerBudget:  50 * time.Millisecond,
-		ClientTimeout: 150 * time.Millisecond,
+		// A healthy loopback upstream answers in well under a millisecond;
+		// these leave room for a loaded machine under -race, where a late
+		// live answer would be taken for a failure (pin, degraded state).
+		AnswerBudget:  200 * time.Millisecond,
+		ClientTimeout: 400 * time.Millisecond, // lookups give up at 2× this, before the 1 s "slow" upstream answers
 		StaleTTL:      30 * time.Second,
 		MaxStale:      72 * time.Hour,
 		ProbeInterval: 10 * time.Millisecond,

@@ -219,7 +219,11 @@ func TestOutageAndRecovery(t *testing.T) {
 	if m := ask(t, addr, "www.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("unprotected name during failure: %s", describe(m))
 	}
-	<-changed // the failure was noticed: degraded, then probes fail on to outage
+	select { // the failure was noticed: degraded, then probes fail on to outage
+	case <-changed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("no state change signalled after an upstream failure")
+	}
 	waitState(t, r, StateOutage)
 	s := r.Status()
 	if s.StateReason == "" || !s.StateSince.Equal(clock.Now()) {
