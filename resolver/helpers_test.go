@@ -170,7 +170,7 @@ func testConfig(upstreams ...string) Config {
 			{Name: "*.cdn.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.20")}, AAAA: []netip.Addr{netip.MustParseAddr("2001:db8::20")}},
 			{Name: "edge.cdn.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.21")}},
 		},
-		Mode:          ModeAuto,
+		Mode: ModeAuto,
 		// A healthy loopback upstream answers in well under a millisecond;
 		// these leave room for a loaded machine under -race, where a late
 		// live answer would be taken for a failure (pin, degraded state).
