@@ -827,3 +827,48 @@ func TestUpstreamSocketReuse(t *testing.T) {
 		t.Fatalf("a socket that timed out went back to the pool")
 	}
 }
+
+// TestUpstreamSocketsClosed: an upstream dropped by Reconfigure, and every
+// upstream at Shutdown, gives back its pooled sockets; reloads must not pile
+// up open sockets in a service that runs for months.
+func TestUpstreamSocketsClosed(t *testing.T) {
+	t.Parallel()
+	up1, up2 := startUpstream(t), startUpstream(t)
+	r, addr := startResolver(t, testConfig(up1.addr), nil)
+	// pooled asks name through r and returns the socket the exchange left
+	// in the pool of the only upstream.
+	pooled := func(name string) *upConn {
+		t.Helper()
+		if m := ask(t, addr, name, dns.TypeA); m.Rcode != dns.RcodeSuccess {
+			t.Fatalf("%s: %s", name, describe(m))
+		}
+		u := r.cfg.Load().ups[0].u.(*udpUpstream)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if len(u.idle) == 0 {
+			t.Fatalf("no pooled socket for %s after a clean exchange", u.addr)
+		}
+		return u.idle[0]
+	}
+	isClosed := func(c *upConn) bool {
+		_, err := c.Write([]byte{0})
+		return errors.Is(err, net.ErrClosed)
+	}
+
+	c1 := pooled("one.other.test")
+	if err := r.Reconfigure(testConfig(up2.addr)); err != nil {
+		t.Fatal(err)
+	}
+	if !isClosed(c1) {
+		t.Errorf("pooled socket of the upstream Reconfigure dropped is still open")
+	}
+	c2 := pooled("two.other.test")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !isClosed(c2) {
+		t.Errorf("pooled upstream socket still open after Shutdown")
+	}
+}

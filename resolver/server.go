@@ -200,12 +200,16 @@ func (r *Resolver) applyLocked() {
 		if u == nil {
 			u = &upstreamState{u: r.newUpstream(a), healthy: true}
 		}
+		delete(old, a)
 		s.ups = append(s.ups, u)
 	}
 	if len(s.ups) == 0 {
 		r.log.Warn("no upstream servers: only pinned and learned answers can be given")
 	}
 	r.cfg.Store(s)
+	for _, u := range old { // no longer configured; exchanges under way finish
+		u.close()
+	}
 }
 
 // resolveTimeout is how long one upstream exchange may take in all. It is
@@ -326,6 +330,9 @@ func (r *Resolver) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("waiting for queries to finish: %w", ctx.Err()))
+	}
+	for _, u := range c.ups {
+		u.close()
 	}
 	if err := r.learned.save(r.now(), c.MaxStale); err != nil {
 		errs = append(errs, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -31,8 +32,9 @@ type udpUpstream struct {
 	raddr *net.UDPAddr // nil if addr did not parse; Exchange then fails
 	bufs  *sync.Pool
 
-	mu   sync.Mutex
-	idle []*upConn // sockets from clean exchanges, for reuse
+	mu     sync.Mutex
+	idle   []*upConn // sockets from clean exchanges, for reuse
+	closed bool      // Close was called: sockets are closed after use
 }
 
 func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
@@ -81,7 +83,7 @@ func (u *udpUpstream) release(c *upConn, clean bool) {
 	c.uses++
 	if clean && c.uses < maxConnUses {
 		u.mu.Lock()
-		if len(u.idle) < maxIdleConns {
+		if !u.closed && len(u.idle) < maxIdleConns {
 			u.idle = append(u.idle, c)
 			u.mu.Unlock()
 			return
@@ -92,6 +94,20 @@ func (u *udpUpstream) release(c *upConn, clean bool) {
 }
 
 func (u *udpUpstream) Address() string { return u.addr }
+
+// Close closes the idle sockets; sockets in use are closed when their
+// exchange ends. The resolver calls it when the upstream leaves the config
+// and at Shutdown, so reloads do not pile up open sockets.
+func (u *udpUpstream) Close() error {
+	u.mu.Lock()
+	idle := u.idle
+	u.idle, u.closed = nil, true
+	u.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+	return nil
+}
 
 // errTimeout is an upstream that did not answer in time.
 var errTimeout = errors.New("timed out")
@@ -224,6 +240,13 @@ func (s *upstreamState) record(ok bool, rtt time.Duration) {
 		} else {
 			s.rtt = (7*s.rtt + rtt) / 8
 		}
+	}
+}
+
+// close releases the upstream's sockets, if it keeps any.
+func (s *upstreamState) close() {
+	if c, ok := s.u.(io.Closer); ok {
+		c.Close()
 	}
 }
 
