@@ -198,6 +198,27 @@ type wireQuery struct {
 	maxSize  int // largest reply the client takes over this transport
 }
 
+// setMaxSize sets maxSize from the client's EDNS UDP size (0: no EDNS) and
+// the transport.
+func (q *wireQuery) setMaxSize(udpSize uint16, tcp bool) {
+	q.maxSize = max(dns.MinMsgSize, int(udpSize))
+	if tcp {
+		q.maxSize = dns.MaxMsgSize
+	}
+}
+
+// keyFlags are the query's cache key flags.
+func (q *wireQuery) keyFlags() byte {
+	var flags byte
+	if q.do {
+		flags |= keyDO
+	}
+	if q.cd {
+		flags |= keyCD
+	}
+	return flags
+}
+
 // appendReply writes e as the answer to q. ttl > 0 replaces every TTL (stale
 // answers); otherwise TTLs count down from when e was stored.
 func (e *entry) appendReply(dst []byte, q *wireQuery, now time.Time, ttl uint32) []byte {

@@ -34,15 +34,21 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 }
 
 // servePacket answers one raw query the way the UDP listeners do (they
-// inline these steps to batch system calls; FuzzHandler and the benchmarks
-// call it). Cache hits are answered from the packet without unpacking it;
-// anything else is unpacked and goes through answer. Unparseable queries
-// get FORMERR when their header can be read, else nothing.
+// split these steps between the reading goroutine and slowUDP to batch
+// system calls; FuzzHandler and the benchmarks call it). Cache hits are
+// answered from the packet without unpacking it; anything else goes to
+// slowAnswer.
 func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp bool) []byte {
 	if out := r.fastAnswer(dst, keyBuf, pkt, tcp, r.now()); out != nil {
 		r.count(SourceCache)
 		return out
 	}
+	return r.slowAnswer(ctx, pkt, tcp)
+}
+
+// slowAnswer unpacks a raw query that is not a plain cache hit and answers
+// it; unparseable queries get FORMERR when their header can be read.
+func (r *Resolver) slowAnswer(ctx context.Context, pkt []byte, tcp bool) []byte {
 	q := new(dns.Msg)
 	if err := q.Unpack(pkt); err != nil {
 		b := formerr(pkt)
@@ -109,7 +115,7 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 	}
 	// 3: outage declared (or not yet over), or pinned mode: pin or learned
 	// answer at once, without waiting on upstream.
-	if st := r.health.current(); mode == ModePinned || st == StateOutage || st == StateRecovering {
+	if r.backupFirst(mode) {
 		if out, src := r.backup(a); out != nil {
 			return out, src
 		}
@@ -123,6 +129,20 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 		}
 		return r.stale(a)
 	})
+}
+
+// backupFirst tells whether protected names are answered from pins and
+// learned answers before the cache and upstream (step 3): in pinned mode,
+// and in auto mode while an outage is declared or not yet over.
+func (r *Resolver) backupFirst(mode Mode) bool {
+	switch mode {
+	case ModePinned:
+		return true
+	case ModeAuto:
+		st := r.health.current()
+		return st == StateOutage || st == StateRecovering
+	}
+	return false
 }
 
 // asked is one query on its way through the algorithm.
@@ -344,14 +364,12 @@ func formerr(pkt []byte) []byte {
 
 // queryOf extracts what the answer needs from a parsed query.
 func queryOf(q *dns.Msg, tcp bool) (wireQuery, []byte, error) {
-	wq := wireQuery{id: q.Id, rd: q.RecursionDesired, cd: q.CheckingDisabled, maxSize: dns.MinMsgSize}
+	wq := wireQuery{id: q.Id, rd: q.RecursionDesired, cd: q.CheckingDisabled}
+	var udpSize uint16
 	if opt := q.IsEdns0(); opt != nil {
-		wq.edns, wq.do = true, opt.Do()
-		wq.maxSize = max(dns.MinMsgSize, int(opt.UDPSize()))
+		wq.edns, wq.do, udpSize = true, opt.Do(), opt.UDPSize()
 	}
-	if tcp {
-		wq.maxSize = dns.MaxMsgSize
-	}
+	wq.setMaxSize(udpSize, tcp)
 	if len(q.Question) != 1 {
 		return wq, nil, errors.New("not exactly one question")
 	}
@@ -362,14 +380,7 @@ func queryOf(q *dns.Msg, tcp bool) (wireQuery, []byte, error) {
 		return wq, nil, err
 	}
 	wq.name = buf[:n]
-	var flags byte
-	if wq.do {
-		flags |= keyDO
-	}
-	if wq.cd {
-		flags |= keyCD
-	}
-	return wq, appendKey(make([]byte, 0, n+5), wq.name, qq.Qtype, qq.Qclass, flags), nil
+	return wq, appendKey(make([]byte, 0, n+5), wq.name, qq.Qtype, qq.Qclass, wq.keyFlags()), nil
 }
 
 // fastAnswer answers a cache hit straight from the query packet: it parses
@@ -411,28 +422,19 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 	}
 	qtype, qclass := be.Uint16(pkt[off:]), be.Uint16(pkt[off+2:])
 	off += 4
-	wq := wireQuery{id: be.Uint16(pkt), name: pkt[12:nameEnd], rd: pkt[2]&0x01 != 0, cd: pkt[3]&0x10 != 0, maxSize: dns.MinMsgSize}
+	wq := wireQuery{id: be.Uint16(pkt), name: pkt[12:nameEnd], rd: pkt[2]&0x01 != 0, cd: pkt[3]&0x10 != 0}
+	var udpSize uint16
 	if ar == 1 {
 		if off+11 > len(pkt) || pkt[off] != 0 || be.Uint16(pkt[off+1:]) != dns.TypeOPT || pkt[off+6] != 0 ||
 			off+11+int(be.Uint16(pkt[off+9:])) != len(pkt) {
 			return nil
 		}
-		wq.edns, wq.do = true, pkt[off+7]&0x80 != 0
-		wq.maxSize = max(dns.MinMsgSize, int(be.Uint16(pkt[off+3:])))
+		wq.edns, wq.do, udpSize = true, pkt[off+7]&0x80 != 0, be.Uint16(pkt[off+3:])
 	} else if off != len(pkt) {
 		return nil
 	}
-	if tcp {
-		wq.maxSize = dns.MaxMsgSize
-	}
-	var flags byte
-	if wq.do {
-		flags |= keyDO
-	}
-	if wq.cd {
-		flags |= keyCD
-	}
-	key := appendKey(keyBuf[:0], wq.name, qtype, qclass, flags)
+	wq.setMaxSize(udpSize, tcp)
+	key := appendKey(keyBuf[:0], wq.name, qtype, qclass, wq.keyFlags())
 	e := r.cache.get(key)
 	if e == nil {
 		return nil
@@ -440,14 +442,8 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 	if !e.fresh(now) {
 		return nil
 	}
-	if e.protected {
-		if m := r.Mode(); m == ModePinned {
-			return nil
-		} else if m == ModeAuto {
-			if st := r.health.current(); st == StateOutage || st == StateRecovering {
-				return nil
-			}
-		}
+	if e.protected && r.backupFirst(r.Mode()) {
+		return nil
 	}
 	out := e.appendReply(dst[:0], &wq, now, 0)
 	if len(out) > wq.maxSize {

@@ -125,16 +125,7 @@ func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
 				uc.WriteToUDPAddrPort(b, from)
 			}
 		})
-		q := new(dns.Msg)
-		var b []byte
-		if err := q.Unpack(pkt); err != nil {
-			if b = formerr(pkt); b != nil {
-				r.count(SourceLocal)
-			}
-		} else {
-			b, _ = r.answer(r.ctx, q, false)
-		}
-		if b != nil {
+		if b := r.slowAnswer(r.ctx, pkt, false); b != nil {
 			uc.WriteToUDPAddrPort(b, from)
 		}
 	}()
