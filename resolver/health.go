@@ -150,7 +150,7 @@ func (r *Resolver) probe(ctx context.Context) {
 	q := new(dns.Msg)
 	q.SetQuestion(name, dns.TypeSOA)
 	q.SetEdns0(ednsUDPSize, false)
-	pctx, cancel := context.WithTimeout(ctx, r.resolveTimeout(c)) // the same patience as a query
+	pctx, cancel := context.WithTimeout(ctx, c.resolveTimeout()) // the same patience as a query
 	defer cancel()
 	var wg sync.WaitGroup
 	oks := make([]bool, len(c.ups))

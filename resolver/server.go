@@ -216,7 +216,7 @@ func (r *Resolver) applyLocked() {
 // longer than client_timeout so that, as RFC 8767 has it, resolution goes on
 // after a stale answer was given and refreshes the cache; and it stays below
 // the 5 s a stub resolver waits, so the client hears SERVFAIL, not silence.
-func (r *Resolver) resolveTimeout(c *settings) time.Duration {
+func (c *settings) resolveTimeout() time.Duration {
 	return max(2*c.ClientTimeout, 2*c.AnswerBudget)
 }
 
@@ -493,18 +493,18 @@ func (r *Resolver) startFlight(a *asked) *flight {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		defer func() { // never leave waiters hanging, even on a bug
+		defer func() { // waiters hear the result, or the error of a bug
 			if v := recover(); v != nil {
 				f.err = fmt.Errorf("internal error: %v", v)
-				r.flightMu.Lock()
-				delete(r.flights, k)
-				r.flightMu.Unlock()
-				close(f.done)
-				r.log.Error("BUG: recovered from a panic; please report it with this log", "while", "upstream lookup", "panic", v, "stack", string(debug.Stack()))
+				r.logPanic("upstream lookup", v)
 			}
+			r.flightMu.Lock()
+			delete(r.flights, k)
+			r.flightMu.Unlock()
+			close(f.done)
 		}()
-		ctx, cancel := context.WithTimeout(r.ctx, r.resolveTimeout(c))
-		resp, err := exchange(ctx, c.ups, up, r.resolveTimeout(c)/6)
+		ctx, cancel := context.WithTimeout(r.ctx, c.resolveTimeout())
+		resp, err := exchange(ctx, c.ups, up, c.resolveTimeout()/6)
 		cancel()
 		if r.ctx.Err() == nil {
 			reason := ""
@@ -526,10 +526,6 @@ func (r *Resolver) startFlight(a *asked) *flight {
 			}
 		}
 		f.err = err
-		r.flightMu.Lock()
-		delete(r.flights, k)
-		r.flightMu.Unlock()
-		close(f.done)
 	}()
 	return f
 }
@@ -539,12 +535,16 @@ func (r *Resolver) startFlight(a *asked) *flight {
 // from the whole machine. It must be deferred directly.
 func (r *Resolver) survive(what string, then func()) {
 	if v := recover(); v != nil {
-		r.log.Error("BUG: recovered from a panic; please report it with this log", "while", what, "panic", v, "stack", string(debug.Stack()))
+		r.logPanic(what, v)
 		r.count(SourceServfail)
 		if then != nil {
 			then()
 		}
 	}
+}
+
+func (r *Resolver) logPanic(what string, v any) {
+	r.log.Error("BUG: recovered from a panic; please report it with this log", "while", what, "panic", v, "stack", string(debug.Stack()))
 }
 
 // unwrapSyscall shortens "listen udp 127.0.0.1:53: bind: address already in
