@@ -79,10 +79,8 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 		return nil, errors.New("reply without a question")
 	}
 	ttl := -1
-	min := func(v uint32) {
-		if v > maxCacheTTL {
-			v = maxCacheTTL
-		}
+	lower := func(v uint32) { // ttl = min(ttl, v, maxCacheTTL)
+		v = min(v, maxCacheTTL)
 		if ttl < 0 || int(v) < ttl {
 			ttl = int(v)
 		}
@@ -90,15 +88,15 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 	switch {
 	case m.Rcode == dns.RcodeSuccess && len(m.Answer) > 0:
 		for _, rr := range m.Answer {
-			min(rr.Header().Ttl)
+			lower(rr.Header().Ttl)
 		}
 	case m.Rcode == dns.RcodeSuccess || m.Rcode == dns.RcodeNameError:
 		ns := make([]dns.RR, len(m.Ns))
 		for i, rr := range m.Ns { // RFC 2308: negative TTL is min(SOA TTL, SOA MINIMUM)
 			if soa, ok := rr.(*dns.SOA); ok {
 				soa = dns.Copy(soa).(*dns.SOA)
-				soa.Hdr.Ttl = minU32(soa.Hdr.Ttl, soa.Minttl)
-				min(soa.Hdr.Ttl)
+				soa.Hdr.Ttl = min(soa.Hdr.Ttl, soa.Minttl)
+				lower(soa.Hdr.Ttl)
 				rr = soa
 			}
 			ns[i] = rr
@@ -121,13 +119,6 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
 		protected: protected,
 	}, nil
-}
-
-func minU32(a, b uint32) uint32 {
-	if a < b {
-		return a
-	}
-	return b
 }
 
 var errMalformed = errors.New("malformed message")

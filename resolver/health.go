@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -62,7 +63,7 @@ func (h *health) result(ok bool, reason string, recoverAfter int) {
 		switch h.state {
 		case StateDegraded, StateRecovering:
 			if h.goods >= recoverAfter {
-				h.set(StateNormal, "upstream answered "+itoa(h.goods)+" times in a row")
+				h.set(StateNormal, "upstream answered "+strconv.Itoa(h.goods)+" times in a row")
 			}
 		case StateOutage:
 			if recoverAfter <= 1 {
@@ -102,16 +103,6 @@ func (h *health) result(ok bool, reason string, recoverAfter int) {
 func (h *health) set(s State, reason string) {
 	h.state, h.since, h.reason = s, h.now(), reason
 	h.cur.Store(s)
-}
-
-func itoa(n int) string {
-	b := []byte{}
-	for {
-		b = append([]byte{byte('0' + n%10)}, b...)
-		if n /= 10; n == 0 {
-			return string(b)
-		}
-	}
 }
 
 // probeLoop tests upstream every probe_interval while the state is not

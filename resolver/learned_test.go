@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -24,12 +25,12 @@ func TestLearnedBoundedAndPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 * maxLearned {
-		l.put("n"+itoa(i)+".tickets.test.", dns.TypeA, aRR("n"+itoa(i)+".tickets.test.", net.IPv4(192, 0, 2, 1)), now.Add(time.Duration(i)*time.Millisecond))
+		l.put("n"+strconv.Itoa(i)+".tickets.test.", dns.TypeA, aRR("n"+strconv.Itoa(i)+".tickets.test.", net.IPv4(192, 0, 2, 1)), now.Add(time.Duration(i)*time.Millisecond))
 	}
 	if n := len(l.m); n > maxLearned+maxLearned/4 {
 		t.Fatalf("%d learned entries, bound %d", n, maxLearned+maxLearned/4)
 	}
-	newest := "n" + itoa(3*maxLearned-1) + ".tickets.test."
+	newest := "n" + strconv.Itoa(3*maxLearned-1) + ".tickets.test."
 	if l.get(newest, dns.TypeA, now, time.Hour) == nil {
 		t.Fatal("the newest answer was evicted")
 	}

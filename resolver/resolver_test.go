@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -632,7 +633,7 @@ func TestCacheBounded(t *testing.T) {
 	now := time.Now()
 	for i := range 1000 {
 		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn("n"+itoa(i)+".test"), dns.TypeA)
+		m.SetQuestion(dns.Fqdn("n"+strconv.Itoa(i)+".test"), dns.TypeA)
 		m.Response = true
 		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: uint32(i + 1)}, A: net.IPv4(1, 2, 3, 4)}}
 		e, err := newEntry(m, now, false)
@@ -775,7 +776,7 @@ func TestConcurrentChanges(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := range 50 {
-			r.SetBundlePins([]Pin{{Name: "b" + itoa(i) + ".tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}})
+			r.SetBundlePins([]Pin{{Name: "b" + strconv.Itoa(i) + ".tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.1")}}})
 			r.SetMode([]Mode{ModeAuto, ModePinned, ModePassthrough}[i%3])
 			if err := r.Reconfigure(testConfig(up.addr)); err != nil {
 				t.Error(err)

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -256,34 +258,31 @@ func (s *upstreamState) status() UpstreamStatus {
 	return UpstreamStatus{Address: s.u.Address(), Healthy: s.healthy, RTT: s.rtt}
 }
 
-// rank orders upstreams for one query: healthy ones first, fastest first.
+// rank orders upstreams for one query: healthy ones first, fastest first
+// (stable, so equal ones keep the configured order).
 func rank(ups []*upstreamState) []*upstreamState {
-	st := make([]UpstreamStatus, len(ups))
+	type ranked struct {
+		u  *upstreamState
+		st UpstreamStatus
+	}
+	rs := make([]ranked, len(ups))
 	for i, u := range ups {
-		st[i] = u.status()
+		rs[i] = ranked{u, u.status()}
 	}
-	out := append([]*upstreamState(nil), ups...)
-	idx := make([]int, len(ups))
-	for i := range idx {
-		idx[i] = i
-	}
-	// insertion sort: there are a handful of upstreams at most
-	for i := 1; i < len(idx); i++ {
-		for j := i; j > 0 && less(st[idx[j]], st[idx[j-1]]); j-- {
-			idx[j], idx[j-1] = idx[j-1], idx[j]
+	slices.SortStableFunc(rs, func(a, b ranked) int {
+		if a.st.Healthy != b.st.Healthy {
+			if a.st.Healthy {
+				return -1
+			}
+			return 1
 		}
-	}
-	for i, k := range idx {
-		out[i] = ups[k]
+		return cmp.Compare(a.st.RTT, b.st.RTT)
+	})
+	out := make([]*upstreamState, len(rs))
+	for i, r := range rs {
+		out[i] = r.u
 	}
 	return out
-}
-
-func less(a, b UpstreamStatus) bool {
-	if a.Healthy != b.Healthy {
-		return a.Healthy
-	}
-	return a.RTT < b.RTT
 }
 
 // exchange asks the upstreams in rank order until one gives a usable answer
@@ -314,11 +313,11 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 	done := make([]bool, len(order))
 	launch := func() {
 		i, u := next, order[next]
-		started[i] = time.Now()
+		start := time.Now()
+		started[i] = start
 		next++
 		waiting++
 		go func() {
-			start := time.Now()
 			defer func() { // an Upstream with a bug fails its query, nothing more
 				if v := recover(); v != nil {
 					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0}
@@ -362,15 +361,5 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 			}
 		}
 	}
-	return nil, errors.New("upstream " + strings.Join(dedupe(errs), ", "))
-}
-
-func dedupe(s []string) []string {
-	var out []string
-	for i, v := range s {
-		if i == 0 || v != s[i-1] {
-			out = append(out, v)
-		}
-	}
-	return out
+	return nil, errors.New("upstream " + strings.Join(slices.Compact(errs), ", "))
 }
