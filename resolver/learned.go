@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,7 +46,20 @@ type learnedEntry struct {
 }
 
 func learnedKey(name string, qtype uint16) string {
-	return name + "/" + dns.TypeToString[qtype]
+	return name + "/" + dns.Type(qtype).String() // "TYPE65280" for types without a name
+}
+
+// parseType reads a type as dns.Type.String writes it.
+func parseType(s string) (uint16, bool) {
+	if t, ok := dns.StringToType[s]; ok {
+		return t, true
+	}
+	if n, ok := strings.CutPrefix(s, "TYPE"); ok {
+		if v, err := strconv.ParseUint(n, 10, 16); err == nil {
+			return uint16(v), true
+		}
+	}
+	return 0, false
 }
 
 // learnedFile is the JSON on disk.
@@ -82,7 +96,7 @@ func loadLearned(dir string, now time.Time, maxStale time.Duration) (*learned, e
 		return l, fmt.Errorf("learned answers %s are damaged: %v (starting without them; the file is rewritten on the next good answers)", l.path, err)
 	}
 	for _, a := range f.Answers {
-		qt, ok := dns.StringToType[a.Type]
+		qt, ok := parseType(a.Type)
 		if !ok || now.Sub(a.At) > maxStale || len(a.RRs) == 0 {
 			continue
 		}
@@ -195,7 +209,7 @@ func (l *learned) save(now time.Time, maxStale time.Duration) error {
 			delete(l.m, k)
 			continue
 		}
-		a := learnedJSON{Name: e.name, Type: dns.TypeToString[e.qtype], At: e.at}
+		a := learnedJSON{Name: e.name, Type: dns.Type(e.qtype).String(), At: e.at}
 		for _, rr := range e.rrs {
 			a.RRs = append(a.RRs, rr.String())
 		}

@@ -87,3 +87,32 @@ func TestLearnedUnchangedNotRewritten(t *testing.T) {
 		t.Fatal("a changed answer did not make the file dirty")
 	}
 }
+
+// TestLearnedTypesWithoutName: types miekg/dns has no name for (private
+// use, new ones) are kept apart and survive a save and load; they used to
+// share one key, so one type's records answered another.
+func TestLearnedTypesWithoutName(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	now := time.Now()
+	l, _ := loadLearned(dir, now, time.Hour)
+	const name = "app.tickets.test."
+	rr, err := dns.NewRR(name + ` 60 IN TYPE65280 \# 2 0102`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.put(name, 65280, []dns.RR{rr}, now)
+	if got := l.get(name, 65281, now, time.Hour); got != nil {
+		t.Fatalf("TYPE65281 answered with the records learned for TYPE65280: %v", got)
+	}
+	if err := l.save(now, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := loadLearned(dir, now, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l2.get(name, 65280, now, time.Hour); len(got) != 1 || got[0].Header().Rrtype != 65280 {
+		t.Fatalf("TYPE65280 after save and load: %v", got)
+	}
+}
