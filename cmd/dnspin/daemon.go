@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,10 +69,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		log.Error("activation: could not restore the settings an earlier run left; run `dnspin deactivate` as administrator", "err", err)
 	}
 
-	rc, err := d.resolverConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
+	rc := d.resolverConfig(ctx, cfg)
 	d.res, err = resolver.New(rc, resolver.Options{Logger: log})
 	if err != nil {
 		return fmt.Errorf("config %s: %w", cfg.Path, err)
@@ -111,10 +109,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		}()
 	}
 
+	c, err := installer.NewConfigurator(ctx, d.inst)
 	if wasActive {
-		d.reapply(ctx, cfg)
+		d.reapply(ctx, c, err, cfg)
 	}
-	if c, err := installer.NewConfigurator(ctx, d.inst); err == nil {
+	if err == nil {
 		if r, ok := c.(installer.Reasserter); ok {
 			t := time.NewTicker(reassertEvery)
 			defer t.Stop()
@@ -148,9 +147,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 
 // resolverConfig expands "system" upstreams and turns cfg into the
 // resolver's configuration.
-func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) (resolver.Config, error) {
+func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolver.Config {
 	var system []string
-	if hasSystem(cfg.Upstreams) {
+	if slices.Contains(cfg.Upstreams, "system") {
 		var err error
 		system, err = installer.SystemResolvers(ctx, d.inst, cfg.Listen)
 		if err != nil {
@@ -160,13 +159,12 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) (resolv
 			d.log.Warn(`upstreams = ["system"] found no name server to forward to: add IP addresses to upstreams in the config`, "config", cfg.Path)
 		}
 	}
-	return cfg.Resolver(system), nil
+	return cfg.Resolver(system)
 }
 
 // reapply points the OS at dnspin again after Recover restored the
-// original settings of a run that was active.
-func (d *daemon) reapply(ctx context.Context, cfg *config.Config) {
-	c, err := installer.NewConfigurator(ctx, d.inst)
+// original settings of a run that was active; err is NewConfigurator's.
+func (d *daemon) reapply(ctx context.Context, c installer.Configurator, err error, cfg *config.Config) {
 	if err == nil {
 		err = c.Apply(ctx, planFor(cfg))
 	}
@@ -352,10 +350,7 @@ func (d *daemon) Reload(ctx context.Context) error {
 	if len(d.reloadListen) > 0 {
 		next.Listen = d.reloadListen
 	}
-	rc, err := d.resolverConfig(ctx, next)
-	if err != nil {
-		return err
-	}
+	rc := d.resolverConfig(ctx, next)
 	if next.Mode == cur.Mode {
 		// The file did not change the mode: keep what a user chose at
 		// run time (e.g. "Use backup addresses now" in the tray).

@@ -64,12 +64,3 @@ func runService(ctx context.Context, e *env, cfg *config.Config, ring *control.L
 	}, os.Exit)
 	return err
 }
-
-func hasSystem(ups []string) bool {
-	for _, u := range ups {
-		if u == "system" {
-			return true
-		}
-	}
-	return false
-}
