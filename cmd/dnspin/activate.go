@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -129,16 +130,7 @@ func preflight(ctx context.Context, cfg *config.Config) error {
 }
 
 func isOtherDNSServer(holder string) bool {
-	if holder == "" {
-		return false
-	}
-	name := strings.Fields(holder)[0]
-	for _, o := range otherDNSServers {
-		if name == o {
-			return true
-		}
-	}
-	return false
+	return holder != "" && slices.Contains(otherDNSServers, strings.Fields(holder)[0])
 }
 
 // answers sends one real DNS query to addr and reports whether any DNS answer

@@ -39,10 +39,8 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	fs.Var(&urls, "bundle-url", "set [bundle] urls in the installed config (repeat for mirrors)")
 	key := fs.String("bundle-key", "", "set [bundle] public_key in the installed config (ed25519:BASE64)")
 	domains := fs.String("platform-domains", "", "set [platform] domains in the installed config (comma-separated); with no config anywhere, a config with defaults is made")
-	if pos, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	finish := func(steps []installer.Step, err error) error { return report(e, "install", *silent, steps, err) }
 
@@ -70,7 +68,7 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	if tray := filepath.Join(filepath.Dir(exe), "dnspin-tray"+ext); fileExists(tray) {
 		bins["dnspin-tray"+ext] = tray
 	}
-	plan := installer.Plan{Mode: cfg.Activation, Domains: cfg.Platform.Domains, Resolver: cfg.Listen}
+	plan := planFor(cfg)
 	if !*silent {
 		fmt.Fprintf(e.stdout, "dnspin will:\n  - install the config %s as %s (only administrators may change it)\n  - copy %d program file(s) to %s\n  - register and start the service %q (restarted if it stops)\n  - start the tray for every user who logs in\n  - point the system's DNS at dnspin (%s)\nContinue? [y/N] ",
 			srcName, in.Paths.Config, len(bins), in.Paths.BinDir, installer.ServiceName, plan.Mode)

@@ -47,7 +47,10 @@ func printStatus(w io.Writer, s control.Status) {
 	fmt.Fprintln(w, control.Summary(s))
 	fmt.Fprintln(w)
 	row := func(label, format string, a ...any) {
-		fmt.Fprintf(w, "%-12s %s\n", label+":", fmt.Sprintf(format, a...))
+		if label != "" { // "": a continuation line
+			label += ":"
+		}
+		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, a...))
 	}
 	row("Mode", "%s", s.Mode)
 	row("State", "%s since %s", s.State, when(s.StateSince))
@@ -57,20 +60,14 @@ func printStatus(w io.Writer, s control.Status) {
 		row("System DNS", "does not use dnspin (activation %s; run: dnspin activate)", s.Activation)
 	}
 	row("Listening", "%s", strings.Join(s.Listen, ", "))
-	for i, u := range s.Upstreams {
-		label := "Upstreams"
-		if i > 0 {
-			label = ""
-		}
+	label := "Upstreams"
+	for _, u := range s.Upstreams {
 		health := fmt.Sprintf("answers, %.1f ms", u.RTTMs)
 		if !u.Healthy {
 			health = "NOT answering"
 		}
-		if label == "" {
-			fmt.Fprintf(w, "%-12s %s  %s\n", "", u.Address, health)
-		} else {
-			row(label, "%s  %s", u.Address, health)
-		}
+		row(label, "%s  %s", u.Address, health)
+		label = ""
 	}
 	name := s.Platform.Name
 	if name == "" {

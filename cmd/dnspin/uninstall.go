@@ -21,10 +21,8 @@ func runUninstall(ctx context.Context, e *env, args []string, in *installer.Inst
 	fs, _ := flagSet(e)
 	silent := fs.Bool("silent", false, "print one JSON line at the end (for MDM, GPO, scripts)")
 	keep := fs.Bool("keep-state", false, "keep the config, learned answers, bundle and logs (for reinstalling later)")
-	if pos, err := parseArgs(fs, args); err != nil {
+	if err := parseNoArgs(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	steps, err := in.Uninstall(ctx, installer.UninstallOptions{KeepState: *keep})
 	return report(e, "uninstall", *silent, steps, err)
