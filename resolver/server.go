@@ -167,7 +167,7 @@ func validate(c Config) error {
 	}
 	for _, u := range c.Upstreams {
 		if _, err := netip.ParseAddrPort(u); err != nil {
-			return fmt.Errorf("upstream %q is not IP:port", u)
+			return fmt.Errorf("upstream %q is not IP:port: write e.g. \"192.0.2.53:53\" (\"system\" must be expanded before the resolver sees it)", u)
 		}
 	}
 	if _, err := ParseMode(string(c.Mode)); err != nil {

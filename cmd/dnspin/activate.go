@@ -110,10 +110,7 @@ var otherDNSServers = []string{"dnsmasq", "named", "unbound", "systemd-resolve",
 // address before anything is changed. If not, the error names the program
 // holding the port (if any) and what to do.
 func preflight(ctx context.Context, cfg *config.Config) error {
-	src := "the config"
-	if cfg.Path != "" {
-		src = cfg.Path
-	}
+	src := configName(cfg)
 	for _, addr := range cfg.Listen {
 		answered := answers(ctx, addr)
 		holder := installer.PortHolder("udp", addr)

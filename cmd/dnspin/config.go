@@ -7,6 +7,14 @@ import (
 
 func defaultConfigPath() string { return installer.DefaultPaths().Config }
 
+// configName names cfg's file in messages that tell the user what to change.
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return "the config"
+	}
+	return cfg.Path
+}
+
 // loadConfig reads the config named by --config, or the installed one.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {

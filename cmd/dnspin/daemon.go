@@ -81,7 +81,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 			if h := installer.PortHolder(le.Net, le.Addr); h != "" {
 				holder = " (held by " + h + ")"
 			}
-			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in the config", le, holder)
+			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in %s", le, holder, configName(cfg))
 		}
 		return err
 	}

@@ -45,7 +45,7 @@ func runService(ctx context.Context, e *env, cfg *config.Config, ring *control.L
 		return err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("state_dir %s: %w", cfg.StateDir, err)
+		return fmt.Errorf("state_dir %s: %w: make it writable for the service, or set state_dir in %s to a folder that is", cfg.StateDir, err, configName(cfg))
 	}
 	lf := fileLog(cfg)
 	defer lf.Close()
