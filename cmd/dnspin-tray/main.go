@@ -56,6 +56,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "dnspin-tray %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return 0
 	}
+	l := tray.DetectLang()
+	if *lang != "" { // a usage error before the lock and the log are touched
+		var ok bool
+		if l, ok = tray.ParseLocale(*lang); !ok {
+			fmt.Fprintf(stderr, "dnspin-tray: --lang %q: use en, de or fr\n", *lang)
+			return 2
+		}
+	}
 
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -90,14 +98,6 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	stdlog.SetOutput(out)
 
 	addr := controlAddress(*controlAddr, *cfgPath, log)
-	l := tray.DetectLang()
-	if *lang != "" {
-		var ok bool
-		if l, ok = tray.ParseLocale(*lang); !ok {
-			fmt.Fprintf(stderr, "dnspin-tray: --lang %q: use en, de or fr\n", *lang)
-			return 2
-		}
-	}
 	log.Info("dnspin-tray starting", "version", version, "control", addr, "lang", l)
 
 	err = tray.Run(ctx, tray.Config{

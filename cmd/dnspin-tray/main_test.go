@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -42,4 +44,19 @@ func TestOneInstance(t *testing.T) {
 		t.Fatalf("after release: %v", err)
 	}
 	release2()
+}
+
+// TestBadLangIsUsageError: a wrong --lang exits 2 before the tray takes its
+// lock or creates its folder and log.
+func TestBadLangIsUsageError(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	t.Setenv("HOME", cache)
+	var stderr strings.Builder
+	if code := run(context.Background(), []string{"--lang", "xx"}, &stderr); code != 2 || !strings.Contains(stderr.String(), "--lang") {
+		t.Fatalf("exit %d, stderr %q; want 2 and a word about --lang", code, stderr.String())
+	}
+	if ents, _ := os.ReadDir(cache); len(ents) != 0 {
+		t.Errorf("a usage error left %v in the cache folder", ents)
+	}
 }
