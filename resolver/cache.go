@@ -14,7 +14,7 @@ import (
 // their OPT record. A hit copies the bytes and patches the ID, the question
 // name's case, the header flags and the TTLs: no unpacking or repacking on
 // the hot path. Entries stay after they expire, for serving stale (RFC 8767),
-// until max_stale or eviction.
+// until evicted (see cache); past max_stale they are no longer served.
 
 const (
 	maxCacheTTL    = 24 * 60 * 60 // seconds; longer TTLs are capped

@@ -17,8 +17,8 @@ import (
 	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
-// LearnedFile is the learned answers' file name inside the state directory.
-const LearnedFile = "learned.json"
+// learnedFileName is the learned answers' file inside the state directory.
+const learnedFileName = "learned.json"
 
 const (
 	maxLearned   = 4096             // entries (name+type); the file stays well under a few MB
@@ -83,7 +83,7 @@ func loadLearned(dir string, now time.Time, maxStale time.Duration) (*learned, e
 	if dir == "" {
 		return l, nil
 	}
-	l.path = filepath.Join(dir, LearnedFile)
+	l.path = filepath.Join(dir, learnedFileName)
 	b, err := os.ReadFile(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return l, nil

@@ -38,8 +38,8 @@ func TestLearnedBoundedAndPruned(t *testing.T) {
 		t.Fatal(err)
 	}
 	ents, _ := os.ReadDir(dir)
-	if len(ents) != 1 || ents[0].Name() != LearnedFile {
-		t.Fatalf("state dir holds %v; want only %s (no temp files)", ents, LearnedFile)
+	if len(ents) != 1 || ents[0].Name() != learnedFileName {
+		t.Fatalf("state dir holds %v; want only %s (no temp files)", ents, learnedFileName)
 	}
 	// Loaded two hours later with max_stale 1h: all too old.
 	l2, err := loadLearned(dir, now.Add(2*time.Hour), time.Hour)
@@ -55,7 +55,7 @@ func TestLearnedBoundedAndPruned(t *testing.T) {
 func TestLearnedDamagedFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	p := filepath.Join(dir, LearnedFile)
+	p := filepath.Join(dir, learnedFileName)
 	os.WriteFile(p, []byte("{not json"), 0o644)
 	l, err := loadLearned(dir, time.Now(), time.Hour)
 	if err == nil || !strings.Contains(err.Error(), p) || l == nil {

@@ -275,7 +275,7 @@ func TestLearnedSurviveRestart(t *testing.T) {
 	if err := r1.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, LearnedFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, learnedFileName)); err != nil {
 		t.Fatalf("learned answers not saved: %v", err)
 	}
 

@@ -62,8 +62,9 @@ type Pin struct {
 	AAAA []netip.Addr `json:"aaaa,omitempty" toml:"aaaa"`
 }
 
-// Config is everything the resolver needs, already validated and with
-// defaults filled in (internal/config produces it from the TOML file).
+// Config is everything the resolver needs (internal/config produces it from
+// the TOML file). New and Reconfigure fill in defaults for zero values and
+// reject what the resolver cannot use.
 type Config struct {
 	Listen      []string // host:port, UDP and TCP on each
 	AllowRemote bool     // permit non-loopback listen addresses
