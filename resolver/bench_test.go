@@ -88,23 +88,9 @@ func BenchmarkPinned(b *testing.B) {
 // BenchmarkUDPCacheHit is one client asking over a real loopback socket:
 // mostly system call cost, shown for scale.
 func BenchmarkUDPCacheHit(b *testing.B) {
-	cfg := testConfig("192.0.2.53:53")
-	r, err := New(cfg, Options{Upstreams: memUpstream})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { r.Shutdown(context.Background()) })
-	c, err := net.Dial("udp", r.Addrs()[0])
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
+	c := udpClient(b, testConfig("192.0.2.53:53"), Options{Upstreams: memUpstream})
 	pkt := packQuery(b, "h1.example.test.", dns.TypeA, true)
 	buf := make([]byte, 1500)
-	c.SetDeadline(time.Now().Add(time.Minute))
 	b.ReportAllocs()
 	for b.Loop() {
 		c.Write(pkt)
@@ -117,8 +103,23 @@ func BenchmarkUDPCacheHit(b *testing.B) {
 // BenchmarkUDPCacheMiss is one client asking new names over a real loopback
 // socket, forwarded to a real upstream server on loopback.
 func BenchmarkUDPCacheMiss(b *testing.B) {
-	up := startUpstream(b)
-	r, err := New(testConfig(up.addr), Options{})
+	c := udpClient(b, testConfig(startUpstream(b).addr), Options{})
+	buf := make([]byte, 1500)
+	i := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		i++
+		c.Write(packQuery(b, "u"+strconv.Itoa(i)+".other.test.", dns.TypeA, true))
+		if _, err := c.Read(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// udpClient starts a resolver for cfg and returns a UDP socket connected to
+// it, with a deadline that ends a stuck benchmark.
+func udpClient(b *testing.B, cfg Config, o Options) net.Conn {
+	r, err := New(cfg, o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -130,16 +131,7 @@ func BenchmarkUDPCacheMiss(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer c.Close()
-	buf := make([]byte, 1500)
+	b.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(time.Minute))
-	i := 0
-	b.ReportAllocs()
-	for b.Loop() {
-		i++
-		c.Write(packQuery(b, "u"+strconv.Itoa(i)+".other.test.", dns.TypeA, true))
-		if _, err := c.Read(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return c
 }
