@@ -77,7 +77,7 @@ func tree(t *testing.T, root string) string {
 
 func runWith(t *testing.T, stdin string, f func(*env) error) (string, string, error) {
 	var out, errb bytes.Buffer
-	e := &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(stdin), getenv: func(string) string { return "" }}
+	e := &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(stdin)}
 	for _, c := range commands() {
 		if c.name == "install" || c.name == "uninstall" {
 			e.cmd = c

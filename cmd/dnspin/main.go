@@ -41,11 +41,10 @@ func commands() []command {
 	}
 }
 
-// env is what every command gets: its streams and the process environment.
+// env is what every command gets: its streams and the command being run.
 type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
-	getenv         func(string) string
 	cmd            command // the command being run, for its usage text
 }
 
@@ -58,7 +57,7 @@ func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(forma
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := dispatch(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin, getenv: os.Getenv}, os.Args[1:])
+	code := dispatch(ctx, &env{stdout: os.Stdout, stderr: os.Stderr, stdin: os.Stdin}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -11,7 +11,7 @@ import (
 func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	code := dispatch(context.Background(), &env{stdout: &out, stderr: &errb, stdin: strings.NewReader(""), getenv: func(string) string { return "" }}, args)
+	code := dispatch(context.Background(), &env{stdout: &out, stderr: &errb, stdin: strings.NewReader("")}, args)
 	return code, out.String(), errb.String()
 }
 
