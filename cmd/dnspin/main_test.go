@@ -25,6 +25,9 @@ func TestExitCodes(t *testing.T) {
 	if code, _, _ := runCmd(t, "version", "--bogus"); code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
 	}
+	if code, _, errs := runCmd(t, "version", "extra"); code != 2 || !strings.Contains(errs, `unexpected argument "extra"`) {
+		t.Errorf("stray argument: exit %d, stderr %q; want 2 like every other command", code, errs)
+	}
 }
 
 func TestVersion(t *testing.T) {

@@ -19,7 +19,7 @@ var cmdVersion = command{
 	summary: "print version, commit and build date",
 	run: func(ctx context.Context, e *env, args []string) error {
 		fs, _ := flagSet(e)
-		if _, err := parseArgs(fs, args); err != nil {
+		if err := parseNoArgs(fs, args); err != nil {
 			return err
 		}
 		v, c, d := buildInfo()
