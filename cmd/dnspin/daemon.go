@@ -215,13 +215,17 @@ func (d *daemon) stopFetcherAndWait() {
 // control API, and asks the fetcher for a fresh bundle as soon as the state
 // leaves normal: that is when operators publish new addresses.
 func (d *daemon) followResolver(ctx context.Context) {
+	// Subscribe before reading the state: a change in between still wakes
+	// the next round instead of being lost.
+	ch := d.res.Changed()
 	last := d.res.Status().State
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.res.Changed():
+		case <-ch:
 		}
+		ch = d.res.Changed()
 		d.Notify()
 		st := d.res.Status().State
 		if last == resolver.StateNormal && st != resolver.StateNormal {

@@ -107,3 +107,55 @@ func TestDaemonControlAPI(t *testing.T) {
 		t.Errorf("mode after reload = %s, want pinned (chosen at run time, the file did not change it)", r.Mode())
 	}
 }
+
+// TestFollowResolverMissesNoChange: a mode or state change that comes while
+// the daemon is still passing on the previous one must reach the control
+// API's subscribers too (the tray would show a stale state until the next
+// change).
+func TestFollowResolverMissesNoChange(t *testing.T) {
+	cfg, err := config.Load(writeConfig(t, startUpstream(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := resolver.New(cfg.Resolver(nil), resolver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{res: res}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go d.followResolver(ctx)
+
+	modes := []resolver.Mode{resolver.ModeAuto, resolver.ModePinned}
+	cur := 0
+	toggle := func() { cur = 1 - cur; res.SetMode(modes[cur]) }
+	// followResolver subscribes in its own goroutine: change the mode
+	// until it passes one change on.
+	ch := d.Changed()
+	for started := false; !started; {
+		toggle()
+		select {
+		case <-ch:
+			started = true
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	wait := func(ch <-chan struct{}, i int) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: a change close behind another was not passed on to the control API", i)
+		}
+	}
+	for i := range 200 {
+		ch := d.Changed()
+		toggle()
+		wait(ch, i)
+		// Right after the daemon passed that change on, while it may still
+		// be reading the status: the next one.
+		ch = d.Changed()
+		toggle()
+		wait(ch, i)
+	}
+}
