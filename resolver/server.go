@@ -200,15 +200,16 @@ func (r *Resolver) applyLocked() {
 		if u == nil {
 			u = &upstreamState{u: r.newUpstream(a), healthy: true}
 		}
-		delete(old, a)
 		s.ups = append(s.ups, u)
 	}
 	if len(s.ups) == 0 {
 		r.log.Warn("no upstream servers: only pinned and learned answers can be given")
 	}
 	r.cfg.Store(s)
-	for _, u := range old { // no longer configured; exchanges under way finish
-		u.close()
+	for a, u := range old {
+		if !slices.Contains(c.Upstreams, a) { // dropped; exchanges under way finish
+			u.close()
+		}
 	}
 }
 
