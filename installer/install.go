@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,22 +41,10 @@ type Manifest struct {
 	Records []Record  `json:"records"`
 }
 
-func (m *Manifest) find(kind, key string) (*Record, bool) {
-	j := Journal{Records: m.Records}
-	r, ok := j.Find(kind, key)
-	if ok {
-		return &m.Records[r2i(m.Records, r)], true
-	}
-	return nil, false
-}
-
-func r2i(rs []Record, r *Record) int {
-	for i := range rs {
-		if rs[i].Kind == r.Kind && rs[i].Key == r.Key {
-			return i
-		}
-	}
-	return -1
+// has reports whether the manifest records the step kind on key.
+func (m *Manifest) has(kind, key string) bool {
+	_, ok := findRecord(m.Records, kind, key)
+	return ok
 }
 
 // Installer installs and uninstalls dnspin through seams, so the whole
@@ -186,7 +176,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 		m = &Manifest{Version: 1, Created: in.Now().UTC(), GOOS: in.GOOS, Paths: in.Paths}
 	}
 	add := func(r Record) error {
-		if _, ok := m.find(r.Kind, r.Key); !ok {
+		if !m.has(r.Kind, r.Key) {
 			m.Records = append(m.Records, r)
 		}
 		return in.writeManifest(m)
@@ -228,9 +218,8 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 
 	// Binaries.
-	names := wmSortedKeys(req.Binaries)
 	installed := map[string]string{}
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(req.Binaries)) {
 		dst := in.join(in.Paths.BinDir, name)
 		installed[name] = dst
 		if filepath.Clean(req.Binaries[name]) == filepath.Clean(dst) {
@@ -294,24 +283,25 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 			if in.Registry == nil {
 				return steps, errors.New("install: no registry for the tray's Run key")
 			}
+			where := HKLM(RunKey) + `\` + a.RunKey
 			prev, existed, err := in.Registry.GetValue(RunKey, a.RunKey)
 			if err != nil {
-				return steps, err
+				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
 			pb, _ := json.Marshal(prev)
 			r := Record{Kind: stepRunValue, Key: a.RunKey, Existed: existed}
 			if existed {
 				r.Data = pb
 			}
-			if _, ok := m.find(stepRunValue, a.RunKey); !ok {
+			if !m.has(stepRunValue, a.RunKey) { // keep an earlier install's record of what was there
 				if err := add(r); err != nil {
 					return steps, err
 				}
 			}
 			if err := in.Registry.SetValue(RunKey, a.RunKey, SZ(a.Content)); err != nil {
-				return steps, err
+				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
-			say("autostart", HKLM(RunKey)+`\`+a.RunKey)
+			say("autostart", where)
 		} else {
 			if err := in.mkdir(in.dir(a.Path), add); err != nil {
 				return steps, err
@@ -362,21 +352,6 @@ func uniqStrings(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-func wmSortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
-	return ks
 }
 
 // mkdir creates d and its missing parents, recording each one it created.
@@ -606,7 +581,7 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 		return fmt.Errorf("remove %s: %w; delete it by hand", d, err)
 	}
 	say("dir", "removed "+d+" (learned answers, bundle, logs)")
-	if _, created := m.find(stepDir, d); created {
+	if m.has(stepDir, d) {
 		return nil
 	}
 	// The directory was there before install: leave it as found.

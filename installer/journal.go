@@ -43,9 +43,15 @@ type Record struct {
 
 // Find returns the record of kind and key, if any.
 func (j *Journal) Find(kind, key string) (*Record, bool) {
-	for i := range j.Records {
-		if j.Records[i].Kind == kind && j.Records[i].Key == key {
-			return &j.Records[i], true
+	return findRecord(j.Records, kind, key)
+}
+
+// findRecord is Find for any list of records (the journal's, the install
+// manifest's); the pointer is into rs.
+func findRecord(rs []Record, kind, key string) (*Record, bool) {
+	for i := range rs {
+		if rs[i].Kind == kind && rs[i].Key == key {
+			return &rs[i], true
 		}
 	}
 	return nil, false
