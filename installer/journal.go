@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"time"
-
-	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
 // JournalFile is the journal's name inside the state directory.
@@ -100,8 +98,4 @@ func RemoveJournal(fsys FS, dir string) error {
 		return nil
 	}
 	return err
-}
-
-func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
-	return atomicfile.Write(name, data, perm)
 }
