@@ -47,6 +47,15 @@ func (m *Manifest) has(kind, key string) bool {
 	return ok
 }
 
+// metaContent in a file record's Meta says Data holds the file's previous
+// content, to be put back on uninstall (the config), rather than nothing
+// (a binary, which is removed).
+const metaContent = "content"
+
+func savedContent(r Record) bool {
+	return r.Existed && (r.Data != nil || r.Meta[metaContent] == "saved")
+}
+
 // Installer installs and uninstalls dnspin through seams, so the whole
 // sequence runs against an in-memory or temp-root filesystem in tests.
 type Installer struct {
@@ -390,6 +399,9 @@ func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bo
 			if r.Data, err = in.FS.ReadFile(name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			// JSON drops empty Data: say that it is the content, so an
+			// empty file comes back empty instead of being removed.
+			r.Meta = map[string]string{metaContent: "saved"}
 		}
 	}
 	if err := add(r); err != nil {
@@ -492,7 +504,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			case o.KeepState && r.Key == in.Paths.Config:
 				say("file", "kept "+r.Key)
 				left[i] = true
-			case r.Existed && r.Data != nil:
+			case savedContent(r):
 				err = in.FS.WriteFileAtomic(r.Key, r.Data, r.Mode)
 				if err == nil {
 					say("file", "put back "+r.Key)
@@ -592,7 +604,7 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 		return fmt.Errorf("recreate %s: %w", d, err)
 	}
 	for _, r := range m.Records {
-		if r.Kind != stepFile || !r.Existed || r.Data == nil || !in.under(r.Key, d) {
+		if r.Kind != stepFile || !savedContent(r) || !in.under(r.Key, d) {
 			continue
 		}
 		if err := in.FS.MkdirAll(in.dir(r.Key), 0o755); err != nil {
