@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // Options are the seams every configurator takes.
@@ -12,6 +13,8 @@ type Options struct {
 	Run      Runner       // nil: real commands
 	StateDir string       // where the journal lives
 	Logger   *slog.Logger // nil: discard
+	// Now stamps the journal; nil: time.Now.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -23,6 +26,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return o
 }

@@ -278,7 +278,7 @@ func (c *linuxConfigurator) apply(ctx context.Context, p Plan) error {
 	}
 	if j == nil {
 		b := ChooseLinuxBackend(c.env(ctx))
-		j = &Journal{Created: time.Now().UTC(), Backend: string(b), Plan: p, Active: true}
+		j = &Journal{Created: c.o.Now().UTC(), Backend: string(b), Plan: p, Active: true}
 		for _, f := range c.files(b) {
 			r, err := c.record(f)
 			if err != nil {

@@ -339,7 +339,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 
 // configurator makes the DNS configurator on the installer's seams.
 func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
-	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger, Now: in.Now})
 }
 
 func (in *Installer) exeName(n string) string {

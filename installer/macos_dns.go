@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 )
 
 // macOS activation, written without build tags so it is tested on every OS
@@ -43,8 +42,7 @@ const (
 )
 
 type macDNS struct {
-	o   Options
-	now func() time.Time
+	o Options
 }
 
 var _ Configurator = (*macDNS)(nil)
@@ -52,7 +50,7 @@ var _ Configurator = (*macDNS)(nil)
 // NewMacOSConfigurator returns the macOS configurator with the given seams.
 // It runs on any OS; configurator_darwin.go uses the real ones.
 func NewMacOSConfigurator(o Options) Configurator {
-	return &macDNS{o: o.withDefaults(), now: time.Now}
+	return &macDNS{o: o.withDefaults()}
 }
 
 // macChange is one thing the plan sets: a resolver file or a service's DNS list.
@@ -266,7 +264,7 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 		return err
 	}
 	if j == nil {
-		j = &Journal{Backend: backendMacOS, Created: m.now().UTC(), Nameservers: m.systemResolvers()}
+		j = &Journal{Backend: backendMacOS, Created: m.o.Now().UTC(), Nameservers: m.systemResolvers()}
 	}
 	cs, err := m.desired(ctx, p, j)
 	if err != nil {

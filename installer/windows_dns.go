@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Windows activation, written without build tags so it is tested on every OS
@@ -38,7 +37,6 @@ const (
 type windowsDNS struct {
 	o   Options
 	reg Registry
-	now func() time.Time
 }
 
 var _ Configurator = (*windowsDNS)(nil)
@@ -47,7 +45,7 @@ var _ Configurator = (*windowsDNS)(nil)
 // given seams. It runs on any OS; configurator_windows.go passes the real
 // registry.
 func NewWindowsConfigurator(o Options, reg Registry) Configurator {
-	return &windowsDNS{o: o.withDefaults(), reg: reg, now: time.Now}
+	return &windowsDNS{o: o.withDefaults(), reg: reg}
 }
 
 // regChange is one value dnspin sets.
@@ -248,7 +246,7 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 		if err != nil {
 			return err
 		}
-		j = &Journal{Backend: backendWindows, Created: w.now().UTC(), Nameservers: ns}
+		j = &Journal{Backend: backendWindows, Created: w.o.Now().UTC(), Nameservers: ns}
 	}
 	// The journal's servers are the originals, also on a re-apply.
 	keys, changes, gp, err := w.desired(p, j.Nameservers)
