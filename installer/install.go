@@ -217,7 +217,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	// the manifest knows it: its binary can then be replaced (Windows locks
 	// a running executable) and the registration below is ours.
 	var svc ServiceManager
-	old, err := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	old, err := in.NewService(in.installedSpec())
 	if err != nil {
 		return steps, fmt.Errorf("service: %w", err)
 	}
@@ -342,6 +342,12 @@ func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
 	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger, Now: in.Now})
 }
 
+// installedSpec is the service as install registers it: what an earlier
+// install's service (to replace) and uninstall's (to remove) look like.
+func (in *Installer) installedSpec() ServiceSpec {
+	return ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config}
+}
+
 func (in *Installer) exeName(n string) string {
 	if in.GOOS == "windows" {
 		return n + ".exe"
@@ -456,7 +462,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 	} else {
 		say("restored", "DNS settings")
 	}
-	svc, serr := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	svc, serr := in.NewService(in.installedSpec())
 	for i := len(m.Records) - 1; i >= 0; i-- {
 		r := m.Records[i]
 		var err error
