@@ -135,10 +135,8 @@ func (w *windowsDNS) foreignGPRules(domains []string) (bool, error) {
 // winIf is one interface's DNS settings.
 type winIf struct {
 	key           string
-	static, dhcp  RegValue
-	hasStatic     bool
-	staticServers []string
-	dhcpServers   []string
+	staticServers []string // NameServer
+	dhcpServers   []string // DhcpNameServer
 }
 
 func (i winIf) servers() []string {
@@ -187,7 +185,6 @@ func (w *windowsDNS) interfaces(base string) ([]winIf, error) {
 			return nil, err
 		}
 		if ok {
-			i.static, i.hasStatic = st, true
 			i.staticServers = splitServers(st.String)
 		}
 		dh, ok, err := w.reg.GetValue(i.key, "DhcpNameServer")
@@ -195,7 +192,6 @@ func (w *windowsDNS) interfaces(base string) ([]winIf, error) {
 			return nil, err
 		}
 		if ok {
-			i.dhcp = dh
 			i.dhcpServers = splitServers(dh.String)
 		}
 		if len(i.servers()) > 0 {
