@@ -208,6 +208,11 @@ func windowsResolvers(reg Registry) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return resolversOf(ifs), nil
+}
+
+// resolversOf returns the servers of ifs in order, without duplicates.
+func resolversOf(ifs []winIf) []string {
 	var ns []string
 	for _, i := range ifs {
 		for _, s := range i.servers() {
@@ -216,7 +221,7 @@ func windowsResolvers(reg Registry) ([]string, error) {
 			}
 		}
 	}
-	return ns, nil
+	return ns
 }
 
 // allInterfaces lists the IPv4 then the IPv6 interfaces that have DNS servers.
@@ -416,11 +421,11 @@ func (w *windowsDNS) removeLeftoverRules(ctx context.Context) error {
 
 func (w *windowsDNS) Current(ctx context.Context) (Snapshot, error) {
 	s := Snapshot{Backend: backendWindows}
-	ns, err := windowsResolvers(w.reg)
+	ifs, err := w.allInterfaces()
 	if err != nil {
 		return s, err
 	}
-	s.Nameservers = ns
+	s.Nameservers = resolversOf(ifs)
 	for _, base := range []string{nrptLocalKey, nrptGPKey} {
 		subs, err := w.reg.SubKeys(base)
 		if err != nil {
@@ -436,10 +441,6 @@ func (w *windowsDNS) Current(ctx context.Context) (Snapshot, error) {
 			s.Activated = s.Activated || ours
 			s.Notes = append(s.Notes, fmt.Sprintf("NRPT rule %s: %s -> %s (dnspin: %v)", HKLM(k), strings.Join(name.Strings, " "), srv.String, ours))
 		}
-	}
-	ifs, err := w.allInterfaces()
-	if err != nil {
-		return s, err
 	}
 	for _, i := range ifs {
 		srv := i.servers()
