@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"time"
 )
 
 // Options are the seams every configurator takes.
@@ -12,6 +13,8 @@ type Options struct {
 	Run      Runner       // nil: real commands
 	StateDir string       // where the journal lives
 	Logger   *slog.Logger // nil: discard
+	// Now stamps the journal; nil: time.Now.
+	Now func() time.Time
 }
 
 func (o Options) withDefaults() Options {
@@ -24,6 +27,9 @@ func (o Options) withDefaults() Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
 	return o
 }
 
@@ -34,9 +40,9 @@ func NewConfigurator(ctx context.Context, o Options) (Configurator, error) {
 
 // SystemResolvers returns the name servers the OS had before dnspin: the
 // ones recorded in the journal while dnspin is active, otherwise the ones the
-// OS uses now. Addresses in self (dnspin's own listen addresses) and
-// loopback addresses on dnspin's port are left out, so dnspin never forwards
-// to itself.
+// OS uses now. dnspin's own addresses are left out, so it never forwards to
+// itself: those in self (its listen addresses), and on a port where it
+// listens on a wildcard address, every loopback address.
 func SystemResolvers(ctx context.Context, o Options, self []string) ([]string, error) {
 	o = o.withDefaults()
 	var ns []string
@@ -54,9 +60,18 @@ func SystemResolvers(ctx context.Context, o Options, self []string) ([]string, e
 
 func withoutSelf(ns, self []string) []string {
 	skip := map[netip.AddrPort]bool{}
+	v4Any, anyAny := map[uint16]bool{}, map[uint16]bool{} // ports with 0.0.0.0, [::] (dual-stack)
 	for _, s := range self {
-		if ap, err := netip.ParseAddrPort(s); err == nil {
-			skip[ap] = true
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			continue
+		}
+		skip[ap] = true
+		switch {
+		case ap.Addr() == netip.IPv4Unspecified():
+			v4Any[ap.Port()] = true
+		case ap.Addr() == netip.IPv6Unspecified():
+			anyAny[ap.Port()] = true
 		}
 	}
 	var out []string
@@ -69,7 +84,13 @@ func withoutSelf(ns, self []string) []string {
 			}
 			ap = netip.AddrPortFrom(a, 53)
 		}
-		if skip[ap] || (ap.Addr().IsUnspecified() && skip[netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), ap.Port())]) {
+		a, port := ap.Addr().Unmap(), ap.Port()
+		local := a.IsLoopback() || a.IsUnspecified() // "0.0.0.0" as a server means this host
+		switch {
+		case skip[ap],
+			a.IsUnspecified() && skip[netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)],
+			local && anyAny[port],
+			local && a.Is4() && v4Any[port]:
 			continue
 		}
 		out = append(out, ap.String())

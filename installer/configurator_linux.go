@@ -278,7 +278,7 @@ func (c *linuxConfigurator) apply(ctx context.Context, p Plan) error {
 	}
 	if j == nil {
 		b := ChooseLinuxBackend(c.env(ctx))
-		j = &Journal{Created: time.Now().UTC(), Backend: string(b), Plan: p, Active: true}
+		j = &Journal{Created: c.o.Now().UTC(), Backend: string(b), Plan: p, Active: true}
 		for _, f := range c.files(b) {
 			r, err := c.record(f)
 			if err != nil {
@@ -545,16 +545,19 @@ func (c *linuxConfigurator) reassert(ctx context.Context) (bool, error) {
 		j.Records[i] = nr
 		adopted = true
 	}
-	if Backend(j.Backend) == BackendResolved {
-		// The network changed (other DHCP servers): the fallback servers in
-		// the drop-in and the "system" upstreams follow.
-		if ns := c.originalNameservers(ctx, BackendResolved, j); len(ns) > 0 && !slices.Equal(ns, j.Nameservers) {
-			c.o.Logger.Info("activation: systemd-resolved's servers changed; taking them as the original", "servers", ns)
-			adopted = true
-		}
+	resolved := Backend(j.Backend) == BackendResolved
+	ns := j.Nameservers
+	if adopted || resolved {
+		ns = c.originalNameservers(ctx, Backend(j.Backend), j)
+	}
+	// With systemd-resolved the network may change (other DHCP servers):
+	// the fallback servers in the drop-in and the "system" upstreams follow.
+	if resolved && len(ns) > 0 && !slices.Equal(ns, j.Nameservers) {
+		c.o.Logger.Info("activation: systemd-resolved's servers changed; taking them as the original", "servers", ns)
+		adopted = true
 	}
 	if adopted {
-		j.Nameservers = c.originalNameservers(ctx, Backend(j.Backend), j)
+		j.Nameservers = ns
 		if err := WriteJournal(c.fs, c.o.StateDir, j); err != nil {
 			return false, err
 		}

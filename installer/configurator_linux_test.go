@@ -589,3 +589,20 @@ func TestAbsentResolvConfRemovedOnRestore(t *testing.T) {
 		t.Fatalf("resolv.conf did not exist before; after Restore: %v", err)
 	}
 }
+
+// The journal is stamped by the injected clock (Options.Now), like the
+// Windows and macOS ones.
+func TestJournalStampedByInjectedClock(t *testing.T) {
+	t.Parallel()
+	s := newRoot(t, nil)
+	s.write(t, ResolvConf, "nameserver 192.0.2.1\n", 0o644)
+	at := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	s.o.Now = func() time.Time { return at }
+	if err := s.conf(t).Apply(context.Background(), fullPlan); err != nil {
+		t.Fatal(err)
+	}
+	j, err := ReadJournal(s.root, s.o.StateDir)
+	if err != nil || j == nil || !j.Created.Equal(at) {
+		t.Fatalf("journal %+v %v: want Created %s", j, err, at)
+	}
+}

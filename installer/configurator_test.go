@@ -15,3 +15,23 @@ func TestParseNameserversAndWithoutSelf(t *testing.T) {
 		t.Fatalf("withoutSelf = %v, want %v", got, want)
 	}
 }
+
+// dnspin listening on a wildcard address (allow_remote) answers on every
+// local address of that port, so a loopback name server there is dnspin
+// itself: forwarding to it would loop. "[::]" is dual-stack in Go, so it
+// covers IPv4 loopback too.
+func TestWithoutSelfWildcardListen(t *testing.T) {
+	for _, tc := range []struct {
+		self []string
+		want []string
+	}{
+		{[]string{"0.0.0.0:53"}, []string{"[::1]:53", "127.0.0.1:5353", "192.0.2.1:53"}},
+		{[]string{"[::]:53"}, []string{"127.0.0.1:5353", "192.0.2.1:53"}},
+		{[]string{"0.0.0.0:5353"}, []string{"127.0.0.1:53", "127.0.0.53:53", "[::1]:53", "192.0.2.1:53"}},
+	} {
+		got := withoutSelf([]string{"127.0.0.1", "127.0.0.53", "::1", "127.0.0.1:5353", "192.0.2.1"}, tc.self)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("withoutSelf(self %v) = %v, want %v", tc.self, got, tc.want)
+		}
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
 // ExtFS is an FS that can also keep symlinks and owners exact and write
@@ -122,7 +124,7 @@ func (r RootFS) Remove(n string) error                  { return os.Remove(r.p(n
 func (r RootFS) MkdirAll(n string, p fs.FileMode) error { return os.MkdirAll(r.p(n), p) }
 func (r RootFS) Chmod(n string, p fs.FileMode) error    { return os.Chmod(r.p(n), p) }
 func (r RootFS) WriteFileAtomic(n string, b []byte, p fs.FileMode) error {
-	return writeFileAtomic(r.p(n), b, p)
+	return atomicfile.Write(r.p(n), b, p)
 }
 func (r RootFS) Symlink(oldname, newname string) error { return os.Symlink(oldname, r.p(newname)) }
 func (r RootFS) Lchown(n string, uid, gid int) error   { return os.Lchown(r.p(n), uid, gid) }

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -39,22 +41,19 @@ type Manifest struct {
 	Records []Record  `json:"records"`
 }
 
-func (m *Manifest) find(kind, key string) (*Record, bool) {
-	j := Journal{Records: m.Records}
-	r, ok := j.Find(kind, key)
-	if ok {
-		return &m.Records[r2i(m.Records, r)], true
-	}
-	return nil, false
+// has reports whether the manifest records the step kind on key.
+func (m *Manifest) has(kind, key string) bool {
+	_, ok := findRecord(m.Records, kind, key)
+	return ok
 }
 
-func r2i(rs []Record, r *Record) int {
-	for i := range rs {
-		if rs[i].Kind == r.Kind && rs[i].Key == r.Key {
-			return i
-		}
-	}
-	return -1
+// metaContent in a file record's Meta says Data holds the file's previous
+// content, to be put back on uninstall (the config), rather than nothing
+// (a binary, which is removed).
+const metaContent = "content"
+
+func savedContent(r Record) bool {
+	return r.Existed && (r.Data != nil || r.Meta[metaContent] == "saved")
 }
 
 // Installer installs and uninstalls dnspin through seams, so the whole
@@ -186,7 +185,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 		m = &Manifest{Version: 1, Created: in.Now().UTC(), GOOS: in.GOOS, Paths: in.Paths}
 	}
 	add := func(r Record) error {
-		if _, ok := m.find(r.Kind, r.Key); !ok {
+		if !m.has(r.Kind, r.Key) {
 			m.Records = append(m.Records, r)
 		}
 		return in.writeManifest(m)
@@ -218,7 +217,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	// the manifest knows it: its binary can then be replaced (Windows locks
 	// a running executable) and the registration below is ours.
 	var svc ServiceManager
-	old, err := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	old, err := in.NewService(in.installedSpec())
 	if err != nil {
 		return steps, fmt.Errorf("service: %w", err)
 	}
@@ -228,9 +227,8 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 
 	// Binaries.
-	names := wmSortedKeys(req.Binaries)
 	installed := map[string]string{}
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(req.Binaries)) {
 		dst := in.join(in.Paths.BinDir, name)
 		installed[name] = dst
 		if filepath.Clean(req.Binaries[name]) == filepath.Clean(dst) {
@@ -294,24 +292,25 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 			if in.Registry == nil {
 				return steps, errors.New("install: no registry for the tray's Run key")
 			}
+			where := HKLM(RunKey) + `\` + a.RunKey
 			prev, existed, err := in.Registry.GetValue(RunKey, a.RunKey)
 			if err != nil {
-				return steps, err
+				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
 			pb, _ := json.Marshal(prev)
 			r := Record{Kind: stepRunValue, Key: a.RunKey, Existed: existed}
 			if existed {
 				r.Data = pb
 			}
-			if _, ok := m.find(stepRunValue, a.RunKey); !ok {
+			if !m.has(stepRunValue, a.RunKey) { // keep an earlier install's record of what was there
 				if err := add(r); err != nil {
 					return steps, err
 				}
 			}
 			if err := in.Registry.SetValue(RunKey, a.RunKey, SZ(a.Content)); err != nil {
-				return steps, err
+				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
-			say("autostart", HKLM(RunKey)+`\`+a.RunKey)
+			say("autostart", where)
 		} else {
 			if err := in.mkdir(in.dir(a.Path), add); err != nil {
 				return steps, err
@@ -340,7 +339,13 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 
 // configurator makes the DNS configurator on the installer's seams.
 func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
-	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger})
+	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger, Now: in.Now})
+}
+
+// installedSpec is the service as install registers it: what an earlier
+// install's service (to replace) and uninstall's (to remove) look like.
+func (in *Installer) installedSpec() ServiceSpec {
+	return ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config}
 }
 
 func (in *Installer) exeName(n string) string {
@@ -362,21 +367,6 @@ func uniqStrings(ss ...string) []string {
 		}
 	}
 	return out
-}
-
-func wmSortedKeys(m map[string]string) []string {
-	var ks []string
-	for k := range m {
-		ks = append(ks, k)
-	}
-	for i := range ks {
-		for j := i + 1; j < len(ks); j++ {
-			if ks[j] < ks[i] {
-				ks[i], ks[j] = ks[j], ks[i]
-			}
-		}
-	}
-	return ks
 }
 
 // mkdir creates d and its missing parents, recording each one it created.
@@ -415,6 +405,9 @@ func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bo
 			if r.Data, err = in.FS.ReadFile(name); err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
+			// JSON drops empty Data: say that it is the content, so an
+			// empty file comes back empty instead of being removed.
+			r.Meta = map[string]string{metaContent: "saved"}
 		}
 	}
 	if err := add(r); err != nil {
@@ -469,7 +462,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 	} else {
 		say("restored", "DNS settings")
 	}
-	svc, serr := in.NewService(ServiceSpec{Executable: in.join(in.Paths.BinDir, in.exeName("dnspin")), ConfigPath: in.Paths.Config})
+	svc, serr := in.NewService(in.installedSpec())
 	for i := len(m.Records) - 1; i >= 0; i-- {
 		r := m.Records[i]
 		var err error
@@ -517,7 +510,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			case o.KeepState && r.Key == in.Paths.Config:
 				say("file", "kept "+r.Key)
 				left[i] = true
-			case r.Existed && r.Data != nil:
+			case savedContent(r):
 				err = in.FS.WriteFileAtomic(r.Key, r.Data, r.Mode)
 				if err == nil {
 					say("file", "put back "+r.Key)
@@ -606,7 +599,7 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 		return fmt.Errorf("remove %s: %w; delete it by hand", d, err)
 	}
 	say("dir", "removed "+d+" (learned answers, bundle, logs)")
-	if _, created := m.find(stepDir, d); created {
+	if m.has(stepDir, d) {
 		return nil
 	}
 	// The directory was there before install: leave it as found.
@@ -617,7 +610,7 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 		return fmt.Errorf("recreate %s: %w", d, err)
 	}
 	for _, r := range m.Records {
-		if r.Kind != stepFile || !r.Existed || r.Data == nil || !in.under(r.Key, d) {
+		if r.Kind != stepFile || !savedContent(r) || !in.under(r.Key, d) {
 			continue
 		}
 		if err := in.FS.MkdirAll(in.dir(r.Key), 0o755); err != nil {

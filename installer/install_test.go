@@ -434,3 +434,26 @@ func TestUninstallStateGuards(t *testing.T) {
 		t.Errorf("a state dir not named dnspin was emptied: %v", steps)
 	}
 }
+
+// A config that was there before install comes back even when it was
+// empty: its recorded content is no content, not "nothing recorded".
+func TestUninstallPutsBackEmptyConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, goos := range []string{"linux", "darwin", "windows"} {
+		t.Run(goos, func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			r.fs.mkdirs(r.in.dir(r.in.Paths.Config), 0o755)
+			r.fs.seedFile(r.in.Paths.Config, "", 0o640)
+			before := r.fs.dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.dump(""); after != before {
+				t.Errorf("uninstall did not put back the empty config:\n%s", wmLineDiff(before, after))
+			}
+		})
+	}
+}

@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"path/filepath"
 	"time"
-
-	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
 // JournalFile is the journal's name inside the state directory.
@@ -43,9 +41,15 @@ type Record struct {
 
 // Find returns the record of kind and key, if any.
 func (j *Journal) Find(kind, key string) (*Record, bool) {
-	for i := range j.Records {
-		if j.Records[i].Kind == kind && j.Records[i].Key == key {
-			return &j.Records[i], true
+	return findRecord(j.Records, kind, key)
+}
+
+// findRecord is Find for any list of records (the journal's, the install
+// manifest's); the pointer is into rs.
+func findRecord(rs []Record, kind, key string) (*Record, bool) {
+	for i := range rs {
+		if rs[i].Kind == kind && rs[i].Key == key {
+			return &rs[i], true
 		}
 	}
 	return nil, false
@@ -94,8 +98,4 @@ func RemoveJournal(fsys FS, dir string) error {
 		return nil
 	}
 	return err
-}
-
-func writeFileAtomic(name string, data []byte, perm fs.FileMode) error {
-	return atomicfile.Write(name, data, perm)
 }

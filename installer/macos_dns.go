@@ -11,7 +11,6 @@ import (
 	"path"
 	"slices"
 	"strings"
-	"time"
 )
 
 // macOS activation, written without build tags so it is tested on every OS
@@ -43,8 +42,7 @@ const (
 )
 
 type macDNS struct {
-	o   Options
-	now func() time.Time
+	o Options
 }
 
 var _ Configurator = (*macDNS)(nil)
@@ -52,7 +50,7 @@ var _ Configurator = (*macDNS)(nil)
 // NewMacOSConfigurator returns the macOS configurator with the given seams.
 // It runs on any OS; configurator_darwin.go uses the real ones.
 func NewMacOSConfigurator(o Options) Configurator {
-	return &macDNS{o: o.withDefaults(), now: time.Now}
+	return &macDNS{o: o.withDefaults()}
 }
 
 // macChange is one thing the plan sets: a resolver file or a service's DNS list.
@@ -60,6 +58,10 @@ type macChange struct {
 	kind, key string
 	data      []byte   // file content
 	servers   []string // networksetup list
+	// cur is a service's DNS list (nil: Empty) as desired read it for a
+	// service the journal does not hold yet: record journals exactly what
+	// the plan was built on, without asking networksetup again.
+	cur []string
 }
 
 // resolverFile is the /etc/resolver file for the plan: dnspin's addresses,
@@ -194,6 +196,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 		for _, s := range svcs {
 			// Fall back to what the service had: its explicit list, or for
 			// a DHCP service the servers the system used before activation.
+			c := macChange{kind: macKindNetworkSetup, key: s}
 			var orig []string
 			if r, ok := j.Find(macKindNetworkSetup, s); ok {
 				orig = strings.Fields(string(r.Data))
@@ -201,16 +204,16 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 					orig = j.Nameservers
 				}
 			} else {
-				cur, err := m.dnsServers(ctx, s)
-				if err != nil {
+				if c.cur, err = m.dnsServers(ctx, s); err != nil {
 					return nil, err
 				}
-				orig = cur
-				if cur == nil {
+				orig = c.cur
+				if c.cur == nil {
 					orig = j.Nameservers
 				}
 			}
-			cs = append(cs, macChange{kind: macKindNetworkSetup, key: s, servers: append(slices.Clone(self), withoutAddrs(orig, self)...)})
+			c.servers = append(slices.Clone(self), withoutAddrs(orig, self)...)
+			cs = append(cs, c)
 		}
 	default:
 		return nil, fmt.Errorf("activation mode %q is not scoped or full", p.Mode)
@@ -218,7 +221,7 @@ func (m *macDNS) desired(ctx context.Context, p Plan, j *Journal) ([]macChange, 
 	return cs, nil
 }
 
-func (m *macDNS) record(ctx context.Context, c macChange) (Record, error) {
+func (m *macDNS) record(c macChange) (Record, error) {
 	r := Record{Kind: c.kind, Key: c.key}
 	switch c.kind {
 	case macKindDir:
@@ -246,10 +249,7 @@ func (m *macDNS) record(ctx context.Context, c macChange) (Record, error) {
 			return r, fmt.Errorf("%s: %w", c.key, err)
 		}
 	case macKindNetworkSetup:
-		list, err := m.dnsServers(ctx, c.key)
-		if err != nil {
-			return r, err
-		}
+		list := c.cur
 		r.Existed = list != nil
 		r.Data = []byte(strings.Join(list, "\n"))
 		r.Meta = map[string]string{"was": "Empty"}
@@ -266,7 +266,7 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 		return err
 	}
 	if j == nil {
-		j = &Journal{Backend: backendMacOS, Created: m.now().UTC(), Nameservers: m.systemResolvers()}
+		j = &Journal{Backend: backendMacOS, Created: m.o.Now().UTC(), Nameservers: m.systemResolvers()}
 	}
 	cs, err := m.desired(ctx, p, j)
 	if err != nil {
@@ -278,7 +278,7 @@ func (m *macDNS) Apply(ctx context.Context, p Plan) error {
 		if _, ok := j.Find(c.kind, c.key); ok {
 			continue // recorded by an earlier apply: that is the original
 		}
-		r, err := m.record(ctx, c)
+		r, err := m.record(c)
 		if err != nil {
 			return err
 		}

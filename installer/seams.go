@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+
+	"github.com/dnspin/dnspin/internal/atomicfile"
 )
 
 // Plan is what activation should make the OS do.
@@ -88,5 +90,5 @@ const Marker = "# Written by dnspin. The original is restored by `dnspin deactiv
 // renames it over name and fsyncs the directory, so a crash leaves either the
 // old or the new content, never a torn file.
 func (OSFS) WriteFileAtomic(name string, data []byte, perm fs.FileMode) error {
-	return writeFileAtomic(name, data, perm)
+	return atomicfile.Write(name, data, perm)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 )
 
 // Windows activation, written without build tags so it is tested on every OS
@@ -38,7 +37,6 @@ const (
 type windowsDNS struct {
 	o   Options
 	reg Registry
-	now func() time.Time
 }
 
 var _ Configurator = (*windowsDNS)(nil)
@@ -47,7 +45,7 @@ var _ Configurator = (*windowsDNS)(nil)
 // given seams. It runs on any OS; configurator_windows.go passes the real
 // registry.
 func NewWindowsConfigurator(o Options, reg Registry) Configurator {
-	return &windowsDNS{o: o.withDefaults(), reg: reg, now: time.Now}
+	return &windowsDNS{o: o.withDefaults(), reg: reg}
 }
 
 // regChange is one value dnspin sets.
@@ -137,10 +135,8 @@ func (w *windowsDNS) foreignGPRules(domains []string) (bool, error) {
 // winIf is one interface's DNS settings.
 type winIf struct {
 	key           string
-	static, dhcp  RegValue
-	hasStatic     bool
-	staticServers []string
-	dhcpServers   []string
+	staticServers []string // NameServer
+	dhcpServers   []string // DhcpNameServer
 }
 
 func (i winIf) servers() []string {
@@ -189,7 +185,6 @@ func (w *windowsDNS) interfaces(base string) ([]winIf, error) {
 			return nil, err
 		}
 		if ok {
-			i.static, i.hasStatic = st, true
 			i.staticServers = splitServers(st.String)
 		}
 		dh, ok, err := w.reg.GetValue(i.key, "DhcpNameServer")
@@ -197,7 +192,6 @@ func (w *windowsDNS) interfaces(base string) ([]winIf, error) {
 			return nil, err
 		}
 		if ok {
-			i.dhcp = dh
 			i.dhcpServers = splitServers(dh.String)
 		}
 		if len(i.servers()) > 0 {
@@ -214,6 +208,11 @@ func windowsResolvers(reg Registry) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return resolversOf(ifs), nil
+}
+
+// resolversOf returns the servers of ifs in order, without duplicates.
+func resolversOf(ifs []winIf) []string {
 	var ns []string
 	for _, i := range ifs {
 		for _, s := range i.servers() {
@@ -222,7 +221,7 @@ func windowsResolvers(reg Registry) ([]string, error) {
 			}
 		}
 	}
-	return ns, nil
+	return ns
 }
 
 // allInterfaces lists the IPv4 then the IPv6 interfaces that have DNS servers.
@@ -248,7 +247,7 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 		if err != nil {
 			return err
 		}
-		j = &Journal{Backend: backendWindows, Created: w.now().UTC(), Nameservers: ns}
+		j = &Journal{Backend: backendWindows, Created: w.o.Now().UTC(), Nameservers: ns}
 	}
 	// The journal's servers are the originals, also on a re-apply.
 	keys, changes, gp, err := w.desired(p, j.Nameservers)
@@ -422,11 +421,11 @@ func (w *windowsDNS) removeLeftoverRules(ctx context.Context) error {
 
 func (w *windowsDNS) Current(ctx context.Context) (Snapshot, error) {
 	s := Snapshot{Backend: backendWindows}
-	ns, err := windowsResolvers(w.reg)
+	ifs, err := w.allInterfaces()
 	if err != nil {
 		return s, err
 	}
-	s.Nameservers = ns
+	s.Nameservers = resolversOf(ifs)
 	for _, base := range []string{nrptLocalKey, nrptGPKey} {
 		subs, err := w.reg.SubKeys(base)
 		if err != nil {
@@ -442,10 +441,6 @@ func (w *windowsDNS) Current(ctx context.Context) (Snapshot, error) {
 			s.Activated = s.Activated || ours
 			s.Notes = append(s.Notes, fmt.Sprintf("NRPT rule %s: %s -> %s (dnspin: %v)", HKLM(k), strings.Join(name.Strings, " "), srv.String, ours))
 		}
-	}
-	ifs, err := w.allInterfaces()
-	if err != nil {
-		return s, err
 	}
 	for _, i := range ifs {
 		srv := i.servers()

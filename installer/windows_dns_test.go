@@ -270,3 +270,30 @@ func TestWindowsInterruptedApply(t *testing.T) {
 		})
 	}
 }
+
+// A restore that dies half way (`dnspin deactivate` killed, a write fails)
+// leaves a journal that says "not active": the next start finishes the
+// restore instead of re-applying what the user asked to undo (as on Linux).
+func TestWindowsInterruptedRestoreIsNotReapplied(t *testing.T) {
+	ctx := context.Background()
+	w := newWinRig(t)
+	p := Plan{Mode: "full", Resolver: winPlanResolver}
+	if err := w.configurator().Apply(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	w.reg.failSets = w.reg.sets // the restore's first put-back fails
+	if err := w.configurator().Restore(ctx); err == nil {
+		t.Fatal("Restore with a failing registry succeeded")
+	}
+	j, err := ReadJournal(w.fs, w.o.StateDir)
+	if err != nil || j == nil {
+		t.Fatalf("journal after an interrupted restore: %v %v", j, err)
+	}
+	if j.Active {
+		t.Error("journal still says active after an interrupted restore: the next start would re-apply")
+	}
+	w.reg.failSets = 0
+	if err := w.configurator().Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -52,6 +52,14 @@ func restoreJournal(o Options, backend string, replay func([]Record) error, none
 		}
 		return none()
 	}
+	if j.Active {
+		// From here on a crash finishes the restore (Recover) rather than
+		// re-applying what the user asked to undo, as on Linux.
+		j.Active = false
+		if err := WriteJournal(o.FS, o.StateDir, j); err != nil {
+			return err
+		}
+	}
 	if err := replay(j.Records); err != nil {
 		return fmt.Errorf("restore: %w; the journal in %s is kept, run `dnspin deactivate` again after fixing this", err, o.StateDir)
 	}

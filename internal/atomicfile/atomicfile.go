@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 )
 
 // Write writes data to a temporary file beside name, fsyncs it, renames it
@@ -25,7 +24,7 @@ func Write(name string, data []byte, perm fs.FileMode) error {
 		f.Close()
 		return err
 	}
-	if err := f.Chmod(perm); err != nil && runtime.GOOS != "windows" {
+	if err := setPerm(f, perm); err != nil {
 		f.Close()
 		return err
 	}
@@ -39,13 +38,5 @@ func Write(name string, data []byte, perm fs.FileMode) error {
 	if err := os.Rename(tmp, name); err != nil {
 		return err
 	}
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }

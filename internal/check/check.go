@@ -110,12 +110,15 @@ func systemUsesDnspin(ctx context.Context, in Inputs) []control.CheckResult {
 		probes = append(probes, probe{"system-uses-dnspin:all", "example.com", "all other names"})
 	}
 	var out []control.CheckResult
-	var snap *installer.Snapshot
-	var snapErr error
-	if in.Snapshot != nil {
+	// Read the OS settings only when a probe cannot decide by counting:
+	// on Linux that can mean running resolvectl and nmcli.
+	snapshot := sync.OnceValues(func() (*installer.Snapshot, error) {
+		if in.Snapshot == nil {
+			return nil, nil
+		}
 		s, err := in.Snapshot(ctx)
-		snap, snapErr = &s, err
-	}
+		return &s, err
+	})
 	for _, p := range probes {
 		r := control.CheckResult{Name: p.id}
 		if in.Answered != nil {
@@ -130,6 +133,7 @@ func systemUsesDnspin(ctx context.Context, in Inputs) []control.CheckResult {
 				continue
 			}
 		}
+		snap, snapErr := snapshot()
 		switch {
 		case snap == nil:
 			r.Detail = fmt.Sprintf("Could not tell whether this computer sends %s to dnspin: is the dnspin service running?", p.what)

@@ -174,3 +174,36 @@ func TestAnsweredFrom(t *testing.T) {
 		t.Fatalf("AnsweredFrom = %d, %v", n, err)
 	}
 }
+
+// The OS settings are read only when counting answers cannot decide (on
+// Linux that runs resolvectl and nmcli), and then once for all probes.
+func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
+	t.Parallel()
+	dnspin, answered := dnsServer(t, nil)
+	for _, tc := range []struct {
+		name     string
+		answered func(context.Context) (uint64, error)
+		reads    int32
+	}{
+		{"counting decides", func(context.Context) (uint64, error) { return answered.Load(), nil }, 0},
+		{"no status", func(context.Context) (uint64, error) { return 0, errors.New("no service") }, 1},
+	} {
+		var reads atomic.Int32
+		rep := Run(context.Background(), Inputs{
+			Domains: []string{"tickets.example"}, Activation: "full", Listen: []string{"127.0.0.1:53"},
+			Answered: tc.answered,
+			Snapshot: func(context.Context) (installer.Snapshot, error) {
+				reads.Add(1)
+				return installer.Snapshot{Backend: "resolv.conf", Activated: true}, nil
+			},
+			Lookup:  systemPath(dnspin),
+			Timeout: 20 * time.Second, // a hang guard
+		})
+		if n := reads.Load(); n != tc.reads {
+			t.Errorf("%s: Snapshot read %d times, want %d", tc.name, n, tc.reads)
+		}
+		if len(rep.Results) < 2 || !rep.Results[0].OK || !rep.Results[1].OK {
+			t.Errorf("%s: %+v", tc.name, rep.Results)
+		}
+	}
+}
