@@ -20,6 +20,8 @@ import (
 // Upstream is one upstream DNS server. Exchange sends m and returns the
 // reply whose ID and question match m; the reply carries m's ID. Exchange
 // must not modify m: the same message goes to several upstreams at once.
+// An Upstream that keeps sockets may also implement io.Closer: the resolver
+// closes it when it leaves the config and at Shutdown.
 type Upstream interface {
 	Address() string
 	Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error)
