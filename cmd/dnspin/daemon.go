@@ -42,6 +42,9 @@ type daemon struct {
 	res  *resolver.Resolver
 	root context.Context // the daemon's lifetime; the fetcher runs under it
 
+	reloadMu sync.Mutex     // one Reload at a time: each replaces the fetcher
+	fetchers sync.WaitGroup // every fetcher started, until its Run returns
+
 	mu           sync.Mutex
 	cfg          *config.Config
 	fetcher      *bundle.Fetcher
@@ -140,6 +143,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 	log.Info("stopping")
 	cancel()
 	d.stopFetcherAndWait()
+	d.fetchers.Wait() // no fetcher may apply pins to a resolver shutting down
 	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer scancel()
 	return d.res.Shutdown(sctx)
@@ -192,7 +196,8 @@ func (d *daemon) startFetcher(cfg *config.Config) {
 	}
 	fctx, cancel := context.WithCancel(d.root)
 	done := make(chan struct{})
-	go func() { defer close(done); f.Run(fctx) }()
+	d.fetchers.Add(1)
+	go func() { defer d.fetchers.Done(); defer close(done); f.Run(fctx) }()
 	d.mu.Lock()
 	d.fetcher = f
 	d.stopFetcher = func() { cancel(); <-done }
@@ -343,6 +348,8 @@ func (d *daemon) Check(ctx context.Context) control.CheckReport {
 // changed its mode. Listen addresses and the state dir need a restart, and
 // Reload says so.
 func (d *daemon) Reload(ctx context.Context) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
 	cur, _ := d.config()
 	if cur.Path == "" {
 		return errors.New("this dnspin runs without a config file; there is nothing to reload")
