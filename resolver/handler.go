@@ -453,8 +453,8 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 }
 
 // Lookup answers name and qtype (A or AAAA) by the same algorithm as a query
-// on the wire, without sockets: the bundle fetcher resolves its mirrors
-// through it while DNS is down.
+// on the wire, without sockets and without counting an answer: the bundle
+// fetcher resolves its mirrors through it while DNS is down.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) ([]netip.Addr, Source, error) {
 	fq := dns.Fqdn(name)
 	if _, ok := dns.IsDomainName(fq); !ok {
@@ -463,7 +463,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) ([]net
 	q := new(dns.Msg)
 	q.SetQuestion(fq, qtype)
 	q.SetEdns0(ednsUDPSize, false) // so a failure carries its reason (EDE)
-	out, src := r.answer(ctx, q, true)
+	// decide, not answer: dnspin's own lookups are not client answers, and
+	// `dnspin check` proves the system path by the answer counters rising.
+	out, src := r.decide(ctx, q, true)
 	m := new(dns.Msg)
 	if out == nil || m.Unpack(out) != nil {
 		return nil, src, fmt.Errorf("lookup %s: no answer", name)
