@@ -279,13 +279,14 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 	s := d.res.Status()
 	v, _, _ := buildInfo()
 	st := control.Status{
-		Version:    v,
-		Mode:       string(s.Mode),
-		State:      string(s.State),
-		StateSince: s.StateSince.UTC().Format(time.RFC3339),
-		Activation: cfg.Activation,
-		Listen:     s.Listen,
-		Upstreams:  []control.Upstream{},
+		Version:     v,
+		Mode:        string(s.Mode),
+		State:       string(s.State),
+		StateSince:  s.StateSince.UTC().Format(time.RFC3339),
+		StateReason: s.StateReason,
+		Activation:  cfg.Activation,
+		Listen:      s.Listen,
+		Upstreams:   []control.Upstream{},
 		Platform: control.Platform{
 			Name: cfg.Platform.Name, Domains: cfg.Platform.Domains,
 			Pins: s.Pins, Learned: s.Learned,

@@ -53,7 +53,11 @@ func printStatus(w io.Writer, s control.Status) {
 		fmt.Fprintf(w, "%-12s %s\n", label, fmt.Sprintf(format, a...))
 	}
 	row("Mode", "%s", s.Mode)
-	row("State", "%s since %s", s.State, when(s.StateSince))
+	if s.StateReason != "" {
+		row("State", "%s since %s (%s)", s.State, when(s.StateSince), s.StateReason)
+	} else {
+		row("State", "%s since %s", s.State, when(s.StateSince))
+	}
 	if s.Activated {
 		row("System DNS", "uses dnspin (activation %s)", s.Activation)
 	} else {

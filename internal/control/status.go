@@ -6,17 +6,20 @@ package control
 // Status is GET /v1/status and `dnspin status --json` (SPEC.md "Status").
 // Fields may be added, never renamed.
 type Status struct {
-	Version    string     `json:"version"`
-	Mode       string     `json:"mode"`
-	State      string     `json:"state"`
-	StateSince string     `json:"state_since"` // RFC 3339
-	Activation string     `json:"activation"`
-	Activated  bool       `json:"activated"`
-	Listen     []string   `json:"listen"`
-	Upstreams  []Upstream `json:"upstreams"`
-	Platform   Platform   `json:"platform"`
-	Answers    Answers    `json:"answers"`
-	Bundle     *Bundle    `json:"bundle,omitempty"`
+	Version    string `json:"version"`
+	Mode       string `json:"mode"`
+	State      string `json:"state"`
+	StateSince string `json:"state_since"` // RFC 3339
+	// StateReason says why the state last changed, e.g. "upstream
+	// 192.0.2.53:53 timed out" (added after SPEC.md's fields).
+	StateReason string     `json:"state_reason,omitempty"`
+	Activation  string     `json:"activation"`
+	Activated   bool       `json:"activated"`
+	Listen      []string   `json:"listen"`
+	Upstreams   []Upstream `json:"upstreams"`
+	Platform    Platform   `json:"platform"`
+	Answers     Answers    `json:"answers"`
+	Bundle      *Bundle    `json:"bundle,omitempty"`
 	// Unprotected lists protected names that have neither a pin nor a
 	// learned answer: in an outage they cannot be answered (tray: red).
 	Unprotected []string `json:"unprotected,omitempty"`
