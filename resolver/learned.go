@@ -22,6 +22,7 @@ const learnedFileName = "learned.json"
 
 const (
 	maxLearned   = 4096             // entries (name+type); the file stays well under a few MB
+	maxLearnedRR = 4096             // bytes of records per entry: 4096 × 4 KiB bounds the state at 16 MiB
 	resaveAfter  = 10 * time.Minute // rewrite an unchanged answer's time at most this often
 	learnedFmtV1 = 1
 )
@@ -244,15 +245,21 @@ func writeAtomic(path string, b []byte) error {
 }
 
 // learnable picks the records worth remembering from a good answer: the
-// answer section of a NOERROR reply that has at least one record.
+// answer section of a NOERROR reply that has at least one record, unless it
+// is larger than maxLearnedRR (the addresses a box office needs are a few
+// hundred bytes; the bound keeps the state dir small whatever upstream says).
 func learnable(r *dns.Msg) []dns.RR {
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		return nil
 	}
 	out := make([]dns.RR, 0, len(r.Answer))
+	size := 0
 	for _, rr := range r.Answer {
 		if t := rr.Header().Rrtype; t == dns.TypeRRSIG || t == dns.TypeOPT {
 			continue // signatures would not validate with rewritten TTLs
+		}
+		if size += dns.Len(rr); size > maxLearnedRR {
+			return nil
 		}
 		rr = dns.Copy(rr)
 		rr.Header().Name = strings.ToLower(rr.Header().Name)

@@ -116,3 +116,22 @@ func TestLearnedTypesWithoutName(t *testing.T) {
 		t.Fatalf("TYPE65280 after save and load: %v", got)
 	}
 }
+
+// An answer too large to be an address list a box office needs is not
+// learned, so the learned file stays bounded in bytes, not only entries.
+func TestLearnableBoundedInBytes(t *testing.T) {
+	small := new(dns.Msg)
+	small.SetQuestion("shop.tickets.test.", dns.TypeA)
+	small.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: "Shop.Tickets.Test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(192, 0, 2, 10)}}
+	if got := learnable(small); len(got) != 1 || got[0].Header().Name != "shop.tickets.test." {
+		t.Fatalf("small answer: learned %v, want the A record (lower-cased)", got)
+	}
+	big := new(dns.Msg)
+	big.SetQuestion("txt.tickets.test.", dns.TypeTXT)
+	for range 20 { // 20 × ~270 bytes > maxLearnedRR
+		big.Answer = append(big.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: "txt.tickets.test.", Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{strings.Repeat("x", 250)}})
+	}
+	if got := learnable(big); got != nil {
+		t.Fatalf("answer of %d bytes learned; want nothing over %d", big.Len(), maxLearnedRR)
+	}
+}
