@@ -62,7 +62,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		cfg.Listen = listen
 	}
 	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen,
-		inst: installer.Options{StateDir: cfg.StateDir, Logger: log}}
+		inst: installer.Options{FS: installer.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
 
 	// A journal left by a crash or reboot: put the original settings back
 	// first, so "system" upstreams are the real ones, then re-apply below
@@ -308,7 +308,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 			Address: u.Address, Healthy: u.Healthy, RTTMs: float64(u.RTT.Microseconds()) / 1000,
 		})
 	}
-	if j, err := installer.ReadJournal(installer.OSFS{}, cfg.StateDir); err == nil && j != nil {
+	if j, err := installer.ReadJournal(d.inst.FS, d.inst.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
 	if f != nil {
