@@ -762,24 +762,42 @@ func ensureNL(s string) string {
 	return "\n"
 }
 
-// directResolvConf is dnspin's resolv.conf: its server first, then the
-// original servers (so glibc falls back to them at once when dnspin is
-// gone: a closed port answers with ICMP port unreachable), then the
-// original search and options lines. "options rotate" is dropped: it would
-// send a share of queries around dnspin.
+// directResolvConf is dnspin's resolv.conf: its server first, then ONE
+// original server (so glibc falls back to it at once when dnspin is gone: a
+// closed port answers with ICMP port unreachable), then the original search
+// and options lines, then dnspin's fast-failure options (see resolvopts.go).
+// Only one original is listed because every silent server glibc walks
+// through costs at least a second per name tried: with the network dark,
+// dnspin + 1 original fails a name in 1 s (2 s with a search domain), + 2
+// originals in 2 s (4 s). The others stay in the journal: dnspin forwards
+// to all of them (upstreams = ["system"]). "options rotate" is dropped: it
+// would send a share of queries around dnspin.
 func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 	self, err := port53(p)
 	if err != nil {
 		return nil, err
 	}
+	var fallback, fallbackAddr string
+	var others []string
+	for _, n := range nameserverTokens(orig) {
+		a := ParseNameservers([]byte("nameserver " + n))[0]
+		switch {
+		case a == self.String() || a == fallbackAddr || slices.Contains(others, a):
+		case fallback == "":
+			fallback, fallbackAddr = n, a
+		default:
+			others = append(others, a)
+		}
+	}
 	var sb strings.Builder
 	sb.WriteString(Marker + "\n")
-	sb.WriteString("# dnspin activation (" + p.Mode + "): dnspin first, the original servers after it.\n")
+	sb.WriteString("# dnspin activation (" + p.Mode + "): dnspin first, then one original server (used if dnspin is not running).\n")
 	sb.WriteString("nameserver " + self.String() + "\n")
-	for _, n := range ParseNameservers(orig) {
-		if n != self.String() {
-			sb.WriteString("nameserver " + n + "\n")
-		}
+	if fallback != "" {
+		sb.WriteString("nameserver " + fallback + "\n")
+	}
+	if len(others) > 0 {
+		sb.WriteString("# dnspin forwards to these original servers too (listed here they would cost a second each when dark): " + strings.Join(others, " ") + "\n")
 	}
 	sc := bufio.NewScanner(bytes.NewReader(orig))
 	for sc.Scan() {
@@ -789,19 +807,13 @@ func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 			continue
 		}
 		if f[0] == "options" {
-			kept := []string{"options"}
-			for _, o := range f[1:] {
-				if o != "rotate" {
-					kept = append(kept, o)
-				}
-			}
-			if len(kept) == 1 {
+			if line = keptOptionsLine(f); line == "" {
 				continue
 			}
-			line = strings.Join(kept, " ")
 		}
 		sb.WriteString(line + "\n")
 	}
+	sb.WriteString(failFastLines(orig))
 	return []byte(sb.String()), nil
 }
 

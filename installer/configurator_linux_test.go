@@ -116,8 +116,9 @@ func TestDirectApplyRestoreExact(t *testing.T) {
 	if err := c.Apply(ctx, scopedPlan); err != nil {
 		t.Fatal(err)
 	}
-	want := Marker + "\n# dnspin activation (scoped): dnspin first, the original servers after it.\n" +
-		"nameserver 127.0.0.1\nnameserver 192.0.2.1\nnameserver 192.0.2.2\nsearch lan\noptions edns0\n"
+	want := Marker + "\n# dnspin activation (scoped): dnspin first, then one original server (used if dnspin is not running).\n" +
+		"nameserver 127.0.0.1\nnameserver 192.0.2.1\n" + othersToo + "192.0.2.2\nsearch lan\noptions edns0\n" +
+		failFast + "\noptions timeout:1 attempts:1\n"
 	if got := s.read(t, ResolvConf); got != want {
 		t.Fatalf("resolv.conf after Apply:\n%s\nwant:\n%s", got, want)
 	}
@@ -541,21 +542,41 @@ func TestDeactivateRacingWatcher(t *testing.T) {
 	}
 }
 
+const (
+	failFast  = "# dnspin: fail fast when dnspin answers SERVFAIL in an outage (1 s per silent server, one try)"
+	othersToo = "# dnspin forwards to these original servers too (listed here they would cost a second each when dark): "
+)
+
 func TestDirectResolvConfShapes(t *testing.T) {
 	t.Parallel()
+	full := Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}}
 	for _, tc := range []struct {
 		name, orig string
 		p          Plan
 		want       string
 	}{
 		{"IPv6 only listen", "nameserver 192.0.2.1\n", Plan{Mode: "full", Resolver: []string{"[::1]:53"}},
-			"nameserver ::1\nnameserver 192.0.2.1\n"},
-		{"IPv4 preferred, one dnspin line", "nameserver 192.0.2.1\nnameserver 192.0.2.2\n", Plan{Mode: "full", Resolver: []string{"[::1]:53", "127.0.0.1:53"}},
-			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nnameserver 192.0.2.2\n"},
-		{"only rotate option dropped", "options rotate\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
-			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n"},
-		{"empty original", "", Plan{Mode: "full", Resolver: []string{"127.0.0.1:53"}},
-			"nameserver 127.0.0.1\n"},
+			"nameserver ::1\nnameserver 192.0.2.1\n" + failFast + "\noptions timeout:1 attempts:1\n"},
+		{"IPv4 preferred, one dnspin line, one original", "nameserver 192.0.2.1\nnameserver 192.0.2.2\nnameserver 192.0.2.3\n", Plan{Mode: "full", Resolver: []string{"[::1]:53", "127.0.0.1:53"}},
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\n" + othersToo + "192.0.2.2 192.0.2.3\n" + failFast + "\noptions timeout:1 attempts:1\n"},
+		{"only rotate option dropped", "options rotate\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n", full,
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\nsortlist 130.155.160.0/255.255.240.0\n" + failFast + "\noptions timeout:1 attempts:1\n"},
+		{"empty original", "", full,
+			"nameserver 127.0.0.1\n" + failFast + "\noptions timeout:1 attempts:1\n"},
+		{"dnspin itself and duplicates skipped, zone kept", "nameserver 127.0.0.1\nnameserver fe80::1%eth0\nnameserver fe80::1\nnameserver 192.0.2.2\nnameserver 192.0.2.2\n", full,
+			"nameserver 127.0.0.1\nnameserver fe80::1%eth0\n" + othersToo + "192.0.2.2\n" + failFast + "\noptions timeout:1 attempts:1\n"},
+		// Looser values are replaced, the other options kept where they were.
+		{"looser timeout and attempts replaced", "nameserver 192.0.2.1\noptions edns0 timeout:30 attempts:3 ndots:2\noptions trust-ad\n", full,
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\noptions edns0 ndots:2\noptions trust-ad\n" +
+				failFast + "; the original had timeout:30 attempts:3\noptions timeout:1 attempts:1\n"},
+		// Stricter values stay; glibc takes the last of repeated options.
+		{"stricter original kept, last one wins", "nameserver 192.0.2.1\noptions timeout:3 attempts:4\noptions timeout:0 rotate\n", full,
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\n" +
+				failFast + "; the original had timeout:3 attempts:4 timeout:0\noptions timeout:0 attempts:1\n"},
+		// What glibc would not read as a number is not dnspin's to judge:
+		// it stays in its line; dnspin's later line wins anyway.
+		{"odd values left alone", "nameserver 192.0.2.1\noptions timeout:x attempts:-1\n", full,
+			"nameserver 127.0.0.1\nnameserver 192.0.2.1\noptions timeout:x attempts:-1\n" + failFast + "\noptions timeout:1 attempts:1\n"},
 	} {
 		got, err := directResolvConf(tc.p, []byte(tc.orig))
 		if err != nil {
