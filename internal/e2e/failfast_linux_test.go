@@ -1,0 +1,301 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/nstest"
+)
+
+// countingServer is a UDP DNS server on loopback that counts the queries
+// it gets. dark: it reads and never answers (an original server during the
+// outage). servfail: it answers SERVFAIL at once (dnspin once the outage is
+// declared, before the resolver half of that lands). Otherwise it answers
+// every A question with addr.
+type countingServer struct {
+	queries  atomic.Int64
+	dark     atomic.Bool
+	servfail bool
+	addr     string
+	srv      *dns.Server
+}
+
+func startCounting(t *testing.T, listen string, servfail bool, addr string) *countingServer {
+	t.Helper()
+	s := &countingServer{servfail: servfail, addr: addr}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		s.queries.Add(1)
+		if s.dark.Load() {
+			return
+		}
+		m := new(dns.Msg)
+		m.SetReply(r)
+		switch {
+		case s.servfail:
+			m.Rcode = dns.RcodeServerFailure
+		case r.Question[0].Qtype == dns.TypeA:
+			q := r.Question[0]
+			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(s.addr)})
+		}
+		_ = w.WriteMsg(m)
+	})
+	pc, err := net.ListenPacket("udp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv = &dns.Server{PacketConn: pc, Handler: h}
+	started := make(chan struct{})
+	s.srv.NotifyStartedFunc = func() { close(started) }
+	go func() { _ = s.srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(s.stop)
+	return s
+}
+
+// stop closes the socket: the port is closed, so the kernel answers
+// further queries with ICMP port unreachable, as for a dead dnspin.
+func (s *countingServer) stop() { _ = s.srv.Shutdown() }
+
+// portRefuses asserts that a DNS query to addr is refused (ICMP port
+// unreachable, ECONNREFUSED on a connected UDP socket): what glibc's
+// send_dg sees from a dead dnspin, on which it moves to the next server at
+// once instead of waiting out its timeout.
+func portRefuses(t *testing.T, addr string) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := new(dns.Msg)
+	m.SetQuestion("refused.example.", dns.TypeA)
+	b, _ := m.Pack()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a hang guard
+	if _, err = c.Write(b); err == nil {
+		_, err = c.Read(make([]byte, 512))
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("query to %s: %v, want connection refused (port unreachable)", addr, err)
+	}
+}
+
+// getentStatus runs `getent DB NAME` as a child process and returns its
+// exit code, the addresses and the wall time. The 20 s bound only catches a
+// hang (glibc's defaults would need 20 s with a search domain); it is not a
+// timing assertion.
+func getentStatus(t *testing.T, db, name string) (code int, addrs []string, took time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	start := time.Now()
+	a, err := nstest.Getent(ctx, db, name)
+	took = time.Since(start)
+	if ctx.Err() != nil {
+		t.Fatalf("getent %s %s hung until the 20 s bound (resolv.conf %q)", db, name, nstest.ReadResolvConf(t))
+	}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		code = ee.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	for _, x := range a {
+		addrs = append(addrs, x.String())
+	}
+	return code, addrs, took
+}
+
+// checkFailFastConf asserts dnspin's resolv.conf: dnspin, one original,
+// the original search and options lines, and the fast-failure options last.
+func checkFailFastConf(t *testing.T, wantNS []string, search string) {
+	t.Helper()
+	conf := string(nstest.ReadResolvConf(t))
+	if got := installer.ParseNameservers([]byte(conf)); !slices.Equal(got, wantNS) {
+		t.Fatalf("activated resolv.conf lists %v, want %v:\n%s", got, wantNS, conf)
+	}
+	if !strings.HasSuffix(conf, "\noptions timeout:1 attempts:1\n") || !strings.Contains(conf, "\noptions edns0\n") {
+		t.Fatalf("activated resolv.conf lacks the fast-failure options or lost edns0:\n%s", conf)
+	}
+	if search != "" && !strings.Contains(conf, "\n"+search+"\n") {
+		t.Fatalf("activated resolv.conf lost %q:\n%s", search, conf)
+	}
+}
+
+// TestFailFast: during an outage dnspin answers SERVFAIL and the original
+// servers listed after it are dark. With the options activation writes,
+// glibc asks the one listed original once per name tried and gives up, so
+// getent fails within seconds instead of 10 s (20 s with a search domain);
+// a dead dnspin is skipped and the original answers; deactivate and crash
+// recovery put the original file back byte for byte. For the direct
+// backend's file shapes: plain, bind-mounted (containers), symlinked
+// (NetworkManager's file while NetworkManager is not running; the
+// networkmanager backend writes the same file).
+func TestFailFast(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		search string
+		opts   nstest.Options
+	}{
+		{name: "plain"},
+		{name: "search", search: "search lan"},
+		{name: "bindmount", search: "search lan corp.example", opts: nstest.Options{BindMountResolvConf: true}},
+		{name: "symlink", search: "search lan", opts: nstest.Options{Symlink: "/run/NetworkManager/resolv.conf"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := tc.opts
+			o.ResolvConf = "# from DHCP\nnameserver 127.0.0.2\nnameserver 127.0.0.3\n"
+			if tc.search != "" {
+				o.ResolvConf += tc.search + "\n"
+			}
+			o.ResolvConf += "options edns0 attempts:3\n"
+			nstest.Run(t, o, func(t *testing.T, env *nstest.Env) {
+				failFastBody(t, env, tc.search)
+			})
+		})
+	}
+}
+
+func failFastBody(t *testing.T, env *nstest.Env, search string) {
+	ctx := context.Background()
+	before := stateOf(t, nstest.ResolvConfPath)
+	orig1 := startCounting(t, "127.0.0.2:53", false, upstreamAddr)
+	orig2 := startCounting(t, "127.0.0.3:53", false, upstreamAddr)
+	orig1.dark.Store(true)
+	orig2.dark.Store(true)
+	dnspin := startCounting(t, "127.0.0.1:53", true, "")
+
+	o := options(env)
+	c, err := installer.NewConfigurator(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Apply(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, search)
+
+	// Every name glibc tries: the name itself, then one per search domain.
+	tried := int64(1 + max(0, len(strings.Fields(search))-1))
+	for _, db := range []string{"ahosts", "ahostsv4"} {
+		perName := int64(2) // A and AAAA, sent together
+		if db == "ahostsv4" {
+			perName = 1
+		}
+		dnspin.queries.Store(0)
+		orig1.queries.Store(0)
+		orig2.queries.Store(0)
+		code, addrs, took := getentStatus(t, db, "www.example.org")
+		t.Logf("outage, %q, %d name(s) tried: getent %s exit %d after %v; dnspin answered %d SERVFAIL, the dark original got %d queries",
+			search, tried, db, code, took.Round(time.Millisecond), dnspin.queries.Load(), orig1.queries.Load())
+		if code != 2 || len(addrs) != 0 {
+			t.Fatalf("getent %s during the outage: exit %d %v, want 2 (not found)", db, code, addrs)
+		}
+		// attempts:1: dnspin and the one listed original are each asked
+		// once per name tried; the second original is not listed at all.
+		if n := dnspin.queries.Load(); n < tried || n > perName*tried {
+			t.Errorf("%s: dnspin got %d queries, want %d..%d", db, n, tried, perName*tried)
+		}
+		if n := orig1.queries.Load(); n < 1 || n > perName*tried {
+			t.Errorf("%s: the listed dark original got %d queries, want 1..%d (one try per name)", db, n, perName*tried)
+		}
+		if n := orig2.queries.Load(); n != 0 {
+			t.Errorf("%s: the unlisted original got %d queries", db, n)
+		}
+	}
+
+	// dnspin dead (its port closed: ICMP port unreachable), the original
+	// back: glibc moves on at once and the original answers.
+	dnspin.stop()
+	portRefuses(t, "127.0.0.1:53")
+	orig1.dark.Store(false)
+	code, addrs, took := getentStatus(t, "ahosts", "www.example.org")
+	t.Logf("dead dnspin, %q: getent ahosts exit %d %v after %v", search, code, addrs, took.Round(time.Millisecond))
+	if code != 0 || len(addrs) != 1 || addrs[0] != upstreamAddr {
+		t.Fatalf("dead dnspin: getent exit %d %v, want the original server's %s", code, addrs, upstreamAddr)
+	}
+
+	// Crash recovery from the journal, then a normal deactivate: both
+	// exact.
+	was, p, err := installer.Recover(ctx, o)
+	if err != nil || !was || p == nil {
+		t.Fatalf("Recover = %v %+v %v", was, p, err)
+	}
+	sameState(t, "after Recover", stateOf(t, nstest.ResolvConfPath), before)
+	if err := c.Apply(ctx, *p); err != nil {
+		t.Fatal(err)
+	}
+	checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, search)
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sameState(t, "after deactivate", stateOf(t, nstest.ResolvConfPath), before)
+}
+
+// TestFailFastRealResolver: the real resolver in front, its upstream and
+// the original server both dark, a search domain. The pinned name still
+// resolves through glibc; an unprotected never-seen name fails with the
+// dark original asked once per name tried. The wall time is logged: with
+// the resolver's SERVFAIL after client_timeout (300 ms here) it is about
+// 1 s per name tried; a client_timeout above glibc's 1 s timeout makes
+// glibc give up on dnspin first, which costs 1 s more per name.
+func TestFailFastRealResolver(t *testing.T) {
+	orig := "nameserver 127.0.0.2\nsearch lan\noptions edns0\n"
+	nstest.Run(t, nstest.Options{ResolvConf: orig}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		before := stateOf(t, nstest.ResolvConfPath)
+		original := startCounting(t, "127.0.0.2:53", false, upstreamAddr)
+		original.dark.Store(true)
+		up := startCounting(t, "127.0.0.4:53", false, upstreamAddr) // dnspin's upstream, apart so the counts stay apart
+		up.dark.Store(true)
+		cfg := resolverConfig(filepath.Join(env.Dir, "learned"))
+		cfg.Upstreams = []string{"127.0.0.4:53"}
+		b, _ := json.Marshal(cfg)
+		env.Spawn(t, "resolver", string(b))
+
+		o := options(env)
+		c, err := installer.NewConfigurator(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen}); err != nil {
+			t.Fatal(err)
+		}
+		checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, "search lan")
+
+		code, addrs, took := getentStatus(t, "ahostsv4", "shop.tickets.example")
+		t.Logf("outage, pinned name: getent ahostsv4 exit %d %v after %v", code, addrs, took.Round(time.Millisecond))
+		if code != 0 || len(addrs) != 1 || addrs[0] != pinAddr {
+			t.Fatalf("pinned name in the outage: exit %d %v, want the pin %s", code, addrs, pinAddr)
+		}
+		for i, name := range []string{"new1.other.example", "new2.other.example"} {
+			original.queries.Store(0)
+			code, addrs, took := getentStatus(t, "ahosts", name)
+			t.Logf("outage, unprotected name %d: getent ahosts exit %d after %v; the dark original got %d queries",
+				i+1, code, took.Round(time.Millisecond), original.queries.Load())
+			if code != 2 || len(addrs) != 0 {
+				t.Fatalf("%s in the outage: exit %d %v, want 2 (not found)", name, code, addrs)
+			}
+			if n := original.queries.Load(); n < 1 || n > 4 { // A+AAAA for the name and for name.lan
+				t.Errorf("%s: the dark original got %d queries, want 1..4", name, n)
+			}
+		}
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		sameState(t, "after deactivate", stateOf(t, nstest.ResolvConfPath), before)
+	})
+}
