@@ -728,9 +728,8 @@ func validatePlan(p Plan) error {
 }
 
 // port53 returns the first listen address on port 53, IPv4 first: the one
-// resolv.conf can name (it has no port syntax). Only one is used, because
-// glibc reads at most three nameserver lines and the original servers need
-// the other two for fallback.
+// resolv.conf can name (it has no port syntax). The direct backend lists
+// only this one and then one original server (see directResolvConf).
 func port53(p Plan) (netip.Addr, error) {
 	var v6 netip.Addr
 	for _, r := range p.Resolver {
@@ -758,30 +757,65 @@ func desired(j *Journal, r Record) ([]byte, error) {
 	case ResolvedDropIn:
 		return resolvedDropIn(p, j.Nameservers, strings.Fields(r.Meta["global_domains"])), nil
 	case ResolvconfHead:
-		a, err := port53(p)
+		as, err := resolvconfServers(p)
 		if err != nil {
 			return nil, err
 		}
-		return []byte(Marker + "\n" + string(r.Data) + ensureNL(string(r.Data)) + "nameserver " + a.String() + "\n"), nil
+		ns := ""
+		for _, a := range as {
+			ns += "nameserver " + a + "\n"
+		}
+		return []byte(Marker + "\n" + string(r.Data) + ensureNL(string(r.Data)) + ns), nil
 	case ResolvconfTail:
 		return []byte(Marker + "\n" + string(r.Data) + ensureNL(string(r.Data)) +
 			failFastLines([]byte("options "+r.Meta["resolv_options"]))), nil
 	case OpenresolvConf:
-		a, err := port53(p)
+		as, err := resolvconfServers(p)
 		if err != nil {
 			return nil, err
 		}
 		t, n, _ := resolvOptions([]byte("options " + r.Meta["resolv_options"]))
 		return []byte(Marker + "\n" + string(r.Data) + ensureNL(string(r.Data)) +
-			"# dnspin: its server first, the others after it (fallback when dnspin is not running).\n" +
+			"# dnspin: its addresses first (glibc then reads one more), the others after them (fallback when dnspin is not running).\n" +
 			"# openresolv drops every other server when a loopback one is listed, unless resolv_conf_local_only=NO.\n" +
-			`name_servers="` + a.String() + `${name_servers:+ $name_servers}"` + "\n" +
+			`name_servers="` + strings.Join(as, " ") + `${name_servers:+ $name_servers}"` + "\n" +
 			"resolv_conf_local_only=NO\n" +
 			"# dnspin: fail fast when dnspin answers SERVFAIL in an outage (1 s per silent server, one try); glibc takes the last value\n" +
 			fmt.Sprintf(`resolv_conf_options="${resolv_conf_options:+$resolv_conf_options }timeout:%d attempts:%d"`, t, n) + "\n"), nil
 	default:
 		return directResolvConf(p, r.Data)
 	}
+}
+
+// resolvconfServers are the dnspin addresses the resolvconf backends put
+// before the interfaces' servers: the first IPv4 and the first IPv6 listen
+// address on port 53. resolvconf lists every interface server after them,
+// and glibc reads only three, so with both addresses glibc sees one
+// original server, as with the direct backend: a dark network then costs
+// 1 s per name tried, not 2 s. A dead dnspin refuses on both at once.
+func resolvconfServers(p Plan) ([]string, error) {
+	var v4, v6 string
+	for _, r := range p.Resolver {
+		ap, _ := netip.ParseAddrPort(r)
+		switch {
+		case ap.Port() != 53:
+		case ap.Addr().Is4() && v4 == "":
+			v4 = ap.Addr().String()
+		case ap.Addr().Is6() && v6 == "":
+			v6 = ap.Addr().String()
+		}
+	}
+	if v4 == "" && v6 == "" {
+		_, err := port53(p) // its error names the fix
+		return nil, err
+	}
+	var out []string
+	for _, a := range []string{v4, v6} {
+		if a != "" {
+			out = append(out, a)
+		}
+	}
+	return out, nil
 }
 
 func ensureNL(s string) string {

@@ -328,7 +328,8 @@ func TestResolvconfDebianHead(t *testing.T) {
 	if err := c.Apply(ctx, fullPlan); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := s.read(t, ResolvconfHead), Marker+"\n"+head+"nameserver 127.0.0.1\n"; got != want {
+	// Both dnspin addresses: with glibc's three servers, one original follows.
+	if got, want := s.read(t, ResolvconfHead), Marker+"\n"+head+"nameserver 127.0.0.1\nnameserver ::1\n"; got != want {
 		t.Fatalf("head:\n%s\nwant\n%s", got, want)
 	}
 	// The tail comes after the interfaces' options: dnspin's line wins,
@@ -366,9 +367,9 @@ func TestOpenresolvConf(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Marker + "\n" + conf + "\n" +
-		"# dnspin: its server first, the others after it (fallback when dnspin is not running).\n" +
+		"# dnspin: its addresses first (glibc then reads one more), the others after them (fallback when dnspin is not running).\n" +
 		"# openresolv drops every other server when a loopback one is listed, unless resolv_conf_local_only=NO.\n" +
-		`name_servers="127.0.0.1${name_servers:+ $name_servers}"` + "\nresolv_conf_local_only=NO\n" +
+		`name_servers="127.0.0.1 ::1${name_servers:+ $name_servers}"` + "\nresolv_conf_local_only=NO\n" +
 		"# dnspin: fail fast when dnspin answers SERVFAIL in an outage (1 s per silent server, one try); glibc takes the last value\n" +
 		`resolv_conf_options="${resolv_conf_options:+$resolv_conf_options }timeout:1 attempts:1"` + "\n"
 	if got := s.read(t, OpenresolvConf); got != want {
@@ -379,6 +380,26 @@ func TestOpenresolvConf(t *testing.T) {
 	}
 	if got := s.read(t, OpenresolvConf); got != conf {
 		t.Fatalf("resolvconf.conf after Restore %q", got)
+	}
+}
+
+func TestResolvconfServers(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		listen []string
+		want   string
+	}{
+		{[]string{"127.0.0.1:53"}, "127.0.0.1"},
+		{[]string{"[::1]:53", "127.0.0.2:5353", "127.0.0.1:53", "127.0.0.3:53"}, "127.0.0.1 ::1"},
+		{[]string{"[::1]:53"}, "::1"},
+	} {
+		got, err := resolvconfServers(Plan{Resolver: tc.listen})
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("resolvconfServers(%v) = %v %v, want %s", tc.listen, got, err, tc.want)
+		}
+	}
+	if _, err := resolvconfServers(Plan{Resolver: []string{"127.0.0.1:5353"}}); err == nil || !strings.Contains(err.Error(), "127.0.0.1:53") {
+		t.Errorf("no port-53 address: %v, want the fix named", err)
 	}
 }
 

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -298,4 +300,180 @@ func TestFailFastRealResolver(t *testing.T) {
 		}
 		sameState(t, "after deactivate", stateOf(t, nstest.ResolvConfPath), before)
 	})
+}
+
+// fileSnapshot is a file's state, or "absent".
+func fileSnapshot(t *testing.T, path string) string {
+	t.Helper()
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return "absent"
+	}
+	s := stateOf(t, path)
+	return fmt.Sprintf("%v %d:%d link=%q %q", s.mode, s.uid, s.gid, s.link, s.data)
+}
+
+// lastOption is the value glibc uses for key ("timeout:"): the last one of
+// all options lines.
+func lastOption(conf, key string) string {
+	v := ""
+	for _, line := range strings.Split(conf, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 || f[0] != "options" {
+			continue
+		}
+		for _, o := range f[1:] {
+			if x, ok := strings.CutPrefix(o, key); ok {
+				v = x
+			}
+		}
+	}
+	return v
+}
+
+// TestFailFastResolvconf: the resolvconf backend against the real Debian
+// resolvconf and openresolv (their packages' files unpacked into the
+// namespace), which generate resolv.conf from an interface record (two
+// original servers, search lan). They list the interface's servers after
+// dnspin's two addresses themselves; glibc reads three, so it asks only the
+// first original, once per name tried; dnspin's options win; a dead dnspin
+// falls back to the original (for openresolv only with
+// resolv_conf_local_only=NO); deactivate and crash recovery give back the
+// same files and the same generated resolv.conf.
+func TestFailFastResolvconf(t *testing.T) {
+	for _, flavour := range []string{"resolvconf", "openresolv"} {
+		t.Run(flavour, func(t *testing.T) {
+			deb := nstest.FindDeb(t, flavour)
+			o := nstest.Options{ResolvConf: "# before resolvconf ran\n"}
+			if flavour == "resolvconf" {
+				o.Symlink = "/run/resolvconf/resolv.conf" // as the package's postinst sets it up
+			}
+			nstest.Run(t, o, func(t *testing.T, env *nstest.Env) {
+				resolvconfBody(t, env, flavour, deb)
+			})
+		})
+	}
+}
+
+func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
+	ctx := context.Background()
+	env.InstallDeb(t, deb)
+	t.Setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+	// This host's other resolvconf hooks (dnsmasq, unbound) stay out; for
+	// openresolv, Debian resolvconf's directory too (it would be taken for
+	// that flavour).
+	files := []string{installer.OpenresolvConf}
+	if flavour == "resolvconf" {
+		hooks, _ := filepath.Glob("/etc/resolvconf/update.d/*")
+		for _, h := range hooks {
+			if filepath.Base(h) != "libc" {
+				if err := os.Remove(h); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := os.WriteFile("/run/resolvconf/enable-updates", nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = []string{installer.ResolvconfHead, installer.ResolvconfTail}
+	} else if err := os.RemoveAll("/etc/resolvconf"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll("/run/resolvconf/interface", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// The originals are on the namespace's veth side, not loopback: both
+	// flavours cut the list after a loopback server by default.
+	const o1, o2 = "198.18.254.2", "198.18.254.3"
+	for _, a := range []string{o1, o2} {
+		if out, err := exec.Command("ip", "addr", "add", a+"/32", "dev", "dnsv0").CombinedOutput(); err != nil {
+			t.Fatalf("ip addr add %s: %v: %s", a, err, out)
+		}
+	}
+	add := exec.Command("resolvconf", "-a", "dnsv0.dhclient")
+	add.Stdin = strings.NewReader("nameserver " + o1 + "\nnameserver " + o2 + "\nsearch lan\n")
+	if out, err := add.CombinedOutput(); err != nil {
+		t.Fatalf("resolvconf -a: %v: %s", err, out)
+	}
+	if got := installer.ParseNameservers(nstest.ReadResolvConf(t)); !slices.Equal(got, []string{o1, o2}) {
+		t.Fatalf("%s generated %v from the interface record:\n%s", flavour, got, nstest.ReadResolvConf(t))
+	}
+	snapshot := func() string {
+		var sb strings.Builder
+		for _, f := range append([]string{nstest.ResolvConfPath}, files...) {
+			sb.WriteString(f + ": " + fileSnapshot(t, f) + "\n")
+		}
+		return sb.String()
+	}
+	before := snapshot()
+
+	orig1 := startCounting(t, o1+":53", false, upstreamAddr)
+	orig2 := startCounting(t, o2+":53", false, upstreamAddr)
+	orig1.dark.Store(true)
+	orig2.dark.Store(true)
+	dnspin := startCounting(t, "127.0.0.1:53", true, "")
+	dnspin6 := startCounting(t, "[::1]:53", true, "")
+	// dnspin's default listen: both loopback addresses.
+	plan := installer.Plan{Mode: "full", Domains: plan.Domains, Resolver: []string{"127.0.0.1:53", "[::1]:53"}}
+
+	o := options(env)
+	c, err := installer.NewConfigurator(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkActive := func() {
+		t.Helper()
+		if err := c.Apply(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		if s, err := c.Current(ctx); err != nil || s.Backend != "resolvconf" {
+			t.Fatalf("backend %q (%v), want resolvconf", s.Backend, err)
+		}
+		conf := string(nstest.ReadResolvConf(t))
+		if got := installer.ParseNameservers([]byte(conf)); !slices.Equal(got, []string{"127.0.0.1", "::1", o1, o2}) {
+			t.Fatalf("%s generated %v while active, want dnspin's two addresses then both originals (glibc reads three):\n%s", flavour, got, conf)
+		}
+		if lastOption(conf, "timeout:") != "1" || lastOption(conf, "attempts:") != "1" {
+			t.Fatalf("%s: glibc would not use timeout:1 attempts:1 from:\n%s", flavour, conf)
+		}
+	}
+	checkActive()
+
+	code, addrs, took := getentStatus(t, "ahosts", "www.example.org")
+	t.Logf("%s, outage, search lan: getent ahosts exit %d after %v; dnspin answered %d+%d SERVFAIL, the dark originals got %d and %d queries",
+		flavour, code, took.Round(time.Millisecond), dnspin.queries.Load(), dnspin6.queries.Load(), orig1.queries.Load(), orig2.queries.Load())
+	if code != 2 || len(addrs) != 0 {
+		t.Fatalf("getent during the outage: exit %d %v, want 2", code, addrs)
+	}
+	if n := orig1.queries.Load(); n < 1 || n > 4 { // A+AAAA, once, for the name and name.lan
+		t.Errorf("the first original got %d queries, want 1..4 (one try per name)", n)
+	}
+	if n := orig2.queries.Load(); n != 0 {
+		t.Errorf("the second original got %d queries; glibc should read only dnspin's two addresses and the first original", n)
+	}
+
+	dnspin.stop()
+	dnspin6.stop()
+	portRefuses(t, "127.0.0.1:53")
+	portRefuses(t, "[::1]:53")
+	orig1.dark.Store(false)
+	code, addrs, took = getentStatus(t, "ahosts", "www.example.org")
+	t.Logf("%s, dead dnspin: getent ahosts exit %d %v after %v", flavour, code, addrs, took.Round(time.Millisecond))
+	if code != 0 || len(addrs) != 1 || addrs[0] != upstreamAddr {
+		t.Fatalf("dead dnspin: getent exit %d %v, want the original server's %s", code, addrs, upstreamAddr)
+	}
+
+	was, p, err := installer.Recover(ctx, o)
+	if err != nil || !was || p == nil {
+		t.Fatalf("Recover = %v %+v %v", was, p, err)
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("after Recover:\n%s\nwant:\n%s", after, before)
+	}
+	checkActive()
+	if err := c.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if after := snapshot(); after != before {
+		t.Fatalf("after deactivate:\n%s\nwant:\n%s", after, before)
+	}
 }

@@ -51,6 +51,14 @@
 //		})
 //	}
 //
+// # Other programs' packages
+//
+// InstallDeb unpacks a Debian package (found by FindDeb in
+// $DNSPIN_TEST_DEBS, where CI puts `apt-get download` results) into the
+// namespace: /usr gets an overlay like /etc, maintainer scripts do not run.
+// That is how the resolvconf backend is tested against the real Debian
+// resolvconf and openresolv without installing them on the machine.
+//
 // # Resolving through libc
 //
 // Getent runs `getent ahostsv4 NAME` (or ahostsv6/ahosts), i.e. the real
@@ -66,6 +74,7 @@
 //	InNamespace() bool                      // true in the namespaced child
 //	Getent(ctx, "ahostsv4", name) / MustGetent(t, "ahostsv4", name)
 //	ReadResolvConf(t) / WriteResolvConfBehindBack(t, content, perm)
+//	FindDeb(t, "resolvconf") / env.InstallDeb(t, deb) // a package's files, unpacked into the namespace
 //	VethAddr, ResolvConfPath, Ready
 //
 // Servers started in the body may listen on any 127.0.0.0/8 address and on
@@ -131,6 +140,8 @@ type Env struct {
 	Dir string
 	// Opts are the options the namespace was made with.
 	Opts Options
+
+	usrOverlay bool // InstallDeb put an overlay on /usr
 }
 
 // Main must be called from TestMain of packages that use Spawn. In a helper

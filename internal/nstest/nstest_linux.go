@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -102,6 +103,23 @@ func writeResolvConf(o Options, dir string, mount func(src, dst, typ string, fla
 			return err
 		}
 		return mount(target, ResolvConfPath, "", unix.MS_BIND, "")
+	}
+	return nil
+}
+
+// overlay puts a writable overlay over dir (upper and work layers on the
+// namespace's tmpfs), so files can be added below it; the host's stay
+// untouched.
+func overlay(scratchDir, dir string) error {
+	name := strings.ReplaceAll(strings.Trim(dir, "/"), "/", "-")
+	upper, work := filepath.Join(scratchDir, name+"-upper"), filepath.Join(scratchDir, name+"-work")
+	for _, d := range []string{upper, work} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return err
+		}
+	}
+	if err := unix.Mount("overlay", dir, "overlay", 0, "lowerdir="+dir+",upperdir="+upper+",workdir="+work); err != nil {
+		return fmt.Errorf("mount overlay on %s: %w", dir, err)
 	}
 	return nil
 }

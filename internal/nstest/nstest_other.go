@@ -13,3 +13,5 @@ func cloneAttr() *syscall.SysProcAttr { return nil }
 func setup(o Options) (*Env, error) {
 	return nil, errors.Join(errors.New("namespaces need Linux"), fs.ErrPermission)
 }
+
+func overlay(scratchDir, dir string) error { return errors.New("overlays need Linux") }
