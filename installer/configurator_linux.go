@@ -860,7 +860,7 @@ func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 		sb.WriteString("nameserver " + fallback + "\n")
 	}
 	if len(others) > 0 {
-		sb.WriteString("# dnspin forwards to these original servers too (listed here they would cost a second each when dark): " + strings.Join(others, " ") + "\n")
+		sb.WriteString("# other original servers, not listed (each would cost 1 s per name when dark): " + strings.Join(others, " ") + "\n")
 	}
 	sc := bufio.NewScanner(bytes.NewReader(orig))
 	for sc.Scan() {

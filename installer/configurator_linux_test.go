@@ -605,7 +605,7 @@ func TestDeactivateRacingWatcher(t *testing.T) {
 
 const (
 	failFast  = "# dnspin: fail fast when dnspin answers SERVFAIL in an outage (1 s per silent server, one try)"
-	othersToo = "# dnspin forwards to these original servers too (listed here they would cost a second each when dark): "
+	othersToo = "# other original servers, not listed (each would cost 1 s per name when dark): "
 )
 
 func TestDirectResolvConfShapes(t *testing.T) {
