@@ -307,7 +307,7 @@ func (d learnedDrops) String() string {
 		{d.future, "dated in the future (more than " + learnedSkew.String() + " ahead of this clock)"},
 		{d.old, "older than max_stale"},
 		{d.badRecord, "records that do not parse"},
-		{d.foreign, "no record owned by the name or its CNAME chain"},
+		{d.foreign, "no usable record owned by the name or its CNAME chain"},
 		{d.tooLarge, "records larger than " + strconv.Itoa(maxLearnedRR) + " bytes"},
 		{d.duplicate, "duplicate name and type (the newest kept)"},
 		{d.overBound, "beyond the bound of " + strconv.Itoa(maxLearned) + " answers (the oldest)"},

@@ -2,11 +2,14 @@ package resolver
 
 import (
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -269,6 +272,39 @@ func TestOwnRecordsTypes(t *testing.T) {
 		out, dropped := ownRecords(c.qname, c.qtype, c.in)
 		if len(out) != c.want || dropped != c.dropped || (c.want == 0) != (out == nil) {
 			t.Errorf("ownRecords(%s %s, %v) = %v, %d dropped; want %d kept, %d dropped", c.qname, dns.TypeToString[c.qtype], c.in, out, dropped, c.want, c.dropped)
+		}
+	}
+}
+
+// TestLearnedFileCheckedAtStart: a learned.json with the reported foreign
+// record (as an older dnspin learned it), an entry dated a year ahead and a
+// good entry; the resolver starts with upstream silent and serves only the
+// good one.
+func TestLearnedFileCheckedAtStart(t *testing.T) {
+	t.Parallel()
+	up := startZoneUpstream(t, nil)
+	up.drop.Store(true)
+	clock := newClock()
+	dir := t.TempDir()
+	at := clock.Now().Add(-time.Hour).Format(time.RFC3339)
+	ahead := clock.Now().AddDate(1, 0, 0).Format(time.RFC3339)
+	os.WriteFile(filepath.Join(dir, learnedFileName), []byte(`{"version":1,"answers":[
+		{"name":"ponly1.tickets.test.","type":"A","at":"`+at+`","rrs":["bank.other.test. 60 IN A 6.6.6.6"]},
+		{"name":"ahead.tickets.test.","type":"A","at":"`+ahead+`","rrs":["ahead.tickets.test. 60 IN A 6.6.6.7"]},
+		{"name":"ok.tickets.test.","type":"A","at":"`+at+`","rrs":["ok.tickets.test. 60 IN A 198.51.100.1","bank.other.test. 60 IN A 6.6.6.6"]}]}`), 0o644)
+	cfg := testConfig(up.addr)
+	cfg.StateDir = dir
+	cfg.Mode = ModePinned
+	r, addr := startResolver(t, cfg, clock)
+	if s := r.Status(); s.Learned != 1 {
+		t.Errorf("%d learned names after start; want 1", s.Learned)
+	}
+	if m := ask(t, addr, "ok.tickets.test", dns.TypeA); SourceFromEDE(m) != SourceLearned || addrsOf(m) != "198.51.100.1" {
+		t.Errorf("ok: %s; want learned 198.51.100.1 alone", describe(m))
+	}
+	for _, name := range []string{"ponly1.tickets.test", "ahead.tickets.test"} {
+		if m := ask(t, addr, name, dns.TypeA); SourceFromEDE(m) == SourceLearned || len(m.Answer) != 0 {
+			t.Errorf("%s: %s; want no learned answer (SERVFAIL: upstream silent)", name, describe(m))
 		}
 	}
 }
