@@ -172,8 +172,15 @@ func decodeLearned(r io.Reader, visit func(learnedJSON)) (int, error) {
 				return version, nil
 			}
 		case "answers":
-			if err := expectDelim(dec, '['); err != nil {
+			t, err := dec.Token()
+			if err != nil {
 				return 0, err
+			}
+			if t == nil {
+				continue // save writes null when nothing is left
+			}
+			if t != json.Delim('[') {
+				return 0, fmt.Errorf("found %v where the list of answers belongs", t)
 			}
 			for dec.More() {
 				var a learnedJSON
@@ -567,26 +574,35 @@ func ownRecords(qname string, qtype uint16, rrs []dns.RR) (out []dns.RR, dropped
 	return out, considered - taken
 }
 
-// synthesize builds the CNAME a DNAME above name stands for (RFC 6672 3.1),
-// or nil when none of dnames is above name or the result is too long.
+// synthesize builds the CNAME a DNAME above name stands for (RFC 6672
+// 3.1), from the closest such DNAME; nil when there is none or the result
+// is not a valid name.
 func synthesize(name string, dnames []*dns.DNAME) dns.RR {
+	var best *dns.DNAME
 	for _, d := range dnames {
 		owner := strings.ToLower(d.Hdr.Name)
-		if len(name) <= len(owner) || !strings.HasSuffix(name, owner) || (owner != "." && name[len(name)-len(owner)-1] != '.') {
-			continue
+		if len(name) > len(owner) && strings.HasSuffix(name, owner) && (owner == "." || name[len(name)-len(owner)-1] == '.') &&
+			(best == nil || len(owner) > len(best.Hdr.Name)) {
+			best = d
 		}
-		prefix := name[:len(name)-len(owner)]
-		target := strings.ToLower(d.Target)
-		if target == "." {
-			target = ""
-		}
-		t := prefix + target
-		if _, ok := dns.IsDomainName(t); !ok || len(t) > 255 {
-			return nil
-		}
-		return &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl}, Target: t}
 	}
-	return nil
+	if best == nil {
+		return nil
+	}
+	owner := strings.ToLower(best.Hdr.Name)
+	prefix := name[:len(name)-len(owner)] // "www." of www.old.example. under old.example.
+	if owner == "." {
+		prefix = name
+	}
+	target := strings.ToLower(best.Target)
+	if target == "." {
+		target = ""
+	}
+	t := prefix + target
+	if _, ok := dns.IsDomainName(t); !ok || len(t) > 255 || !strings.HasSuffix(t, ".") {
+		return nil
+	}
+	return &dns.CNAME{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: best.Hdr.Ttl}, Target: t}
 }
 
 func rrsLen(rrs []dns.RR) int {

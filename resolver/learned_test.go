@@ -177,6 +177,7 @@ func TestLoadLearnedChecks(t *testing.T) {
 		{"unknown version after answers", `{"answers":[` + ok + `],"version":7}`, nil, []string{"format version 7"}},
 		{"unknown keys skipped", `{"version":1,"x":{"y":[1,2]},"answers":[` + ok + `]}`, []string{"shop.tickets.test./A"}, nil},
 		{"damaged", `{"version":1,"answers":[` + ok, nil, []string{"damaged"}},
+		{"no answers (save writes null)", `{"version":1,"answers":null}`, nil, nil},
 		{"answers not a list", `{"version":1,"answers":{}}`, nil, []string{"damaged"}},
 		{"trailing data", file("1", ok) + "{}", nil, []string{"damaged"}},
 		{"foreign owner only (the reported ponly1)", file("1", ok, entry("ponly1.tickets.test.", "A", -time.Hour, "bank.other.test. 60 IN A 6.6.6.6")),
