@@ -310,12 +310,12 @@ func (d learnedDrops) String() string {
 		what string
 	}{
 		{d.badName, "not a domain name"},
-		{d.badType, "type that cannot be learned or unknown"},
-		{d.future, "dated in the future (more than " + learnedSkew.String() + " ahead of this clock)"},
+		{d.badType, "of a type that is unknown or cannot be learned"},
+		{d.future, "dated more than " + learnedSkew.String() + " ahead of this clock"},
 		{d.old, "older than max_stale"},
-		{d.badRecord, "records that do not parse"},
-		{d.foreign, "no usable record owned by the name or its CNAME chain"},
-		{d.tooLarge, "records larger than " + strconv.Itoa(maxLearnedRR) + " bytes"},
+		{d.badRecord, "with records that do not parse"},
+		{d.foreign, "without a usable record owned by the name or its CNAME chain"},
+		{d.tooLarge, "with records larger than " + strconv.Itoa(maxLearnedRR) + " bytes"},
 		{d.duplicate, "duplicate name and type (the newest kept)"},
 		{d.overBound, "beyond the bound of " + strconv.Itoa(maxLearned) + " answers (the oldest)"},
 	} {
@@ -326,10 +326,10 @@ func (d learnedDrops) String() string {
 	}
 	s := strconv.Itoa(n) + " answers"
 	if len(parts) > 0 {
-		s += " (" + strings.Join(parts, ", ") + ")"
+		s += ": " + strings.Join(parts, ", ")
 	}
 	if d.foreignRRs > 0 {
-		s += fmt.Sprintf(" and %d records of other owners from answers that were kept", d.foreignRRs)
+		s += fmt.Sprintf("; removed %d records of other owners from answers kept", d.foreignRRs)
 	}
 	return s
 }

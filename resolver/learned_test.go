@@ -181,13 +181,13 @@ func TestLoadLearnedChecks(t *testing.T) {
 		{"answers not a list", `{"version":1,"answers":{}}`, nil, []string{"damaged"}},
 		{"trailing data", file("1", ok) + "{}", nil, []string{"damaged"}},
 		{"foreign owner only (the reported ponly1)", file("1", ok, entry("ponly1.tickets.test.", "A", -time.Hour, "bank.other.test. 60 IN A 6.6.6.6")),
-			[]string{"shop.tickets.test./A"}, []string{"kept 1, dropped 1 answers (1 no usable record owned by the name or its CNAME chain)"}},
+			[]string{"shop.tickets.test./A"}, []string{"kept 1, dropped 1 answers: 1 without a usable record owned by the name or its CNAME chain"}},
 		{"foreign owner beside own records", file("1", entry("mixed.tickets.test.", "A", -time.Hour, "bank.other.test. 60 IN A 6.6.6.6", "mixed.tickets.test. 60 IN A 198.51.100.2")),
-			[]string{"mixed.tickets.test./A"}, []string{"kept 1, dropped 0 answers and 1 records of other owners"}},
+			[]string{"mixed.tickets.test./A"}, []string{"kept 1, dropped 0 answers; removed 1 records of other owners"}},
 		{"chain kept", file("1", entry("www.tickets.test.", "AAAA", -time.Hour, "www.tickets.test. 60 IN CNAME edge.other.test.", "edge.other.test. 60 IN AAAA 2001:db8::1")),
 			[]string{"www.tickets.test./AAAA"}, nil},
 		{"future beyond skew", file("1", ok, entry("f.tickets.test.", "A", time.Hour, "f.tickets.test. 60 IN A 198.51.100.3")),
-			[]string{"shop.tickets.test./A"}, []string{"1 dated in the future"}},
+			[]string{"shop.tickets.test./A"}, []string{"1 dated more than 5m0s ahead"}},
 		{"future within skew", file("1", entry("f.tickets.test.", "A", time.Minute, "f.tickets.test. 60 IN A 198.51.100.3")),
 			[]string{"f.tickets.test./A"}, nil},
 		{"too old: no warning", file("1", ok, entry("o.tickets.test.", "A", -100*time.Hour, "o.tickets.test. 60 IN A 198.51.100.3")),
@@ -199,16 +199,16 @@ func TestLoadLearnedChecks(t *testing.T) {
 			entry("t.tickets.test.", "BOGUS", -time.Hour, "t.tickets.test. 60 IN A 198.51.100.3"),
 			entry("t.tickets.test.", "RRSIG", -time.Hour, "t.tickets.test. 60 IN A 198.51.100.3"),
 			entry("t.tickets.test.", "TYPE65280", -time.Hour, `t.tickets.test. 60 IN TYPE65280 \# 2 0102`)),
-			[]string{"shop.tickets.test./A", "t.tickets.test./TYPE65280"}, []string{"5 type that cannot be learned or unknown"}},
+			[]string{"shop.tickets.test./A", "t.tickets.test./TYPE65280"}, []string{"5 of a type that is unknown or cannot be learned"}},
 		{"record type differs from the key's", file("1", entry("t.tickets.test.", "AAAA", -time.Hour, "t.tickets.test. 60 IN A 198.51.100.3")),
-			nil, []string{"1 no usable record"}},
+			nil, []string{"1 without a usable record"}},
 		{"records", file("1", ok,
 			entry("r.tickets.test.", "A", -time.Hour, "not a record"),
 			entry("r2.tickets.test.", "A", -time.Hour),
 			entry("r3.tickets.test.", "A", -time.Hour, "r3.tickets.test. 60 CH A 198.51.100.3"),
 			entry("r4.tickets.test.", "A", -time.Hour, "r4.tickets.test. 4294967295 IN A 198.51.100.3"),
 			entry("r5.tickets.test.", "A", -time.Hour, "r5 60 IN A 198.51.100.3")), // relative owner: "r5."
-			[]string{"shop.tickets.test./A"}, []string{"1 records that do not parse", "4 no usable record owned"}},
+			[]string{"shop.tickets.test./A"}, []string{"1 with records that do not parse", "4 without a usable record owned"}},
 		{"names", file("1", ok,
 			entry("", "A", -time.Hour, ". 60 IN A 198.51.100.3"),
 			entry("a..b.tickets.test.", "A", -time.Hour, "x.tickets.test. 60 IN A 198.51.100.3"),
@@ -218,7 +218,7 @@ func TestLoadLearnedChecks(t *testing.T) {
 			entry("SHOP.Tickets.Test", "A", -time.Minute, "Shop.TICKETS.test. 60 IN A 198.51.100.7")),
 			[]string{"shop.tickets.test./A"}, []string{"1 duplicate name and type"}},
 		{"larger than a learned answer may be", file("1", ok, entry("big.tickets.test.", "TXT", -time.Hour, big...)),
-			[]string{"shop.tickets.test./A"}, []string{"1 records larger than 4096 bytes"}},
+			[]string{"shop.tickets.test./A"}, []string{"1 with records larger than 4096 bytes"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -322,7 +322,7 @@ func TestLoadLearnedOneWarning(t *testing.T) {
 	}
 	warns := log.at(slog.LevelWarn)
 	if len(warns) != 1 || !strings.Contains(warns[0], p) ||
-		!strings.Contains(warns[0], "kept 1, dropped 3 answers (1 type that cannot be learned or unknown, 1 dated in the future") {
+		!strings.Contains(warns[0], "kept 1, dropped 3 answers: 1 of a type that is unknown or cannot be learned, 1 dated more than 5m0s ahead of this clock, 1 without a usable record") {
 		t.Fatalf("warnings %q; want one line naming %s with what was dropped and why", warns, p)
 	}
 }
