@@ -564,8 +564,12 @@ func ownRecords(qname string, qtype uint16, rrs []dns.RR) (out []dns.RR, dropped
 		if len(cn) != 1 || hop >= maxChain {
 			return nil, considered
 		}
-		keep(cn[0], fromInput)
-		name = strings.ToLower(cn[0].(*dns.CNAME).Target)
+		c, ok := cn[0].(*dns.CNAME)
+		if !ok {
+			return nil, considered
+		}
+		keep(c, fromInput)
+		name = strings.ToLower(c.Target)
 		if seen[name] {
 			return nil, considered
 		}

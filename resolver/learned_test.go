@@ -353,3 +353,31 @@ func (h *logLines) at(l slog.Level) []string {
 	defer h.mu.Unlock()
 	return slices.Clone(h.lines[l])
 }
+
+// FuzzLoadLearned: whatever learned.json holds, loading neither panics nor
+// keeps more than the bounds, and every kept answer passes the rules for
+// learning again unchanged (owned by its name or chain, within 4 KiB).
+func FuzzLoadLearned(f *testing.F) {
+	f.Add(`{"version":1,"answers":[{"name":"a.t.","type":"A","at":"2026-11-25T11:00:00Z","rrs":["a.t. 60 IN A 192.0.2.1"]}]}`)
+	f.Add(`{"version":1,"answers":[{"name":"a.t.","type":"A","at":"2026-11-25T11:00:00Z","rrs":["a.t. 60 IN CNAME b.t.","b.t. 60 IN A 192.0.2.1","c.t. 60 IN A 6.6.6.6"]}]}`)
+	f.Add(`{"version":1,"answers":[{"name":"w.o.t.","type":"A","at":"2026-11-25T11:00:00Z","rrs":["o.t. 60 IN DNAME n.t.","w.n.t. 60 IN A 192.0.2.1"]}]}`)
+	f.Add(`{"answers":[],"version":2}`)
+	f.Add(`{"version":1,"answers":null}`)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, data string) {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, learnedFileName), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		l, _ := loadLearned(dir, now, 72*time.Hour)
+		if len(l.m) > maxLearned {
+			t.Fatalf("%d answers kept", len(l.m))
+		}
+		for k, e := range l.m {
+			again, dropped := ownRecords(e.name, e.qtype, e.rrs)
+			if k != learnedKey(e.name, e.qtype) || dropped != 0 || !sameRRs(again, e.rrs) || rrsLen(e.rrs) > maxLearnedRR || e.at.After(now) {
+				t.Fatalf("kept %s: %v (again: %v, %d dropped)", k, e.rrs, again, dropped)
+			}
+		}
+	})
+}

@@ -308,3 +308,49 @@ func TestLearnedFileCheckedAtStart(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLearnable: whatever upstream sends, what is learned is a chain from
+// the asked name: each record is owned by the name or a CNAME target before
+// it, it ends in the asked type, and it fits the byte bound.
+func FuzzLearnable(f *testing.F) {
+	for _, ss := range [][]string{
+		{"a.t. A 192.0.2.1"},
+		{"a.t. CNAME b.t.", "b.t. A 192.0.2.1", "c.t. A 6.6.6.6"},
+		{"o.t. DNAME n.t.", "a.o.t. A 6.6.6.6"},
+		{"a.t. CNAME a.t."},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("a.t.", dns.TypeA)
+		m.Response = true
+		for _, s := range ss {
+			rr, _ := dns.NewRR(s)
+			m.Answer = append(m.Answer, rr)
+		}
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		m := new(dns.Msg)
+		if m.Unpack(pkt) != nil {
+			return
+		}
+		out := learnable(m)
+		if out == nil {
+			return
+		}
+		q := m.Question[0]
+		owners := map[string]bool{strings.ToLower(q.Name): true}
+		for i, rr := range out {
+			h := rr.Header()
+			if !owners[h.Name] {
+				t.Fatalf("record %d %v: owner not on the chain from %s in %v", i, rr, q.Name, out)
+			}
+			if c, ok := rr.(*dns.CNAME); ok && i < len(out)-1 {
+				owners[c.Target] = true
+			}
+		}
+		if last := out[len(out)-1].Header().Rrtype; last != q.Qtype || rrsLen(out) > maxLearnedRR {
+			t.Fatalf("learned %v for %s %s", out, q.Name, dns.TypeToString[q.Qtype])
+		}
+	})
+}
