@@ -101,17 +101,23 @@ func loadLearned(dir string, now time.Time, maxStale time.Duration) (*learned, e
 		return l, nil
 	}
 	l.path = filepath.Join(dir, learnedFileName)
-	fh, err := os.Open(l.path)
+	fi, err := os.Stat(l.path)
 	if errors.Is(err, os.ErrNotExist) {
 		return l, nil
 	}
+	switch {
+	case err != nil:
+		return l, fmt.Errorf("reading learned answers %s: %w (starting without them)", l.path, err)
+	case !fi.Mode().IsRegular(): // a FIFO would block the start for good
+		return l, fmt.Errorf("learned answers %s are not a regular file (%s): starting without them (remove it)", l.path, fi.Mode().Type())
+	case fi.Size() > maxLearnedFile:
+		return l, fmt.Errorf("learned answers %s are %d bytes, more than dnspin ever writes (%d): starting without them (the file is replaced when answers are next learned)", l.path, fi.Size(), maxLearnedFile)
+	}
+	fh, err := os.Open(l.path)
 	if err != nil {
 		return l, fmt.Errorf("reading learned answers %s: %w (starting without them)", l.path, err)
 	}
 	defer fh.Close()
-	if fi, err := fh.Stat(); err == nil && fi.Size() > maxLearnedFile {
-		return l, fmt.Errorf("learned answers %s are %d bytes, more than dnspin ever writes (%d): starting without them (the file is replaced when answers are next learned)", l.path, fi.Size(), maxLearnedFile)
-	}
 	var d learnedDrops
 	m := map[string]*learnedEntry{}
 	version, err := decodeLearned(io.LimitReader(fh, maxLearnedFile), func(a learnedJSON) {

@@ -381,3 +381,17 @@ func FuzzLoadLearned(f *testing.F) {
 		}
 	})
 }
+
+// TestLoadLearnedNotAFile: a directory where learned.json belongs (or a FIFO,
+// which would block the start) is reported and skipped.
+func TestLoadLearnedNotAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, learnedFileName)
+	if err := os.Mkdir(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if l, err := loadLearned(dir, time.Now(), time.Hour); err == nil || !strings.Contains(err.Error(), p) || len(l.m) != 0 {
+		t.Fatalf("directory as learned.json: %v", err)
+	}
+}
