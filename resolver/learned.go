@@ -135,7 +135,7 @@ func loadLearned(dir string, now time.Time, maxStale time.Duration) (*learned, e
 			}
 		}
 		m[k] = e
-		if len(m) >= 2*maxLearned { // a larger file never holds more than this in memory
+		if len(m) > maxLearned+maxLearned/4 { // a larger file never holds more than this in memory
 			d.overBound += trimTo(m, maxLearned)
 		}
 	})

@@ -395,3 +395,34 @@ func TestLoadLearnedNotAFile(t *testing.T) {
 		t.Fatalf("directory as learned.json: %v", err)
 	}
 }
+
+// BenchmarkLoadLearned: start-up cost of the largest file dnspin writes
+// (4096 answers of 4 KiB of TXT records each, about 20 MB of JSON) and of
+// one three times as large (cut to the newest 4096 while it is read).
+func BenchmarkLoadLearned(b *testing.B) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	for _, n := range []int{maxLearned, 3 * maxLearned} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			dir := b.TempDir()
+			f := learnedFile{Version: learnedFmtV1}
+			for i := range n {
+				name := "n" + strconv.Itoa(i) + ".tickets.test."
+				a := learnedJSON{Name: name, Type: "TXT", At: now.Add(-time.Duration(n-i) * time.Second)}
+				for range 14 { // 14 × ~280 bytes: just under 4 KiB
+					a.RRs = append(a.RRs, name+` 60 IN TXT "`+strings.Repeat("x", 250)+`"`)
+				}
+				f.Answers = append(f.Answers, a)
+			}
+			data, _ := json.Marshal(f)
+			os.WriteFile(filepath.Join(dir, learnedFileName), data, 0o644)
+			b.SetBytes(int64(len(data)))
+			b.ResetTimer()
+			for range b.N {
+				l, _ := loadLearned(dir, now, 72*time.Hour)
+				if len(l.m) != maxLearned {
+					b.Fatalf("%d loaded", len(l.m))
+				}
+			}
+		})
+	}
+}
