@@ -382,14 +382,30 @@ func trimTo(m map[string]*learnedEntry, n int) int {
 	return len(es) - n
 }
 
+// sameRRs tells whether a and b hold the same records in any order: an
+// upstream that rotates its addresses (round robin) has not changed its
+// answer, and must not make the file be rewritten at every save.
 func sameRRs(a, b []dns.RR) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	for i := range a {
-		if !dns.IsDuplicate(a[i], b[i]) {
-			return false
+	i := 0
+	for i < len(a) && dns.IsDuplicate(a[i], b[i]) {
+		i++
+	}
+	if i == len(a) {
+		return true
+	}
+	used := make([]bool, len(b))
+next:
+	for _, x := range a[i:] {
+		for j := i; j < len(b); j++ {
+			if !used[j] && dns.IsDuplicate(x, b[j]) {
+				used[j] = true
+				continue next
+			}
 		}
+		return false
 	}
 	return true
 }

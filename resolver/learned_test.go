@@ -87,9 +87,21 @@ func TestLearnedUnchangedNotRewritten(t *testing.T) {
 	if l.dirty {
 		t.Fatal("an unchanged answer made the file dirty")
 	}
-	l.put("a.tickets.test.", dns.TypeA, aRR("a.tickets.test.", net.IPv4(192, 0, 2, 2)), now.Add(2*time.Minute))
+	two := append(aRR("a.tickets.test.", net.IPv4(192, 0, 2, 1)), aRR("a.tickets.test.", net.IPv4(192, 0, 2, 3))...)
+	l.put("a.tickets.test.", dns.TypeA, two, now.Add(2*time.Minute))
 	if !l.dirty {
 		t.Fatal("a changed answer did not make the file dirty")
+	}
+	if err := l.save(now.Add(2*time.Minute), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	l.put("a.tickets.test.", dns.TypeA, []dns.RR{two[1], two[0]}, now.Add(3*time.Minute)) // round robin
+	if l.dirty {
+		t.Fatal("the same records in another order made the file dirty")
+	}
+	l.put("a.tickets.test.", dns.TypeA, []dns.RR{two[1], two[1]}, now.Add(4*time.Minute))
+	if !l.dirty {
+		t.Fatal("a changed answer of the same length did not make the file dirty")
 	}
 }
 
