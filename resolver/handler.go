@@ -201,33 +201,22 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 	return r.servfail(a, f.err), SourceServfail
 }
 
-// backup is the answer from a pin, else a learned answer; a pinned or
-// learned name asked for a type it has neither for gets NOERROR without
-// records at once, so clients move on to the other address family.
+// backup is the answer from a pin, else a learned answer. A pinned name
+// (exact or wildcard) is answered by its pin alone: a type the pin does not
+// list gets NOERROR without records, never a record learned for the name,
+// which may be an address the operators have since moved away from. A
+// pinned or learned name asked for a type it has nothing for gets NOERROR
+// without records at once, so clients move on to the other address family.
 func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	c := a.c
 	ttl := uint32(c.StaleTTL / time.Second)
 	qname := a.q.Question[0].Name
-	p := c.pins.match(a.name)
-	if p != nil {
-		if addrs := p.addrs(a.qtype); len(addrs) > 0 {
-			return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, addrs, ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
-		}
+	if p := c.pins.match(a.name); p != nil {
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, p.addrs(a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
 	}
 	if rrs := r.learned.get(a.name, a.qtype, r.now(), c.MaxStale); rrs != nil {
-		ans := make([]dns.RR, len(rrs))
-		for i, rr := range rrs {
-			rr = dns.Copy(rr)
-			rr.Header().Ttl = ttl
-			if rr.Header().Name == a.name {
-				rr.Header().Name = qname // the client's spelling
-			}
-			ans[i] = rr
-		}
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, ans, ede(dns.ExtendedErrorCodeStaleAnswer, SourceLearned)), SourceLearned
-	}
-	if p != nil {
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, nil, ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+		ans, src := learnedAnswer(c.pins, a, qname, rrs, ttl)
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, ans, ede(dns.ExtendedErrorCodeStaleAnswer, src)), src
 	}
 	if r.learned.known(a.name, r.now(), c.MaxStale) {
 		// Learned for another type only: no records rather than a wait, as
@@ -236,6 +225,28 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	}
 	r.noteNoBackup(a.name)
 	return nil, ""
+}
+
+// learnedAnswer copies learned records (in chain order) for the client:
+// TTL stale_ttl, the asked name in the client's spelling. When the CNAME
+// chain leads to a pinned name, the pin owns that name's records too: the
+// chain is cut there and the pinned addresses follow (source pinned).
+func learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint32) ([]dns.RR, Source) {
+	ans := make([]dns.RR, 0, len(rrs))
+	for _, rr := range rrs {
+		rr = dns.Copy(rr)
+		rr.Header().Ttl = ttl
+		if rr.Header().Name == a.name {
+			rr.Header().Name = qname
+		}
+		ans = append(ans, rr)
+		if cn, ok := rr.(*dns.CNAME); ok && a.qtype != dns.TypeCNAME {
+			if p := pins.match(cn.Target); p != nil {
+				return append(ans, pinnedRRs(cn.Target, a.qtype, p.addrs(a.qtype), ttl)...), SourcePinned
+			}
+		}
+	}
+	return ans, SourceLearned
 }
 
 // stale answers from an expired cache entry younger than max_stale, with

@@ -116,7 +116,7 @@ func New(cfg Config, o Options) (*Resolver, error) {
 	r.cache = newCache(cfg.CacheSize)
 	l, err := loadLearned(cfg.StateDir, r.now(), cfg.MaxStale)
 	if err != nil {
-		r.log.Warn("learned answers not loaded", "err", err)
+		r.log.Warn("learned answers not all loaded", "err", err)
 	}
 	r.learned = l
 	r.mode.Store(cfg.Mode)
