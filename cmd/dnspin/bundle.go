@@ -98,7 +98,7 @@ func bundleSign(e *env, args []string) error {
 	fs, cfgPath := subFlags(e, "sign", "--key FILE --serial N --expires DURATION [--platform NAME] IN -o OUT",
 		"Sign the pins in IN (TOML [[pin]] tables like the config, or JSON) into a bundle file.\nThe platform name comes from --platform, else IN's [platform] name, else --config's.")
 	keyFile := fs.String("key", "", "private key file from dnspin bundle keygen")
-	serialS := fs.String("serial", "", "bundle serial, higher than every earlier one (e.g. 2026112601)")
+	serialS := fs.String("serial", "", "bundle serial, higher than every earlier one and at most 2^53-1 (e.g. 2026112601)")
 	expiresS := fs.String("expires", "", "validity from now, e.g. 720h or 30d; desktops drop the pins after it")
 	platformF := fs.String("platform", "", "platform name, as in the desktops' [platform] name")
 	var out string
@@ -121,8 +121,15 @@ func bundleSign(e *env, args []string) error {
 		return usagef("sign needs -o OUT")
 	}
 	serial, err := strconv.ParseUint(*serialS, 10, 64)
+	if errors.Is(err, strconv.ErrRange) {
+		return fmt.Errorf("--serial %s is above the maximum %d (2^53-1): use a smaller serial, e.g. the date as YYYYMMDDNN", *serialS, bundle.MaxSerial)
+	}
 	if err != nil || serial == 0 {
 		return usagef("--serial %q must be a whole number of 1 or more", *serialS)
+	}
+	if serial > bundle.MaxSerial {
+		// Desktops would reject it; say so before the key is even read.
+		return fmt.Errorf("--%v", bundle.SerialTooLarge(serial))
 	}
 	validity, err := parseValidity(*expiresS)
 	if err != nil {

@@ -176,3 +176,41 @@ func TestBundleUsage(t *testing.T) {
 		}
 	}
 }
+
+// Serials above 2^53-1 are refused in one line naming the value and the
+// maximum, before anything is written; the maximum itself is fine.
+func TestBundleSignSerialLimit(t *testing.T) {
+	dir := t.TempDir()
+	key := filepath.Join(dir, "k")
+	runCmd(t, "bundle", "keygen", "--out", key)
+	in := writeFile(t, dir, "list.json", `[{"name":"shop.tickets.example","a":["192.0.2.10"]}]`)
+	out := filepath.Join(dir, "out.json")
+	for _, tc := range []struct {
+		serial string
+		code   int
+	}{
+		{"9007199254740990", 0},
+		{"9007199254740991", 0},
+		{"9007199254740992", 1},
+		{"18446744073709551615", 1},
+		{"18446744073709551616", 1},
+	} {
+		os.Remove(out)
+		code, o, e := runCmd(t, "bundle", "sign", "--key", key, "--serial", tc.serial, "--expires", "1h", "--platform", "P", in, "-o", out)
+		if code != tc.code {
+			t.Errorf("serial %s: exit %d (%s%s), want %d", tc.serial, code, o, e, tc.code)
+			continue
+		}
+		_, statErr := os.Stat(out)
+		if tc.code == 0 {
+			if statErr != nil || !strings.Contains(o, "serial "+tc.serial) {
+				t.Errorf("serial %s: %v, %s", tc.serial, statErr, o)
+			}
+			continue
+		}
+		want := "dnspin bundle: --serial " + tc.serial + " is above the maximum 9007199254740991 (2^53-1): use a smaller serial"
+		if strings.Count(e, "\n") != 1 || !strings.HasPrefix(e, want) || statErr == nil {
+			t.Errorf("serial %s: stderr %q, want one line starting %q and no file", tc.serial, e, want)
+		}
+	}
+}

@@ -42,6 +42,14 @@ const Version = 1
 // or hostile mirror from filling memory or disk.
 const DefaultMaxSize = 256 << 10
 
+// MaxSerial is the largest serial a bundle may carry: 2^53-1, the largest
+// integer a JSON number keeps exactly in every consumer (JavaScript, jq and
+// other readers that hold numbers as float64), so the serial a dashboard
+// shows is the one that was signed. It also keeps "the next serial" (in use
+// + 1) far from the uint64 wrap point, where anti-rollback would otherwise
+// start over at 0. Date-based serials (2026112601) use 10 digits of 16.
+const MaxSerial uint64 = 1<<53 - 1
+
 // Reasons a bundle is rejected; Verify's errors wrap exactly one of them and
 // add the detail (which serial, which platform, which name).
 var (
@@ -59,7 +67,7 @@ var (
 type Payload struct {
 	Version  int            `json:"version"`
 	Platform string         `json:"platform"` // must equal the desktop's [platform] name
-	Serial   uint64         `json:"serial"`   // strictly increasing per platform
+	Serial   uint64         `json:"serial"`   // strictly increasing per platform, 1 to MaxSerial
 	Issued   time.Time      `json:"issued"`   // RFC 3339
 	Expires  time.Time      `json:"expires"`  // RFC 3339; pins are withdrawn after this
 	Pins     []resolver.Pin `json:"pins"`
@@ -212,6 +220,9 @@ func checkPayload(p *Payload) ([]resolver.Pin, error) {
 	if p.Serial == 0 {
 		return nil, fmt.Errorf("%w: serial is 0: serials start at 1 and only go up", ErrMalformed)
 	}
+	if p.Serial > MaxSerial {
+		return nil, fmt.Errorf("%w: %v", ErrMalformed, SerialTooLarge(p.Serial))
+	}
 	if p.Issued.IsZero() || p.Expires.IsZero() {
 		return nil, fmt.Errorf("%w: issued and expires must both be set", ErrMalformed)
 	}
@@ -232,6 +243,11 @@ func checkPayload(p *Payload) ([]resolver.Pin, error) {
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// SerialTooLarge is the error for a serial above MaxSerial, naming both.
+func SerialTooLarge(serial uint64) error {
+	return fmt.Errorf("serial %d is above the maximum %d (2^53-1): use a smaller serial, e.g. the date as YYYYMMDDNN", serial, MaxSerial)
 }
 
 // CheckPin validates one pin the way the config file does and returns it

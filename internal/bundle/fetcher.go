@@ -400,9 +400,14 @@ func (f *Fetcher) fetchOne(ctx context.Context, u string) (bool, error) {
 		return false, f.unchangedErr(u)
 	}
 	f.mu.Lock()
-	minSerial := f.st.Serial + 1
+	inUse := f.st.Serial
 	f.mu.Unlock()
-	p, err := Verify(f.o.PublicKey, data, f.expect(minSerial))
+	if inUse >= MaxSerial {
+		// No bundle can be newer; inUse + 1 must not be computed at the
+		// uint64 edge, where it wraps to 0 and accepts any old bundle.
+		return false, fmt.Errorf("%s: rejected: %w: the serial in use, %d, is at or above the maximum %d: publish bundles under a new key (dnspin bundle keygen) and update [bundle] public_key; serials start over for it", u, ErrRollback, inUse, MaxSerial)
+	}
+	p, err := Verify(f.o.PublicKey, data, f.expect(inUse+1))
 	if err != nil {
 		return false, fmt.Errorf("%s: rejected: %w", u, err)
 	}
