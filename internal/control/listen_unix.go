@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -74,4 +76,18 @@ func dial(ctx context.Context, address string) (net.Conn, error) {
 		return nil, fmt.Errorf("dnspin service at %s: permission denied: the socket should be mode 0666 in a directory every user may enter (0755); reinstall dnspin or check control = in the config", address)
 	}
 	return nil, fmt.Errorf("dnspin service at %s: %w", address, err)
+}
+
+// adminHint says how to run what as an administrator, in a refusal.
+func adminHint(what string) string {
+	return "run " + what + " as root (sudo) or as a member of the " + AdminGroup + " group"
+}
+
+// lookupGroup returns the id of the group called name.
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(g.Gid)
 }

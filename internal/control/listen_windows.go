@@ -60,3 +60,14 @@ func dial(ctx context.Context, address string) (net.Conn, error) {
 	}
 	return nil, fmt.Errorf("dnspin service at %s: %w", address, err)
 }
+
+// adminHint says how to run what as an administrator, in a refusal.
+func adminHint(what string) string {
+	return "run " + what + " from an elevated prompt (Run as administrator)"
+}
+
+// lookupGroup: Windows administrators are decided by their token (see
+// peer_windows.go), not by a group of dnspin's.
+func lookupGroup(name string) (int, error) {
+	return 0, errors.New("admin groups other than Administrators are not used on Windows")
+}

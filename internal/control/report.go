@@ -1,14 +1,13 @@
 package control
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/redact"
 )
 
 // ReportMaxBytes is the hard size cap of a support report: small enough to
@@ -34,6 +33,9 @@ type ReportInputs struct {
 	OSDNS      any          // OS DNS snapshot (e.g. installer.Snapshot), as JSON
 	Check      *CheckReport // nil: the server runs Backend.Check for the report
 	Notes      []string     // anything else worth knowing, e.g. errors gathering the above
+	// Reduced, when set, says the report leaves out the configuration and
+	// the log (the caller is not an administrator) and how to get them.
+	Reduced string
 }
 
 // ReportFileName is the default file name for a report made at now.
@@ -42,18 +44,21 @@ func ReportFileName(now time.Time) string {
 }
 
 // BuildReport renders a plain-text support report of at most
-// ReportMaxBytes. Config, log, OS snapshot, checks and notes are redacted
-// (secret-looking keys, URL credentials and query strings, key material);
-// status is not, it holds nothing secret. When the log does not fit, the
-// oldest lines go first.
+// ReportMaxBytes. Every section is redacted (internal/redact: secret-looking
+// keys, URL credentials and query strings, key material). When the log
+// does not fit, the oldest lines go first.
 func BuildReport(in ReportInputs, st Status) []byte {
 	var b strings.Builder
-	r := newRedactor()
+	r := redact.New()
 	t := in.Time
 	if t.IsZero() {
 		t = time.Now()
 	}
+	st = st.Redacted()
 	fmt.Fprintf(&b, "dnspin support report\nCreated: %s\nSystem: %s/%s\nSummary: %s\n\n", t.UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, Summary(st))
+	if in.Reduced != "" {
+		fmt.Fprintf(&b, "Reduced report: without the configuration and the log; for the full report %s.\n\n", in.Reduced)
+	}
 
 	sj, _ := json.MarshalIndent(st, "", "  ")
 	section(&b, "Status", headOf(string(sj), reportStatusMax))
@@ -78,7 +83,10 @@ func BuildReport(in ReportInputs, st Status) []byte {
 		cfgTitle = "Configuration " + in.ConfigPath + " (secrets redacted)"
 	}
 	cfg := in.ConfigText
-	if cfg == "" {
+	switch {
+	case in.Reduced != "":
+		cfg = "(left out: only an administrator's report has it)"
+	case cfg == "":
 		cfg = "(not available)"
 	}
 	section(&b, cfgTitle, redactedHead(r, cfg, reportConfigMax))
@@ -102,7 +110,7 @@ func BuildReport(in ReportInputs, st Status) []byte {
 	lines := make([]string, 0, len(in.LogLines))
 	used, dropped := 0, 0
 	for i := len(in.LogLines) - 1; i >= 0; i-- {
-		l := r.redact(strings.TrimRight(in.LogLines[i], "\n"))
+		l := r.String(strings.TrimRight(in.LogLines[i], "\n"))
 		if used+len(l)+1 > room {
 			dropped = i + 1
 			break
@@ -118,7 +126,10 @@ func BuildReport(in ReportInputs, st Status) []byte {
 		lb.WriteString(lines[i])
 		lb.WriteByte('\n')
 	}
-	if len(in.LogLines) == 0 {
+	switch {
+	case in.Reduced != "":
+		lb.WriteString("(left out: only an administrator's report has it)\n")
+	case len(in.LogLines) == 0:
 		lb.WriteString("(no log lines)\n")
 	}
 	section(&b, fmt.Sprintf("Recent log (%d lines)", len(lines)), lb.String())
@@ -142,11 +153,11 @@ func section(b *strings.Builder, title, body string) {
 // redactedHead redacts s and cuts it to max bytes. Only twice the budget
 // is redacted, so huge inputs cost little; redaction happens before the
 // final cut so a secret is never split into an unrecognisable half.
-func redactedHead(r *redactor, s string, max int) string {
+func redactedHead(r *redact.Redactor, s string, max int) string {
 	if len(s) > 2*max {
 		s = s[:2*max]
 	}
-	return headOf(r.redact(s), max)
+	return headOf(r.String(s), max)
 }
 
 // headOf returns s cut to at most max bytes (marker included), on a valid
@@ -221,207 +232,4 @@ func Summary(s Status) string {
 		}
 	}
 	return strings.Join(parts, " · ")
-}
-
-// Redaction patterns. Compiled per report: reports are rare and this
-// keeps the package free of global state. Keys and blobs are found by
-// hand-written scanners: as regular expressions they cost ~1.5 µs a byte.
-type redactor struct {
-	pem, url *regexp.Regexp
-}
-
-func newRedactor() *redactor {
-	return &redactor{
-		pem: regexp.MustCompile(`(?s)-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----`),
-		// scheme://[userinfo@]host/path[?query][#fragment]
-		url: regexp.MustCompile(`\b([a-zA-Z][a-zA-Z0-9+.-]*://)([^\s/?#"'@<>]*@)?([^\s?#"'<>]*)(\?[^\s#"'<>]*)?(#[^\s"'<>]*)?`),
-	}
-}
-
-// Redact removes secret-looking material from text meant for a support
-// report: PEM blocks, URL credentials, query strings and fragments, values
-// of secret-looking keys (replaced by a short hash so two reports can be
-// compared), and long base64/hex runs.
-func Redact(s string) string { return newRedactor().redact(s) }
-
-func (r *redactor) redact(s string) string {
-	if strings.Contains(s, "-----BEGIN ") {
-		s = r.pem.ReplaceAllString(s, "[redacted key block]")
-	}
-	if strings.Contains(s, "://") {
-		s = r.url.ReplaceAllStringFunc(s, func(m string) string {
-			g := r.url.FindStringSubmatch(m)
-			out := g[1]
-			if g[2] != "" {
-				out += "[redacted]@"
-			}
-			out += g[3]
-			if g[4] != "" {
-				out += "?[redacted]"
-			}
-			if g[5] != "" {
-				out += "#[redacted]"
-			}
-			return out
-		})
-	}
-	return redactBlobs(redactKeyValues(s))
-}
-
-// secretWords mark a key whose value is secret: "public_key", "api_token",
-// "password", "Authorization", ...
-func secretWords() []string {
-	return []string{"key", "secret", "token", "passw", "pwd", "credential", "auth", "private", "signature", "cookie", "seed"}
-}
-
-func isKeyChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
-}
-
-// redactKeyValues replaces the value in `key = value`, `key: value`,
-// `"key": "value"` and `key=value` (slog) when key contains a secret word.
-// Values may be bare, "quoted" (with escapes), 'quoted' or a [list].
-func redactKeyValues(s string) string {
-	lb := []byte(s)
-	for i, c := range lb { // ASCII only, so offsets stay the same
-		if c >= 'A' && c <= 'Z' {
-			lb[i] = c + 'a' - 'A'
-		}
-	}
-	low := string(lb)
-	words := secretWords()
-	next := make([]int, len(words)) // cached next occurrence per word
-	for k := range next {
-		next[k] = -2
-	}
-	var out strings.Builder
-	last := 0
-	for i := 0; i < len(s); {
-		j, wl := -1, 0
-		for k, w := range words {
-			if next[k] != -1 && next[k] < i {
-				if n := strings.Index(low[i:], w); n >= 0 {
-					next[k] = i + n
-				} else {
-					next[k] = -1
-				}
-			}
-			if next[k] >= 0 && (j < 0 || next[k] < j) {
-				j, wl = next[k], len(w)
-			}
-		}
-		if j < 0 {
-			break
-		}
-		ke := j + wl
-		for ke < len(s) && isKeyChar(low[ke]) {
-			ke++
-		}
-		i = ke
-		p := ke
-		if p < len(s) && s[p] == '"' {
-			p++
-		}
-		for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
-			p++
-		}
-		if p >= len(s) || (s[p] != '=' && s[p] != ':') {
-			continue
-		}
-		p++
-		for p < len(s) && (s[p] == ' ' || s[p] == '\t') {
-			p++
-		}
-		ve := valueEnd(s, p)
-		v := strings.Trim(s[p:ve], `"'`)
-		if v == "" || v == "[]" || strings.HasPrefix(v, "[redacted") || strings.HasPrefix(v, "//") {
-			continue
-		}
-		sum := sha256.Sum256([]byte(v))
-		out.WriteString(s[last:p])
-		out.WriteString(`"[redacted, sha256 ` + hex.EncodeToString(sum[:4]) + `]"`)
-		last, i = ve, ve
-	}
-	if last == 0 {
-		return s
-	}
-	out.WriteString(s[last:])
-	return out.String()
-}
-
-// valueEnd returns where the value starting at p ends.
-func valueEnd(s string, p int) int {
-	if p >= len(s) {
-		return p
-	}
-	switch s[p] {
-	case '"':
-		for q := p + 1; q < len(s); q++ {
-			switch s[q] {
-			case '\\':
-				q++
-			case '"':
-				return q + 1
-			case '\n':
-				return q
-			}
-		}
-		return len(s)
-	case '\'':
-		if q := strings.IndexAny(s[p+1:], "'\n"); q >= 0 {
-			if s[p+1+q] == '\'' {
-				return p + q + 2
-			}
-			return p + 1 + q
-		}
-		return len(s)
-	case '[':
-		if q := strings.IndexByte(s[p:], ']'); q >= 0 {
-			return p + q + 1
-		}
-		return len(s)
-	}
-	q := p
-	for q < len(s) && !strings.ContainsRune(" \t\r\n,}]", rune(s[q])) {
-		q++
-	}
-	return q
-}
-
-func isBlobChar(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-		c == '+' || c == '/' || c == '=' || c == '_' || c == '-'
-}
-
-// redactBlobs replaces runs of 40 or more base64/hex characters that look
-// like key material (contain a digit, are not paths) with [redacted].
-func redactBlobs(s string) string {
-	var out strings.Builder
-	last := 0
-	for i := 0; i < len(s); {
-		if !isBlobChar(s[i]) {
-			i++
-			continue
-		}
-		j, digits, slashes := i, false, 0
-		for ; j < len(s) && isBlobChar(s[j]); j++ {
-			switch c := s[j]; {
-			case c >= '0' && c <= '9':
-				digits = true
-			case c == '/':
-				slashes++
-			}
-		}
-		if j-i >= 40 && digits && slashes <= 2 {
-			out.WriteString(s[last:i])
-			out.WriteString("[redacted]")
-			last = j
-		}
-		i = j
-	}
-	if last == 0 {
-		return s
-	}
-	out.WriteString(s[last:])
-	return out.String()
 }

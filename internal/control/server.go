@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -38,23 +39,44 @@ type Backend interface {
 
 // ServerOptions tune Serve. The zero value is usable: root (uid 0) is the
 // administrator and the limits below take their defaults.
+//
+// Who may do what (docs/access.md): every local user may read the status
+// (redacted), follow events, run the checks, get a report without the
+// configuration and log sections, and switch the mode to auto or pinned
+// (the tray's "Use backup addresses now"). Switching to passthrough,
+// reloading and the full report need an administrator: root, a member of
+// AdminGroup, or on Windows an elevated member of Administrators.
 type ServerOptions struct {
 	Logger *slog.Logger // nil: discard
 
-	// AdminUID is the user allowed to reload (Unix); default 0, root.
+	// AdminUID is the administrator's uid (Unix); default 0, root.
 	AdminUID int
-	// AdminGID, when not 0, also makes members of that group
-	// administrators: the peer's primary group on Linux (SO_PEERCRED
-	// carries no supplementary groups), any of its groups on macOS.
+	// AdminGroup names a group whose members are administrators too
+	// (Unix; the service passes "dnspin"); looked up once at Serve. A
+	// missing group makes nobody an administrator through it.
+	AdminGroup string
+	// AdminGID, when not 0, is that group's id directly (tests).
 	AdminGID int
 
 	MaxBodyBytes      int64         // request body limit; default 64 KiB
 	MaxHeaderBytes    int           // default 16 KiB
 	ReadHeaderTimeout time.Duration // default 5s
 	RequestTimeout    time.Duration // whole request for everything but events; default 60s
-	MaxConns          int           // concurrent connections; default 32
-	MaxEventStreams   int           // concurrent /v1/events streams; default 16
-	Heartbeat         time.Duration // SSE comment line interval; default 15s, at most 20s
+	// MaxConns bounds concurrent connections (default 32). Where the OS
+	// names the peer at connect time (Linux, macOS), one user who is not
+	// an administrator holds at most MaxConnsPerUser (default 8), and all
+	// of them together at most MaxConns - MaxConnsPerUser, so an
+	// administrator always gets in.
+	MaxConns        int
+	MaxConnsPerUser int
+	// MaxEventStreams bounds the /v1/events streams of all users who are
+	// not administrators together (default 12); each user, administrators
+	// too, holds at most MaxEventStreamsPerUser (default 4). So no user can
+	// take the streams of another, and an administrator never gets 503
+	// because of other users' streams.
+	MaxEventStreams        int
+	MaxEventStreamsPerUser int
+	Heartbeat              time.Duration // SSE comment line interval; default 15s, at most 20s
 
 	// Now is the clock for reports; nil means time.Now.
 	Now func() time.Time
@@ -79,12 +101,26 @@ func (o *ServerOptions) defaults() {
 	if o.MaxConns <= 0 {
 		o.MaxConns = 32
 	}
-	if o.MaxEventStreams <= 0 {
-		o.MaxEventStreams = 16
+	if o.MaxConnsPerUser <= 0 {
+		o.MaxConnsPerUser = 8
 	}
-	if o.MaxEventStreams >= o.MaxConns {
+	if o.MaxConnsPerUser >= o.MaxConns {
+		// Keep room for administrators and for a second user.
+		o.MaxConnsPerUser = max(o.MaxConns/2, 1)
+	}
+	if o.MaxEventStreams <= 0 {
+		o.MaxEventStreams = 12
+	}
+	if o.MaxEventStreams >= o.MaxConns-o.MaxConnsPerUser {
 		// Streams never end by themselves; leave room for status and mode.
-		o.MaxEventStreams = o.MaxConns / 2
+		o.MaxEventStreams = max((o.MaxConns-o.MaxConnsPerUser)/2, 1)
+	}
+	if o.MaxEventStreamsPerUser <= 0 {
+		o.MaxEventStreamsPerUser = 4
+	}
+	if o.MaxEventStreamsPerUser >= o.MaxConnsPerUser {
+		// A user's streams must leave that user a connection for mode.
+		o.MaxEventStreamsPerUser = max(o.MaxConnsPerUser-1, 1)
 	}
 	if o.Heartbeat <= 0 || o.Heartbeat > eventsIdle/3 {
 		// Clients give up on a stream silent for eventsIdle.
@@ -99,8 +135,15 @@ func (o *ServerOptions) defaults() {
 // returns nil. Event streams end when ctx ends.
 func Serve(ctx context.Context, ln net.Listener, b Backend, o ServerOptions) error {
 	o.defaults()
-	s := &server{b: b, o: o, streams: make(chan struct{}, o.MaxEventStreams)}
-	pl := newPeerListener(ln, o.MaxConns, o.Logger)
+	if o.AdminGID == 0 && o.AdminGroup != "" {
+		gid, err := lookupGroup(o.AdminGroup)
+		if err != nil {
+			o.Logger.Info("control: no administrators group; only root may switch to passthrough, reload or get the full report", "group", o.AdminGroup, "err", err)
+		}
+		o.AdminGID = gid
+	}
+	s := &server{b: b, o: o, streams: newUserSlots(o.MaxEventStreamsPerUser, o.MaxEventStreams)}
+	pl := newPeerListener(ln, o.MaxConns, newUserSlots(o.MaxConnsPerUser, o.MaxConns-o.MaxConnsPerUser), s.identify, o.Logger)
 	hs := &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: o.ReadHeaderTimeout,
@@ -136,7 +179,7 @@ func Serve(ctx context.Context, ln net.Listener, b Backend, o ServerOptions) err
 type server struct {
 	b       Backend
 	o       ServerOptions
-	streams chan struct{} // semaphore for event streams
+	streams *userSlots // event streams per user
 }
 
 type peerKey struct{}
@@ -225,7 +268,13 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool)
 }
 
 func (s *server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.b.Status(r.Context()))
+	writeJSON(w, http.StatusOK, s.statusOut(r.Context()))
+}
+
+// statusOut is the status as it may leave the process: redacted, for every
+// user alike (mirror URLs in bundle errors may carry credentials).
+func (s *server) statusOut(ctx context.Context) Status {
+	return s.b.Status(ctx).Redacted()
 }
 
 // ModeRequest is the body of POST /v1/mode.
@@ -258,20 +307,28 @@ func (s *server) mode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	p := peerOf(r)
+	if m == resolver.ModePassthrough && !s.identify(p).Admin {
+		// Passthrough turns the backup addresses off: a box office user may
+		// switch between auto and pinned, not remove the protection.
+		s.o.Logger.Warn("control: switch to passthrough refused: not an administrator", "peer", p)
+		writeError(w, http.StatusForbidden, "switching to passthrough turns the backup addresses off and needs an administrator: "+adminHint("dnspin mode passthrough"))
+		return
+	}
 	if err := s.b.SetMode(r.Context(), string(m)); err != nil {
-		s.o.Logger.Warn("control: mode change failed", "mode", m, "peer", peerOf(r), "err", err)
+		s.o.Logger.Warn("control: mode change failed", "mode", m, "peer", p, "err", err)
 		writeError(w, http.StatusInternalServerError, err.Error())
 		return
 	}
-	s.o.Logger.Info("control: mode changed", "mode", m, "peer", peerOf(r))
-	writeJSON(w, http.StatusOK, s.b.Status(r.Context()))
+	s.o.Logger.Info("control: mode changed", "mode", m, "peer", p)
+	writeJSON(w, http.StatusOK, s.statusOut(r.Context()))
 }
 
 func (s *server) check(w http.ResponseWriter, r *http.Request) {
 	if _, ok := s.readBody(w, r); !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, s.b.Check(r.Context()))
+	writeJSON(w, http.StatusOK, s.b.Check(r.Context()).Redacted())
 }
 
 func (s *server) reload(w http.ResponseWriter, r *http.Request) {
@@ -279,9 +336,9 @@ func (s *server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := peerOf(r)
-	if !s.isAdmin(p) {
-		s.o.Logger.Warn("control: reload refused", "peer", p)
-		writeError(w, http.StatusForbidden, "reloading the configuration needs an administrator: run it as root (sudo) or from an administrator prompt")
+	if !s.identify(p).Admin {
+		s.o.Logger.Warn("control: reload refused: not an administrator", "peer", p)
+		writeError(w, http.StatusForbidden, "reloading the configuration needs an administrator: "+adminHint("it"))
 		return
 	}
 	if err := s.b.Reload(r.Context()); err != nil {
@@ -295,16 +352,30 @@ func (s *server) reload(w http.ResponseWriter, r *http.Request) {
 	}{true})
 }
 
+// ReportScopeHeader says whether a report is "full" or "reduced" (no
+// configuration and log: the caller is not an administrator).
+const ReportScopeHeader = "Dnspin-Report-Scope"
+
 func (s *server) report(w http.ResponseWriter, r *http.Request) {
 	in := s.b.ReportInputs(r.Context())
 	if in.Time.IsZero() {
 		in.Time = s.o.Now()
+	}
+	scope := "full"
+	if !s.identify(peerOf(r)).Admin {
+		// The log and the configuration say more about the network and the
+		// mirrors than a box office user needs; the tray's report (status,
+		// checks, OS DNS settings) is still enough for a first look.
+		scope = "reduced"
+		in.ConfigText, in.LogLines = "", nil
+		in.Reduced = adminHint("dnspin report")
 	}
 	if in.Check == nil { // the backend may leave the checks to us
 		c := s.b.Check(r.Context())
 		in.Check = &c
 	}
 	rep := BuildReport(in, s.b.Status(r.Context()))
+	w.Header().Set(ReportScopeHeader, scope)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+ReportFileName(in.Time)+`"`)
@@ -315,13 +386,12 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 // once and one after every change, with comment lines as heartbeats so both
 // ends notice a dead connection.
 func (s *server) events(w http.ResponseWriter, r *http.Request) {
-	select {
-	case s.streams <- struct{}{}:
-		defer func() { <-s.streams }()
-	default:
-		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("too many event streams open (%d): close another dnspin tray or try again later", cap(s.streams)))
+	release, why := s.streams.take(s.identify(peerOf(r)))
+	if why != "" {
+		writeError(w, http.StatusServiceUnavailable, "too many event streams open ("+why+"): close another dnspin tray or try again later")
 		return
 	}
+	defer release()
 	rc := http.NewResponseController(w)
 	// The stream outlives RequestTimeout; each write gets its own deadline.
 	rc.SetReadDeadline(time.Time{})
@@ -335,7 +405,7 @@ func (s *server) events(w http.ResponseWriter, r *http.Request) {
 	var last []byte
 	for {
 		changed := s.b.Changed() // before Status, so no change is missed
-		b, err := json.Marshal(s.b.Status(ctx))
+		b, err := json.Marshal(s.statusOut(ctx))
 		if err != nil {
 			return
 		}
@@ -371,22 +441,19 @@ type Peer struct {
 	Known  bool
 	UID    int
 	GID    int
-	Groups []int // macOS: all groups; Linux: only GID
+	Groups []int // all groups: Linux from /proc/PID/status (see peer_linux.go), macOS from LOCAL_PEERCRED
 	PID    int
-	// Admin is set where the OS decides membership itself (Windows:
-	// elevated or in the Administrators group).
-	Admin bool
-	// adminCheck, where set, decides Admin lazily (Windows impersonation
-	// works only after the request was read).
-	adminCheck func() (bool, error)
+	// lazy, where set, learns who the peer is on first use (Windows:
+	// impersonation works only after the request was read).
+	lazy *lazyIdentity
 }
 
 func (p Peer) String() string {
 	if !p.Known {
 		return "unknown"
 	}
-	if p.UID < 0 { // Windows: no uid
-		return fmt.Sprintf("pid %d admin=%t", p.PID, p.Admin)
+	if p.lazy != nil { // Windows: no uid
+		return fmt.Sprintf("pid %d %s", p.PID, p.lazy.String())
 	}
 	return fmt.Sprintf("uid %d gid %d pid %d", p.UID, p.GID, p.PID)
 }
@@ -396,66 +463,85 @@ func peerOf(r *http.Request) Peer {
 	return p
 }
 
-func (s *server) isAdmin(p Peer) bool {
-	if !p.Known {
-		return false
-	}
-	if p.Admin {
-		return true
-	}
-	if p.adminCheck != nil {
-		ok, err := p.adminCheck()
-		if err != nil {
-			s.o.Logger.Warn("control: cannot tell whether the client is an administrator", "peer", p, "err", err)
-		}
-		return ok && err == nil
-	}
-	if p.UID >= 0 && p.UID == s.o.AdminUID {
-		return true
-	}
-	if s.o.AdminGID != 0 {
-		if p.GID == s.o.AdminGID {
-			return true
-		}
-		for _, g := range p.Groups {
-			if g == s.o.AdminGID {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// peerListener bounds concurrent connections and learns each peer's
-// credentials as it is accepted.
+// peerListener bounds concurrent connections, learns each peer's
+// credentials as it is accepted and, where they name the user, holds each
+// user to a share of the connections.
 type peerListener struct {
 	net.Listener
-	sem  chan struct{}
-	log  *slog.Logger
-	done chan struct{}
-	once sync.Once
+	sem      chan struct{}
+	users    *userSlots
+	identify func(Peer) identity
+	refusing chan struct{} // bounds goroutines answering refused connections
+	log      *slog.Logger
+	done     chan struct{}
+	once     sync.Once
 }
 
-func newPeerListener(ln net.Listener, max int, log *slog.Logger) *peerListener {
-	return &peerListener{Listener: ln, sem: make(chan struct{}, max), log: log, done: make(chan struct{})}
+func newPeerListener(ln net.Listener, max int, users *userSlots, identify func(Peer) identity, log *slog.Logger) *peerListener {
+	return &peerListener{Listener: ln, sem: make(chan struct{}, max), users: users, identify: identify,
+		refusing: make(chan struct{}, 4), log: log, done: make(chan struct{})}
 }
 
 func (l *peerListener) Accept() (net.Conn, error) {
+	for {
+		select {
+		case l.sem <- struct{}{}:
+		case <-l.done:
+			return nil, net.ErrClosed
+		}
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.sem
+			return nil, err
+		}
+		p, err := peerCred(c)
+		if err != nil {
+			l.log.Debug("control: no peer credentials", "err", err)
+		}
+		release := func() { <-l.sem }
+		// Where the OS named the user at connect time, hold users who are
+		// not administrators to their share (administrators are trusted,
+		// and bounded by sem alone).
+		if p.Known && p.lazy == nil { // never lazy: Windows cannot impersonate before a read
+			if id := l.identify(p); !id.Admin {
+				free, why := l.users.take(id)
+				if why != "" {
+					<-l.sem
+					// Debug: any local user could otherwise push the lines
+					// support needs out of the log.
+					l.log.Debug("control: connection refused: limit reached", "peer", p, "limit", why)
+					l.refuse(c, why)
+					continue
+				}
+				release = func() { free(); <-l.sem }
+			}
+		}
+		return &peerConn{Conn: c, peer: p, release: release}, nil
+	}
+}
+
+// refuse answers 503 and closes c, in the background and only a few at a
+// time, so a user flooding the socket cannot slow down Accept for others.
+func (l *peerListener) refuse(c net.Conn, why string) {
 	select {
-	case l.sem <- struct{}{}:
-	case <-l.done:
-		return nil, net.ErrClosed
+	case l.refusing <- struct{}{}:
+	default:
+		c.Close()
+		return
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.sem
-		return nil, err
-	}
-	p, err := peerCred(c)
-	if err != nil {
-		l.log.Debug("control: no peer credentials", "err", err)
-	}
-	return &peerConn{Conn: c, peer: p, release: func() { <-l.sem }}, nil
+	go func() {
+		defer func() { <-l.refusing }()
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		// Answer the request, not before it: an HTTP client drops an
+		// answer that comes before its question.
+		if _, err := http.ReadRequest(bufio.NewReader(io.LimitReader(c, 64<<10))); err != nil {
+			return
+		}
+		body, _ := json.Marshal(errorBody{Error: "too many connections open (" + why + "): close other dnspin windows or try again later"})
+		fmt.Fprintf(c, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+		io.Copy(io.Discard, io.LimitReader(c, 64<<10)) // a body, until the client closes
+	}()
 }
 
 func (l *peerListener) Close() error {

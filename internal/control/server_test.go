@@ -433,25 +433,54 @@ func TestListen(t *testing.T) {
 	}
 }
 
+// Event streams: users who are not administrators share MaxEventStreams,
+// each holds at most MaxEventStreamsPerUser; an administrator is held only
+// to its own share. (This process is root in CI: AdminUID 4242 makes it a
+// plain user; peer_unix_test.go does the same with real other users.)
 func TestEventStreamLimit(t *testing.T) {
 	t.Parallel()
-	b, _ := newLive()
-	addr := serve(t, b, ServerOptions{MaxConns: 4, MaxEventStreams: 2})
-	ctx := testCtx(t)
-	for i := 0; i < 2; i++ {
-		ev, err := NewClient(addr).Events(ctx)
-		if err != nil {
-			t.Fatal(err)
+	open := func(addr string, n int) []error {
+		var errs []error
+		for i := 0; i < n; i++ {
+			ev, err := NewClient(addr).Events(testCtx(t))
+			if err == nil {
+				<-ev
+			}
+			errs = append(errs, err)
 		}
-		<-ev
+		return errs
 	}
-	_, err := NewClient(addr).Events(ctx)
-	var ae *APIError
-	if !errors.As(err, &ae) || ae.StatusCode != 503 {
-		t.Fatalf("third stream: %v, want 503", err)
+	is503 := func(err error, why string) bool {
+		var ae *APIError
+		return errors.As(err, &ae) && ae.StatusCode == 503 && strings.Contains(err.Error(), "too many event streams open ("+why+")")
 	}
-	if _, err := NewClient(addr).Status(ctx); err != nil {
-		t.Fatalf("status with streams open: %v", err)
+	for _, tc := range []struct {
+		name string
+		o    ServerOptions
+		ok   int
+		why  string
+	}{
+		{"users together", ServerOptions{AdminUID: 4242, MaxEventStreams: 2}, 2, "2 of all users"},
+		{"one user", ServerOptions{AdminUID: 4242, MaxEventStreams: 10, MaxEventStreamsPerUser: 3}, 3, "3 of one user"},
+		{"administrator beyond the users' total", ServerOptions{AdminUID: os.Geteuid(), MaxEventStreams: 2}, 4, "4 of one user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b, _ := newLive()
+			addr := serve(t, b, tc.o)
+			errs := open(addr, tc.ok+1)
+			for i, err := range errs[:tc.ok] {
+				if err != nil {
+					t.Fatalf("stream %d: %v", i+1, err)
+				}
+			}
+			if err := errs[tc.ok]; !is503(err, tc.why) {
+				t.Fatalf("stream %d: %v, want 503 (%s)", tc.ok+1, err, tc.why)
+			}
+			if _, err := NewClient(addr).Status(testCtx(t)); err != nil {
+				t.Fatalf("status with streams open: %v", err)
+			}
+		})
 	}
 }
 
@@ -461,7 +490,8 @@ func TestConnLimit(t *testing.T) {
 	b, _ := newLive()
 	// The held connections must outlast the whole test, however slow the
 	// machine: a ReadHeaderTimeout that drops them would free a slot.
-	addr := serve(t, b, ServerOptions{MaxConns: 2, MaxEventStreams: 1, ReadHeaderTimeout: time.Minute})
+	// As administrator: only the total bounds it (per-user limits: below).
+	addr := serve(t, b, ServerOptions{AdminUID: os.Geteuid(), MaxConns: 2, MaxEventStreams: 1, ReadHeaderTimeout: time.Minute})
 	idle := make([]net.Conn, 2)
 	for i := range idle {
 		c, err := net.Dial("unix", addr)
@@ -637,5 +667,30 @@ func TestBackendPanicIsContained(t *testing.T) {
 	}
 	if st, err := c.Status(testCtx(t)); err != nil || st.Mode != "auto" {
 		t.Fatalf("after a panic: %+v %v", st, err)
+	}
+}
+
+// A user who is not an administrator holds at most MaxConnsPerUser
+// connections; one more is answered 503 at once instead of waiting, so
+// holding connections cannot lock others out.
+func TestConnLimitPerUser(t *testing.T) {
+	t.Parallel()
+	b, _ := newLive()
+	addr := serve(t, b, ServerOptions{AdminUID: 4242, MaxConns: 8, MaxConnsPerUser: 2, ReadHeaderTimeout: time.Minute})
+	for i := 0; i < 2; i++ {
+		c, err := net.Dial("unix", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+	}
+	_, err := NewClient(addr).Status(testCtx(t))
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 503 || !strings.Contains(err.Error(), "too many connections open (2 of one user)") {
+		t.Fatalf("third connection of one user: %v, want 503", err)
+	}
+	// An administrator is not held to the users' limits.
+	if _, err := NewClient(serve(t, b, ServerOptions{AdminUID: os.Geteuid(), MaxConns: 8, MaxConnsPerUser: 1})).Status(testCtx(t)); err != nil {
+		t.Fatal(err)
 	}
 }

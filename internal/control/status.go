@@ -3,6 +3,12 @@
 // wire types shared by the service, the command line and the tray.
 package control
 
+import (
+	"slices"
+
+	"github.com/dnspin/dnspin/internal/redact"
+)
+
 // Status is GET /v1/status and `dnspin status --json` (SPEC.md "Status").
 // Fields may be added, never renamed.
 type Status struct {
@@ -77,4 +83,51 @@ type CheckResult struct {
 	Name   string `json:"name"`   // stable id, e.g. "system-uses-dnspin", "resolve:shop.tickets.example", "reach:192.0.2.10:443"
 	OK     bool   `json:"ok"`     //
 	Detail string `json:"detail"` // one plain-language sentence
+}
+
+// Redacted returns a deep copy of s with every text field passed through
+// internal/redact: the status leaves the process (the control API, status
+// --json, reports) and every local user may read it, while errors such as
+// Bundle.LastError quote mirror URLs that may carry credentials. Add new
+// string fields here too (TestStatusRedactedCoversEveryField notices).
+func (s Status) Redacted() Status {
+	r := redact.New()
+	str := r.String
+	list := func(l []string) []string {
+		if l == nil {
+			return nil
+		}
+		out := make([]string, len(l))
+		for i, v := range l {
+			out[i] = str(v)
+		}
+		return out
+	}
+	s.Version, s.Mode, s.State, s.StateSince = str(s.Version), str(s.Mode), str(s.State), str(s.StateSince)
+	s.StateReason, s.Activation = str(s.StateReason), str(s.Activation)
+	s.Listen = list(s.Listen)
+	s.Upstreams = slices.Clone(s.Upstreams)
+	for i := range s.Upstreams {
+		s.Upstreams[i].Address = str(s.Upstreams[i].Address)
+	}
+	s.Platform.Name, s.Platform.Domains = str(s.Platform.Name), list(s.Platform.Domains)
+	if s.Bundle != nil {
+		b := *s.Bundle
+		b.Issued, b.Expires, b.LastFetch, b.LastOK = str(b.Issued), str(b.Expires), str(b.LastFetch), str(b.LastOK)
+		b.LastError, b.Source, b.Dropped = str(b.LastError), str(b.Source), list(b.Dropped)
+		s.Bundle = &b
+	}
+	s.Unprotected = list(s.Unprotected)
+	return s
+}
+
+// Redacted returns a copy of c with every detail redacted (see
+// Status.Redacted): checks quote addresses and errors.
+func (c CheckReport) Redacted() CheckReport {
+	r := redact.New()
+	c.Results = slices.Clone(c.Results)
+	for i := range c.Results {
+		c.Results[i].Name, c.Results[i].Detail = r.String(c.Results[i].Name), r.String(c.Results[i].Detail)
+	}
+	return c
 }

@@ -1,0 +1,84 @@
+package redact
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestString(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, in   string
+		gone, kept []string
+	}{
+		{"bundle key in TOML", `public_key = "ed25519:c2VjcmV0LWlzaC1rZXktbWF0ZXJpYWwtMTIzNDU2Nzg="`,
+			[]string{"c2VjcmV0"}, []string{"public_key = \"[redacted, sha256 "}},
+		{"URL credentials and query", `urls = ["https://ops:hunter2@pins.tickets.example/pins.json?token=abc123#frag"]`,
+			[]string{"hunter2", "ops:", "abc123", "frag"}, []string{"https://[redacted]@pins.tickets.example/pins.json?[redacted]#[redacted]"}},
+		{"plain URL kept", `urls = ["https://pins.tickets.example/pins.json"]`,
+			nil, []string{"https://pins.tickets.example/pins.json"}},
+		{"slog secret attr", `level=WARN msg="fetch failed" api_token=s3cr3t-value url=http://x.example/a`,
+			[]string{"s3cr3t-value"}, []string{"api_token=\"[redacted", "url=http://x.example/a", `msg="fetch failed"`}},
+		{"JSON secret", `{"password": "hunter2", "nameservers": ["192.0.2.1"]}`,
+			[]string{"hunter2"}, []string{`"password": "[redacted`, `"nameservers": ["192.0.2.1"]`}},
+		{"array of keys", `signing_keys = ["AAAA", "BBBB"]`,
+			[]string{"AAAA", "BBBB"}, []string{"signing_keys = \"[redacted"}},
+		{"PEM block", "x\n-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEI\n-----END PRIVATE KEY-----\ny",
+			[]string{"MC4CAQ", "BEGIN PRIVATE"}, []string{"x\n[redacted key block]\ny"}},
+		{"long token", `Authorization header was eyJhbGciOiJIUzI1NiJ9eyJzdWIiOiIxMjM0NTY3ODkwIn0abc`,
+			[]string{"eyJhbGciOiJIUzI1NiJ9"}, []string{"Authorization header was [redacted]"}},
+		{"paths, names, addresses kept", `state_dir = "/var/lib/dnspin/some/rather/long/path/to/learned/answers"
+name = "shop.tickets.example"
+aaaa = ["2001:db8::10"]
+listen = ["127.0.0.1:53", "[::1]:53"]`,
+			nil, []string{"/var/lib/dnspin/some/rather/long/path/to/learned/answers", "shop.tickets.example", "2001:db8::10", `"[::1]:53"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			out := String(tc.in)
+			for _, g := range tc.gone {
+				if strings.Contains(out, g) {
+					t.Errorf("%q still in %q", g, out)
+				}
+			}
+			for _, k := range tc.kept {
+				if !strings.Contains(out, k) {
+					t.Errorf("%q missing from %q", k, out)
+				}
+			}
+		})
+	}
+}
+
+// Same secret, same hash: support can compare keys across reports.
+func TestRedactHashIsStable(t *testing.T) {
+	t.Parallel()
+	a := String(`public_key = "ed25519:AAAA"`)
+	b := String(`public_key: ed25519:AAAA`)
+	c := String(`public_key = "ed25519:BBBB"`)
+	ha, hb, hc := a[strings.Index(a, "sha256"):], b[strings.Index(b, "sha256"):], c[strings.Index(c, "sha256"):]
+	if ha != hb || ha == hc {
+		t.Fatalf("hashes %q %q %q", ha, hb, hc)
+	}
+}
+
+// Redact never panics, never grows text without bound, and redacting twice
+// changes nothing more (what was redacted stays recognisable).
+func FuzzString(f *testing.F) {
+	for _, s := range []string{
+		`public_key = "ed25519:AAAA"`, `x="unterminated`, `key=`, `token: 'a`, `k=[1,2`,
+		"https://u:p@h/p?q#f", "-----BEGIN X-----\nabc", strings.Repeat("A1", 30), "päss=wörd key:\"\\\"\"",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		once := String(s)
+		if len(once) > 2*len(s)+64*strings.Count(s, "=")+64*strings.Count(s, ":")+64 {
+			t.Fatalf("grew from %d to %d bytes", len(s), len(once))
+		}
+		if twice := String(once); twice != once {
+			t.Fatalf("not idempotent:\n%q\n%q", once, twice)
+		}
+	})
+}
+
