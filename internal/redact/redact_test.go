@@ -81,4 +81,3 @@ func FuzzString(f *testing.F) {
 		}
 	})
 }
-
