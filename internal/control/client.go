@@ -137,12 +137,20 @@ func (c *Client) Reload(ctx context.Context) error {
 
 // Report returns the bounded support report (GET /v1/report).
 func (c *Client) Report(ctx context.Context) ([]byte, error) {
+	rep, _, err := c.ReportScope(ctx)
+	return rep, err
+}
+
+// ReportScope is Report that also says whether the service left the
+// configuration and log out (reduced: the caller is not an administrator).
+func (c *Client) ReportScope(ctx context.Context) (rep []byte, reduced bool, err error) {
 	resp, err := c.do(ctx, http.MethodGet, "/v1/report", nil)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer resp.Body.Close()
-	return io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	rep, err = io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	return rep, resp.Header.Get(ReportScopeHeader) == "reduced", err
 }
 
 // Events subscribes to status changes (GET /v1/events, server-sent
