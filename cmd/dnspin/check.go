@@ -36,7 +36,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if _, err := cl.Status(ctx); err == nil {
 		in.Answered = check.AnsweredFrom(cl.Status)
 	}
-	rep := check.Run(ctx, in)
+	// Redacted like the service's answer: the output goes into tickets.
+	rep := check.Run(ctx, in).Redacted()
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

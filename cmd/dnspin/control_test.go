@@ -18,7 +18,8 @@ type fakeControlService struct {
 	st control.Status
 	ch chan struct{}
 
-	SetModeFn func(mode string) error
+	SetModeFn    func(mode string) error
+	reportInputs control.ReportInputs // zero: a config and a log line
 }
 
 func (f *fakeControlService) Status(context.Context) control.Status {
@@ -49,6 +50,9 @@ func (f *fakeControlService) Check(context.Context) control.CheckReport {
 }
 func (f *fakeControlService) Reload(context.Context) error { return nil }
 func (f *fakeControlService) ReportInputs(context.Context) control.ReportInputs {
+	if f.reportInputs.ConfigText != "" {
+		return f.reportInputs
+	}
 	return control.ReportInputs{ConfigText: "[bundle]\npublic_key = \"ed25519:SECRETISH\"\n", LogLines: []string{"level=INFO msg=started"}}
 }
 
@@ -65,8 +69,12 @@ func controlStatusFixture() control.Status {
 
 // startControlServer runs a real control server on a socket and writes a config
 // naming it; it returns the config path.
-func startControlServer(t *testing.T, svc *fakeControlService) string {
+func startControlServer(t *testing.T, svc *fakeControlService, opts ...control.ServerOptions) string {
 	t.Helper()
+	var o control.ServerOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "dnspin.sock")
 	ln, err := control.Listen(sock)
@@ -75,7 +83,7 @@ func startControlServer(t *testing.T, svc *fakeControlService) string {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, ln, svc, control.ServerOptions{}) }()
+	go func() { done <- control.Serve(ctx, ln, svc, o) }()
 	t.Cleanup(func() { cancel(); <-done })
 	return writeControlConfig(t, dir, sock)
 }

@@ -106,7 +106,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := control.Serve(ctx, ln, d, control.ServerOptions{Logger: log}); err != nil {
+			if err := control.Serve(ctx, ln, d, control.ServerOptions{Logger: log, AdminGroup: control.AdminGroup}); err != nil {
 				log.Error("control API stopped", "err", err)
 			}
 		}()

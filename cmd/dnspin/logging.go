@@ -8,6 +8,7 @@ import (
 	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/redact"
 )
 
 // LogFile is the service log's name inside the state directory.
@@ -26,10 +27,12 @@ func fileLog(cfg *config.Config) io.WriteCloser {
 }
 
 // newLogger returns a text logger on w, optionally teeing into extra.
+// Every record is redacted first (internal/redact): the log file, stderr
+// and the report's copy never carry mirror credentials or key material.
 func newLogger(w io.Writer, extra ...slog.Handler) *slog.Logger {
 	h := slog.Handler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if len(extra) > 0 {
 		h = slog.NewMultiHandler(append([]slog.Handler{h}, extra...)...)
 	}
-	return slog.New(h)
+	return slog.New(redact.Handler(h))
 }

@@ -27,9 +27,12 @@ var cmdReport = command{
 		// The report runs the checks, which probe the network.
 		ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 		defer cancel()
-		rep, err := c.Report(ctx)
+		rep, reduced, err := c.ReportScope(ctx)
 		if err != nil {
 			return notRunning(err, c, *cfg)
+		}
+		if reduced {
+			defer fmt.Fprintln(e.stderr, "note: this report has no configuration and no log, which need an administrator: "+control.AdminHint("dnspin report")+" for the full report")
 		}
 		if *out == "-" {
 			_, err := e.stdout.Write(rep)

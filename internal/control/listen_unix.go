@@ -78,8 +78,9 @@ func dial(ctx context.Context, address string) (net.Conn, error) {
 	return nil, fmt.Errorf("dnspin service at %s: %w", address, err)
 }
 
-// adminHint says how to run what as an administrator, in a refusal.
-func adminHint(what string) string {
+// AdminHint says how to run what as an administrator: the end of every
+// refusal, in the service and the command line.
+func AdminHint(what string) string {
 	return "run " + what + " as root (sudo) or as a member of the " + AdminGroup + " group"
 }
 

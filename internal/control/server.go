@@ -312,7 +312,7 @@ func (s *server) mode(w http.ResponseWriter, r *http.Request) {
 		// Passthrough turns the backup addresses off: a box office user may
 		// switch between auto and pinned, not remove the protection.
 		s.o.Logger.Warn("control: switch to passthrough refused: not an administrator", "peer", p)
-		writeError(w, http.StatusForbidden, "switching to passthrough turns the backup addresses off and needs an administrator: "+adminHint("dnspin mode passthrough"))
+		writeError(w, http.StatusForbidden, "switching to passthrough turns the backup addresses off and needs an administrator: "+AdminHint("dnspin mode passthrough"))
 		return
 	}
 	if err := s.b.SetMode(r.Context(), string(m)); err != nil {
@@ -338,7 +338,7 @@ func (s *server) reload(w http.ResponseWriter, r *http.Request) {
 	p := peerOf(r)
 	if !s.identify(p).Admin {
 		s.o.Logger.Warn("control: reload refused: not an administrator", "peer", p)
-		writeError(w, http.StatusForbidden, "reloading the configuration needs an administrator: "+adminHint("it"))
+		writeError(w, http.StatusForbidden, "reloading the configuration needs an administrator: "+AdminHint("it"))
 		return
 	}
 	if err := s.b.Reload(r.Context()); err != nil {
@@ -368,7 +368,7 @@ func (s *server) report(w http.ResponseWriter, r *http.Request) {
 		// checks, OS DNS settings) is still enough for a first look.
 		scope = "reduced"
 		in.ConfigText, in.LogLines = "", nil
-		in.Reduced = adminHint("dnspin report")
+		in.Reduced = AdminHint("dnspin report")
 	}
 	if in.Check == nil { // the backend may leave the checks to us
 		c := s.b.Check(r.Context())

@@ -88,7 +88,7 @@ func secretKey(key string) bool {
 // have the same key without seeing it.
 func hashed(v string) string {
 	sum := sha256.Sum256([]byte(v))
-	return `"[redacted, sha256 ` + hex.EncodeToString(sum[:4]) + `]"`
+	return "[redacted, sha256 " + hex.EncodeToString(sum[:4]) + "]"
 }
 
 // secretWords mark a key whose value is secret: "public_key", "api_token",
@@ -163,7 +163,7 @@ func redactKeyValues(s string) string {
 			continue
 		}
 		out.WriteString(s[last:p])
-		out.WriteString(hashed(v))
+		out.WriteString(`"` + hashed(v) + `"`)
 		last, i = ve, ve
 	}
 	if last == 0 {

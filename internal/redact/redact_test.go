@@ -1,6 +1,8 @@
 package redact
 
 import (
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -80,4 +82,42 @@ func FuzzString(f *testing.F) {
 			t.Fatalf("not idempotent:\n%q\n%q", once, twice)
 		}
 	})
+}
+
+// Issue 12's example, in every form it takes on the way out.
+func TestIssueExample(t *testing.T) {
+	t.Parallel()
+	const u = "https://alice:hunter2@pins.mirror.example/pins.json?token=SECRET123"
+	const want = "https://[redacted]@pins.mirror.example/pins.json?[redacted]"
+	r := New()
+	for _, in := range []string{u, u + "#frag", "fetch " + u + ": HTTP 503", `urls = ["` + u + `"]`, `{"last_error":"` + u + `"}`} {
+		out := r.String(in)
+		if strings.Contains(out, "hunter2") || strings.Contains(out, "SECRET123") || strings.Contains(out, "alice") || strings.Contains(out, "frag") || !strings.Contains(out, want) {
+			t.Errorf("String(%q) = %q", in, out)
+		}
+	}
+	if got := r.Field("url", u); got != want {
+		t.Errorf("Field(url) = %q", got)
+	}
+	if got := r.Field("api_token", "plain"); !strings.HasPrefix(got, "[redacted, sha256 ") {
+		t.Errorf("Field(api_token) = %q", got)
+	}
+}
+
+func TestHandler(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	log := slog.New(Handler(slog.NewTextHandler(&b, nil)))
+	log.With("mirror", "https://u:p4ss@m.example/").WithGroup("g").Info("token=abc123 seen", "err", errors.New("https://m.example/x?sig=zz failed"), "list", []string{"a", "b"}, "n", 3, "password", 42)
+	out := b.String()
+	for _, gone := range []string{"p4ss", "abc123", "sig=zz", "password=42"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("%q in %s", gone, out)
+		}
+	}
+	for _, kept := range []string{"mirror=https://[redacted]@m.example/", `g.err="https://m.example/x?[redacted] failed"`, `g.list="[a b]"`, "g.n=3", `g.password="[redacted, sha256 `} {
+		if !strings.Contains(out, kept) {
+			t.Errorf("%q missing from %s", kept, out)
+		}
+	}
 }
