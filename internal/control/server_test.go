@@ -694,3 +694,50 @@ func TestConnLimitPerUser(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Issue 12's leaked URL never leaves the service: not in the status, the
+// event stream, the mode answer or the checks, for administrators neither.
+func TestAnswersAreRedacted(t *testing.T) {
+	t.Parallel()
+	b, l := newLive()
+	l.set(func(s *Status) {
+		s.Bundle = &Bundle{Serial: 3, LastError: leakedURL + ": HTTP 503", Source: leakedURL}
+		s.StateReason = "mirror " + leakedURL
+	})
+	b.CheckFn = func(context.Context) CheckReport {
+		return CheckReport{Results: []CheckResult{{Name: "reach:" + leakedURL, Detail: "mirror " + leakedURL + " did not answer"}}}
+	}
+	addr := serve(t, b, ServerOptions{})
+	ctx := testCtx(t)
+	c := NewClient(addr)
+	leaks := func(what string, v any) {
+		t.Helper()
+		j, _ := json.Marshal(v)
+		if s := string(j); strings.Contains(s, "hunter2") || strings.Contains(s, "SECRET123") || !strings.Contains(s, "https://[redacted]@pins.mirror.example/pins.json?[redacted]") {
+			t.Errorf("%s: %s", what, s)
+		}
+	}
+	st, err := c.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("status", st)
+	ev, err := c.Events(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("event", <-ev)
+	cr, err := c.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("check", cr)
+	rep, err := c.Report(ctx)
+	if err != nil || strings.Contains(string(rep), "hunter2") {
+		t.Errorf("report: %v\n%s", err, rep)
+	}
+	// The backend's own status is untouched (the redaction works on a copy).
+	if l.get().Bundle.Source != leakedURL {
+		t.Error("the backend's status was changed")
+	}
+}
