@@ -167,3 +167,12 @@ func reflectStrings(v reflect.Value) string {
 	}
 	return ""
 }
+
+// What redacting the status costs per answer (status, each event).
+func BenchmarkStatusRedacted(b *testing.B) {
+	st := sampleStatus()
+	st.Bundle = &Bundle{Serial: 3, LastError: leakedURL + ": HTTP 503", Source: leakedURL}
+	for b.Loop() {
+		st.Redacted()
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -220,6 +221,12 @@ func TestNonRootPeer(t *testing.T) {
 	dir := realUsersDir(t)
 	t.Parallel()
 	const uid, gid, adminGID = 65534, 65533, 4242
+	// The service names its admin group (AdminGroup); any group with a
+	// name does here.
+	named, err := user.LookupGroupId("65534")
+	if err != nil {
+		t.Fatalf("group 65534 (nogroup) has no name here: %v", err)
+	}
 	for _, tc := range []struct {
 		name   string
 		opts   ServerOptions
@@ -230,6 +237,9 @@ func TestNonRootPeer(t *testing.T) {
 		{"primary group is another", ServerOptions{AdminGID: gid + 1}, []uint32{4243}, false},
 		{"supplementary admin group", ServerOptions{AdminGID: adminGID}, []uint32{4243, adminGID}, true},
 		{"primary admin group", ServerOptions{AdminGID: gid}, []uint32{}, true},
+		{"admin group by name", ServerOptions{AdminGroup: named.Name}, []uint32{65534}, true},
+		{"admin group by name, not a member", ServerOptions{AdminGroup: named.Name}, []uint32{4243}, false},
+		{"admin group missing", ServerOptions{AdminGroup: "dnspin-no-such-group"}, []uint32{65534}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, l := newLive()

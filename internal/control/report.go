@@ -49,7 +49,6 @@ func ReportFileName(now time.Time) string {
 // does not fit, the oldest lines go first.
 func BuildReport(in ReportInputs, st Status) []byte {
 	var b strings.Builder
-	r := redact.New()
 	t := in.Time
 	if t.IsZero() {
 		t = time.Now()
@@ -75,7 +74,7 @@ func BuildReport(in ReportInputs, st Status) []byte {
 			}
 			fmt.Fprintf(&c, "[%s] %s: %s\n", mark, r.Name, r.Detail)
 		}
-		section(&b, "Checks", redactedHead(r, c.String(), reportChecksMax))
+		section(&b, "Checks", redactedHead(c.String(), reportChecksMax))
 	}
 
 	cfgTitle := "Configuration (secrets redacted)"
@@ -89,7 +88,7 @@ func BuildReport(in ReportInputs, st Status) []byte {
 	case cfg == "":
 		cfg = "(not available)"
 	}
-	section(&b, cfgTitle, redactedHead(r, cfg, reportConfigMax))
+	section(&b, cfgTitle, redactedHead(cfg, reportConfigMax))
 
 	osText := "(not available)"
 	if in.OSDNS != nil {
@@ -99,10 +98,10 @@ func BuildReport(in ReportInputs, st Status) []byte {
 			osText = fmt.Sprintf("%+v", in.OSDNS)
 		}
 	}
-	section(&b, "Operating system DNS settings", redactedHead(r, osText, reportOSDNSMax))
+	section(&b, "Operating system DNS settings", redactedHead(osText, reportOSDNSMax))
 
 	if len(in.Notes) > 0 {
-		section(&b, "Notes", redactedHead(r, strings.Join(in.Notes, "\n"), reportNotesMax))
+		section(&b, "Notes", redactedHead(strings.Join(in.Notes, "\n"), reportNotesMax))
 	}
 
 	// The log takes the rest: newest lines that fit.
@@ -110,7 +109,7 @@ func BuildReport(in ReportInputs, st Status) []byte {
 	lines := make([]string, 0, len(in.LogLines))
 	used, dropped := 0, 0
 	for i := len(in.LogLines) - 1; i >= 0; i-- {
-		l := r.String(strings.TrimRight(in.LogLines[i], "\n"))
+		l := redact.String(strings.TrimRight(in.LogLines[i], "\n"))
 		if used+len(l)+1 > room {
 			dropped = i + 1
 			break
@@ -153,11 +152,11 @@ func section(b *strings.Builder, title, body string) {
 // redactedHead redacts s and cuts it to max bytes. Only twice the budget
 // is redacted, so huge inputs cost little; redaction happens before the
 // final cut so a secret is never split into an unrecognisable half.
-func redactedHead(r *redact.Redactor, s string, max int) string {
+func redactedHead(s string, max int) string {
 	if len(s) > 2*max {
 		s = s[:2*max]
 	}
-	return headOf(r.String(s), max)
+	return headOf(redact.String(s), max)
 }
 
 // headOf returns s cut to at most max bytes (marker included), on a valid

@@ -91,8 +91,7 @@ type CheckResult struct {
 // Bundle.LastError quote mirror URLs that may carry credentials. Add new
 // string fields here too (TestStatusRedactedCoversEveryField notices).
 func (s Status) Redacted() Status {
-	r := redact.New()
-	str := r.String
+	str := redact.String
 	list := func(l []string) []string {
 		if l == nil {
 			return nil
@@ -124,10 +123,9 @@ func (s Status) Redacted() Status {
 // Redacted returns a copy of c with every detail redacted (see
 // Status.Redacted): checks quote addresses and errors.
 func (c CheckReport) Redacted() CheckReport {
-	r := redact.New()
 	c.Results = slices.Clone(c.Results)
 	for i := range c.Results {
-		c.Results[i].Name, c.Results[i].Detail = r.String(c.Results[i].Name), r.String(c.Results[i].Detail)
+		c.Results[i].Name, c.Results[i].Detail = redact.String(c.Results[i].Name), redact.String(c.Results[i].Detail)
 	}
 	return c
 }

@@ -10,18 +10,15 @@ import (
 // it: the message, string and error attributes (by key too: a key naming a
 // secret hides its whole value) and other values whose text holds a secret.
 func Handler(h slog.Handler) slog.Handler {
-	return &handler{h: h, r: New()}
+	return &handler{h: h}
 }
 
-type handler struct {
-	h slog.Handler
-	r *Redactor
-}
+type handler struct{ h slog.Handler }
 
 func (h *handler) Enabled(ctx context.Context, l slog.Level) bool { return h.h.Enabled(ctx, l) }
 
 func (h *handler) Handle(ctx context.Context, rec slog.Record) error {
-	out := slog.NewRecord(rec.Time, rec.Level, h.r.String(rec.Message), rec.PC)
+	out := slog.NewRecord(rec.Time, rec.Level, String(rec.Message), rec.PC)
 	rec.Attrs(func(a slog.Attr) bool {
 		out.AddAttrs(h.attr(a))
 		return true
@@ -34,18 +31,18 @@ func (h *handler) WithAttrs(as []slog.Attr) slog.Handler {
 	for i, a := range as {
 		red[i] = h.attr(a)
 	}
-	return &handler{h: h.h.WithAttrs(red), r: h.r}
+	return &handler{h: h.h.WithAttrs(red)}
 }
 
 func (h *handler) WithGroup(name string) slog.Handler {
-	return &handler{h: h.h.WithGroup(name), r: h.r}
+	return &handler{h: h.h.WithGroup(name)}
 }
 
 func (h *handler) attr(a slog.Attr) slog.Attr {
 	v := a.Value.Resolve()
 	switch v.Kind() {
 	case slog.KindString:
-		return slog.String(a.Key, h.r.Field(a.Key, v.String()))
+		return slog.String(a.Key, Field(a.Key, v.String()))
 	case slog.KindGroup:
 		gs := v.Group()
 		red := make([]any, len(gs))
@@ -60,7 +57,7 @@ func (h *handler) attr(a slog.Attr) slog.Attr {
 		} else {
 			s = fmt.Sprint(v.Any())
 		}
-		if r := h.r.Field(a.Key, s); r != s {
+		if r := Field(a.Key, s); r != s {
 			return slog.String(a.Key, r)
 		}
 		if _, ok := v.Any().(error); ok {
