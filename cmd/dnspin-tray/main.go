@@ -24,6 +24,7 @@ import (
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/redact"
 	"github.com/dnspin/dnspin/tray"
 )
 
@@ -92,7 +93,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) int {
 	logFile := &lumberjack.Logger{Filename: *logPath, MaxSize: 1, MaxBackups: 1}
 	defer logFile.Close()
 	out := io.MultiWriter(logFile, stderr)
-	log := slog.New(slog.NewTextHandler(out, nil))
+	log := slog.New(redact.Handler(slog.NewTextHandler(out, nil)))
 	// The systray library reports problems (no session bus, no panel to
 	// register with) through the standard logger: keep them in tray.log.
 	stdlog.SetOutput(out)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/redact"
 )
 
 var cmdActivate = command{
@@ -28,7 +29,7 @@ var cmdActivate = command{
 func activationOptions(cfg *config.Config, w io.Writer) installer.Options {
 	return installer.Options{
 		StateDir: cfg.StateDir,
-		Logger:   slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:   slog.New(redact.Handler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	}
 }
 
