@@ -64,9 +64,10 @@ func (l *lazyIdentity) get() (identity, error) {
 	return l.id, l.err
 }
 
-// String is for logs; it does not trigger the lookup.
+// String is for logs; it does not trigger the lookup (which needs a
+// request read first), so it names no user.
 func (l *lazyIdentity) String() string {
-	return "(identity checked per request)"
+	return "(user from its token)"
 }
 
 // clientToken is what the Windows admin check needs of the pipe client's
