@@ -3,14 +3,22 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/dnspin/dnspin/internal/bundle"
+	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/resolver"
 )
 
 // leakedMirror is issue 12's example: a bundle mirror URL with
@@ -118,5 +126,91 @@ func TestLoggerRedacts(t *testing.T) {
 		if !strings.Contains(buf.String(), want) || !strings.Contains(strings.Join(ring.Lines(), "\n"), want) {
 			t.Errorf("log lacks %q:\n%s", want, buf.String())
 		}
+	}
+}
+
+// lockedBuf is a log sink the daemon writes from many goroutines.
+type lockedBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuf) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
+func (l *lockedBuf) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+
+// The whole daemon with a bundle mirror URL carrying credentials, as in
+// issue 12: the real fetcher fails on it (nothing listens there) and
+// quotes it; status --json, status and the log show it redacted.
+func TestDaemonRedactsMirrorSecrets(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close() // refused from now on: the fetch fails at once
+	mirror := fmt.Sprintf("https://alice:hunter2@127.0.0.1:%d/pins.json?token=SECRET123", port)
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "dnspin.toml")
+	src := fmt.Sprintf(`listen = ["127.0.0.1:0"]
+upstreams = ["127.0.0.1:9"]
+state_dir = %q
+control = %q
+[platform]
+name = "Example Tickets"
+domains = ["tickets.test"]
+[bundle]
+urls = [%q]
+public_key = %q
+`, dir, filepath.Join(dir, "dnspin.sock"), mirror, bundle.FormatPublicKey(pub))
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuf
+	ring := control.NewLogRing(50, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- runDaemon(ctx, newLogger(&logs, ring), ring, cfg, nil, func(*resolver.Resolver) { close(ready) })
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-ready:
+	case err := <-done:
+		done <- err
+		t.Fatalf("daemon: %v", err)
+	}
+
+	// Wait for the first fetch round to fail (a hang guard, not a timing claim).
+	c := control.NewClient(cfg.Control)
+	var st control.Status
+	for stop := time.Now().Add(30 * time.Second); ; waitABit() {
+		if st, err = c.Status(context.Background()); err == nil && st.Bundle != nil && st.Bundle.LastError != "" {
+			break
+		}
+		if time.Now().After(stop) {
+			t.Fatalf("no bundle error in the status: %+v, %v", st.Bundle, err)
+		}
+	}
+	redacted := fmt.Sprintf("https://[redacted]@127.0.0.1:%d/pins.json?[redacted]", port)
+	code, out, errs := runCmd(t, "status", "--json", "--config", path)
+	if code != 0 || hasMirrorSecret(out) || !strings.Contains(out, redacted) {
+		t.Errorf("status --json: exit %d %s\n%s", code, errs, out)
+	}
+	code, out, _ = runCmd(t, "status", "--config", path)
+	if code != 0 || hasMirrorSecret(out) || !strings.Contains(out, "last error: "+redacted) {
+		t.Errorf("status:\n%s", out)
+	}
+	l := logs.String()
+	if hasMirrorSecret(l) || !strings.Contains(l, "url="+redacted) || hasMirrorSecret(strings.Join(ring.Lines(), "\n")) {
+		t.Errorf("log:\n%s", l)
 	}
 }
