@@ -1,9 +1,12 @@
 package control
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 )
 
 // AdminGroup is the group whose members may do what root may (Linux,
@@ -140,4 +143,30 @@ func (u *userSlots) take(id identity) (release func(), why string) {
 			}
 		})
 	}, ""
+}
+
+// refusalWarnEvery is how often one user's refusals are logged at Warn;
+// the rest go to Debug, so no user can push the lines support needs out of
+// the log (the report carries only the last few hundred).
+const refusalWarnEvery = time.Minute
+
+// logRefusal logs a refused request: at Warn once per refusalWarnEvery per
+// user, else at Debug.
+func (s *server) logRefusal(id identity, msg string, args ...any) {
+	now := s.o.Now()
+	s.warnMu.Lock()
+	last, seen := s.warned[id.User]
+	warn := !seen || now.Sub(last) >= refusalWarnEvery
+	if warn {
+		if len(s.warned) >= 256 { // bounded: forget everyone rather than grow
+			clear(s.warned)
+		}
+		s.warned[id.User] = now
+	}
+	s.warnMu.Unlock()
+	level := slog.LevelDebug
+	if warn {
+		level = slog.LevelWarn
+	}
+	s.o.Logger.Log(context.Background(), level, msg, args...)
 }

@@ -142,7 +142,7 @@ func Serve(ctx context.Context, ln net.Listener, b Backend, o ServerOptions) err
 		}
 		o.AdminGID = gid
 	}
-	s := &server{b: b, o: o, streams: newUserSlots(o.MaxEventStreamsPerUser, o.MaxEventStreams)}
+	s := &server{b: b, o: o, streams: newUserSlots(o.MaxEventStreamsPerUser, o.MaxEventStreams), warned: map[string]time.Time{}}
 	pl := newPeerListener(ln, o.MaxConns, newUserSlots(o.MaxConnsPerUser, o.MaxConns-o.MaxConnsPerUser), s.identify, o.Logger)
 	hs := &http.Server{
 		Handler:           s,
@@ -180,6 +180,9 @@ type server struct {
 	b       Backend
 	o       ServerOptions
 	streams *userSlots // event streams per user
+
+	warnMu sync.Mutex
+	warned map[string]time.Time // last refusal logged at Warn, per user
 }
 
 type peerKey struct{}
@@ -308,10 +311,10 @@ func (s *server) mode(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := peerOf(r)
-	if m == resolver.ModePassthrough && !s.identify(p).Admin {
+	if id := s.identify(p); m == resolver.ModePassthrough && !id.Admin {
 		// Passthrough turns the backup addresses off: a box office user may
 		// switch between auto and pinned, not remove the protection.
-		s.o.Logger.Warn("control: switch to passthrough refused: not an administrator", "peer", p)
+		s.logRefusal(id, "control: switch to passthrough refused: not an administrator", "peer", p)
 		writeError(w, http.StatusForbidden, "switching to passthrough turns the backup addresses off and needs an administrator: "+AdminHint("dnspin mode passthrough"))
 		return
 	}
@@ -336,8 +339,8 @@ func (s *server) reload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := peerOf(r)
-	if !s.identify(p).Admin {
-		s.o.Logger.Warn("control: reload refused: not an administrator", "peer", p)
+	if id := s.identify(p); !id.Admin {
+		s.logRefusal(id, "control: reload refused: not an administrator", "peer", p)
 		writeError(w, http.StatusForbidden, "reloading the configuration needs an administrator: "+AdminHint("it"))
 		return
 	}
