@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -226,25 +227,65 @@ func matches(q, r *dns.Msg) bool {
 }
 
 // upstreamState is an upstream with the health the resolver tracks for it.
+// Health here means "does the server answer at all": SERVFAIL or REFUSED
+// for some name is an answer, and says the server works; only silence
+// (timeouts, network errors) counts against it. Whether the platform's
+// names resolve is another matter, tracked by health.
 type upstreamState struct {
-	u Upstream
+	u    Upstream
+	kick func()       // wakes the probe loop for a liveness check
+	log  *slog.Logger // one line when the server stops and starts answering
 
 	mu      sync.Mutex
-	healthy bool
+	suspect bool // a query went unanswered since the last answer: ranked last, checked at once
+	down    bool // and a liveness check went unanswered too
 	rtt     time.Duration
 }
 
-func (s *upstreamState) record(ok bool, rtt time.Duration) {
+// answered records an answer of any kind; good ones (NOERROR, NXDOMAIN)
+// update the round-trip time.
+func (s *upstreamState) answered(rtt time.Duration, good bool) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.healthy = ok
-	if ok {
+	wasDown := s.down
+	s.suspect, s.down = false, false
+	if good {
 		if s.rtt == 0 {
 			s.rtt = rtt
 		} else {
 			s.rtt = (7*s.rtt + rtt) / 8
 		}
 	}
+	s.mu.Unlock()
+	if wasDown && s.log != nil {
+		s.log.Info("upstream server answers again", "upstream", s.u.Address())
+	}
+}
+
+// silent records a query left unanswered; check tells a liveness check,
+// whose silence marks the server down, from a client's lookup, whose
+// silence only makes it suspect (a broken domain's slow servers can make a
+// working resolver miss our deadline) and triggers a liveness check.
+func (s *upstreamState) silent(check bool) {
+	s.mu.Lock()
+	wake := !s.suspect && !s.down
+	wentDown := check && !s.down
+	s.suspect = true
+	if check {
+		s.down = true
+	}
+	s.mu.Unlock()
+	if wake && s.kick != nil {
+		s.kick()
+	}
+	if wentDown && s.log != nil {
+		s.log.Warn("upstream server does not answer", "upstream", s.u.Address())
+	}
+}
+
+func (s *upstreamState) flags() (suspect, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suspect, s.down
 }
 
 // close releases the upstream's sockets, if it keeps any.
@@ -257,28 +298,32 @@ func (s *upstreamState) close() {
 func (s *upstreamState) status() UpstreamStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return UpstreamStatus{Address: s.u.Address(), Healthy: s.healthy, RTT: s.rtt}
+	return UpstreamStatus{Address: s.u.Address(), Healthy: !s.down, RTT: s.rtt}
 }
 
-// rank orders upstreams for one query: healthy ones first, fastest first
-// (stable, so equal ones keep the configured order).
+// rank orders upstreams for one query: those that answered their last
+// query first, fastest first (stable, so equal ones keep the configured
+// order).
 func rank(ups []*upstreamState) []*upstreamState {
 	type ranked struct {
-		u  *upstreamState
-		st UpstreamStatus
+		u   *upstreamState
+		ok  bool
+		rtt time.Duration
 	}
 	rs := make([]ranked, len(ups))
 	for i, u := range ups {
-		rs[i] = ranked{u, u.status()}
+		u.mu.Lock()
+		rs[i] = ranked{u, !u.suspect && !u.down, u.rtt}
+		u.mu.Unlock()
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
-		if a.st.Healthy != b.st.Healthy {
-			if a.st.Healthy {
+		if a.ok != b.ok {
+			if a.ok {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Compare(a.st.RTT, b.st.RTT)
+		return cmp.Compare(a.rtt, b.rtt)
 	})
 	out := make([]*upstreamState, len(rs))
 	for i, r := range rs {
@@ -342,15 +387,19 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 			waiting--
 			done[x.i] = true
 			if x.err == nil {
-				x.u.record(true, x.rtt)
-				for i := range next { // silent past hedge while another answered: not healthy
+				x.u.answered(x.rtt, true)
+				for i := range next { // silent past hedge while another answered: suspect
 					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
-						order[i].record(false, 0)
+						order[i].silent(false)
 					}
 				}
 				return x.r, nil
 			}
-			x.u.record(false, 0)
+			if isRcode(x.err) {
+				x.u.answered(x.rtt, false) // it works; this name is its problem
+			} else {
+				x.u.silent(false)
+			}
 			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
 			if next < len(order) {
 				launch()
