@@ -51,9 +51,9 @@ func judge(what string, err error, took, budget time.Duration) (outcome, string)
 //	normal     --failure, slow answer or answer_budget miss--> degraded
 //	degraded   --3 failures in a row--> outage
 //	degraded   --recover_after good probes in a row--> normal
-//	outage     --good probe--> recovering --recover_after good probes in a row--> normal
-//	recovering --failure--> outage
-//	outage, recovering --slow probe--> degraded
+//	outage     --good or slow probe--> recovering --recover_after good probes in a row--> normal
+//	recovering --failed probe--> outage (a client's failure only restarts the count)
+//	recovering --slow answer--> degraded
 //
 // It is fed only by lookups of protected names and by probes of random
 // names under the platform's domains (probeLoop): noise about other names
@@ -144,13 +144,28 @@ func (h *health) apply(o outcome, probe bool, reason string, recoverAfter int) b
 				h.set(StateOutage, reason+" ("+strconv.Itoa(h.fails)+" failures in a row)")
 			}
 		case StateRecovering:
+			if !probe {
+				// Recursive resolvers keep a name's SERVFAIL for a while
+				// (unbound 5 s, RFC 2308 allows 5 min) after the platform
+				// is back: the client got its backup; normal waits for a
+				// clean run of probes, but only probes go back to outage.
+				return true
+			}
 			h.fails = 1
 			h.set(StateOutage, reason)
 		}
 		return true
 	case outcomeSlow:
-		if h.state == StateOutage && !probe {
+		switch {
+		case h.state == StateOutage && !probe:
 			return false // probes decide when an outage ends
+		case h.state == StateOutage:
+			// The platform answers again, if slowly (often a probe sent
+			// in the dark and answered as the lights came back): try live
+			// again; if the next probes are slow too, that is degraded.
+			h.fails, h.goods = 0, 0
+			h.set(StateRecovering, "the platform's DNS answers again ("+reason+")")
+			return true
 		}
 		h.fails, h.goods = 0, 0
 		if h.state != StateDegraded {
@@ -202,16 +217,30 @@ func (h *health) set(s State, reason string) {
 	h.cur.Store(s)
 }
 
+// maxProbeRounds bounds the platform probes under way at once: they start
+// every second in an outage and may each wait a lookup's whole time.
+const maxProbeRounds = 4
+
 // probeLoop runs the probes. While the platform's state is not normal it
 // asks for a random name under each platform domain every probe_interval
-// (degraded) or every min(probe_interval, 1 s) (outage, recovering). An
-// upstream that left a query unanswered gets a liveness check at once, and
-// every second while it stays silent. All is quiet while all is well.
+// (degraded) or every min(probe_interval, 1 s) (outage, recovering); a
+// round does not wait for the one before, so the platform's return is seen
+// within a second of unbound (or whichever resolver) answering again, not
+// after a dark round's timeout. An upstream that left a query unanswered
+// gets a liveness check at once, and every second while it stays silent.
+// All is quiet while all is well.
 func (r *Resolver) probeLoop(ctx context.Context) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var rounds, checks atomic.Int32
+	var nextRound time.Time // when the next platform probe round is due
+	lastSt := StateNormal
 	for {
 		ch := r.Changed()
 		c := r.cfg.Load()
 		st := r.health.current()
+		fresh := st != lastSt // a new state: probe at once
+		lastSt = st
 		check, down := false, false
 		for _, u := range c.ups {
 			s, d := u.flags()
@@ -227,25 +256,35 @@ func (r *Resolver) probeLoop(ctx context.Context) {
 			}
 			continue
 		}
-		var wg sync.WaitGroup
-		if check {
+		if check && checks.CompareAndSwap(0, 1) {
 			wg.Add(1)
-			go func() { defer wg.Done(); r.checkUpstreams(ctx, c) }()
+			go func() { defer wg.Done(); defer checks.Store(0); r.checkUpstreams(ctx, c) }()
 		}
-		if st != StateNormal {
-			wg.Add(1)
-			go func() { defer wg.Done(); r.probePlatform(ctx, c) }()
-		}
-		wg.Wait()
 		every := c.ProbeInterval
 		if st == StateOutage || st == StateRecovering || down {
 			every = min(every, fastProbe)
 		}
-		if st == StateNormal && check {
+		if st == StateNormal {
 			every = fastProbe // only liveness checks: at most one a second
 		}
 		every += time.Duration(rand.Int64N(int64(every)/10 + 1)) // jitter: a fleet of clients does not probe in step
+		now := time.Now()
+		if fresh {
+			nextRound = now
+		}
+		if st != StateNormal && !now.Before(nextRound) {
+			nextRound = now.Add(every)
+			if rounds.Add(1) <= maxProbeRounds {
+				wg.Add(1)
+				go func() { defer wg.Done(); defer rounds.Add(-1); r.probePlatform(ctx, c) }()
+			} else {
+				rounds.Add(-1)
+			}
+		}
 		t := time.NewTimer(every)
+		if st != StateNormal {
+			t.Reset(nextRound.Sub(now)) // a kick checks upstreams; it does not bring the next round forward
+		}
 		select {
 		case <-ctx.Done():
 			t.Stop()

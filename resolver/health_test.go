@@ -35,14 +35,18 @@ func TestHealthStateMachine(t *testing.T) {
 		{"FFFF", 3, "degraded degraded outage outage"},
 		{"FFFGGG", 3, "degraded degraded outage outage outage outage"}, // probes decide recovery
 		{"FFFggg", 3, "degraded degraded outage recovering recovering normal"},
-		{"FFFgFg", 3, "degraded degraded outage recovering outage recovering"},
+		{"FFFgfg", 3, "degraded degraded outage recovering outage recovering"},
+		{"FFFgFggg", 3, "degraded degraded outage recovering recovering recovering recovering normal"}, // a client's failure restarts the count
+		{"FFFggFggg", 3, "degraded degraded outage recovering recovering recovering recovering recovering normal"},
 		{"FFFg", 1, "degraded degraded outage normal"},
 		{"FFgF", 3, "degraded degraded degraded degraded"}, // failures must be in a row
 		{"FFGF", 3, "degraded degraded degraded outage"},   // a client's good answer does not reset them
 		{"SSSS", 3, "degraded degraded degraded degraded"}, // slow is degraded, never an outage
 		{"FFSF", 3, "degraded degraded degraded degraded"}, // a slow answer is an answer
 		{"FFFS", 3, "degraded degraded outage outage"},     // in an outage only probes count
-		{"FFFs", 3, "degraded degraded outage degraded"},   // the platform answers, slowly
+		{"FFFs", 3, "degraded degraded outage recovering"}, // the platform answers, slowly
+		{"FFFsggg", 3, "degraded degraded outage recovering recovering recovering normal"},
+		{"FFFss", 3, "degraded degraded outage recovering degraded"}, // and stays slow
 		{"FFFgs", 3, "degraded degraded outage recovering degraded"},
 		{"sgsgg", 2, "degraded degraded degraded degraded normal"},
 		{"ggmg", 2, "normal normal degraded degraded"},
