@@ -18,9 +18,8 @@ const (
 	// outageAfter is how many failures in a row (each from a lookup begun
 	// after the previous one was counted) turn "degraded" into "outage".
 	outageAfter = 3
-	// fastProbe caps the probe interval in outage and recovering, and the
-	// liveness checks of silent upstreams, so that a return is seen within
-	// seconds whatever probe_interval says.
+	// fastProbe is the pace of liveness checks while an upstream is
+	// silent: its return is seen within a second or so.
 	fastProbe = time.Second
 )
 
@@ -223,12 +222,12 @@ const maxProbeRounds = 4
 
 // probeLoop runs the probes. While the platform's state is not normal it
 // asks for a random name under each platform domain every probe_interval
-// (degraded) or every min(probe_interval, 1 s) (outage, recovering); a
-// round does not wait for the one before, so the platform's return is seen
-// within a second of unbound (or whichever resolver) answering again, not
-// after a dark round's timeout. An upstream that left a query unanswered
-// gets a liveness check at once, and every second while it stays silent.
-// All is quiet while all is well.
+// (1 s by default: one query per domain); a round does not wait for the
+// one before, so the platform's return is seen within a probe_interval of
+// the recursive resolver answering again, not after a dark round's
+// timeout. An upstream that left a query unanswered gets a liveness check
+// at once, and every second while it stays silent. All is quiet while all
+// is well.
 func (r *Resolver) probeLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -261,11 +260,8 @@ func (r *Resolver) probeLoop(ctx context.Context) {
 			go func() { defer wg.Done(); defer checks.Store(0); r.checkUpstreams(ctx, c) }()
 		}
 		every := c.ProbeInterval
-		if st == StateOutage || st == StateRecovering || down {
-			every = min(every, fastProbe)
-		}
-		if st == StateNormal {
-			every = fastProbe // only liveness checks: at most one a second
+		if st == StateNormal || down {
+			every = min(every, fastProbe) // liveness checks: one a second while an upstream is silent
 		}
 		every += time.Duration(rand.Int64N(int64(every)/10 + 1)) // jitter: a fleet of clients does not probe in step
 		now := time.Now()

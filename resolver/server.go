@@ -141,7 +141,7 @@ func withDefaults(c Config) Config {
 	def(&c.ClientTimeout, 1800*time.Millisecond)
 	def(&c.StaleTTL, 30*time.Second)
 	def(&c.MaxStale, 72*time.Hour)
-	def(&c.ProbeInterval, 10*time.Second)
+	def(&c.ProbeInterval, time.Second)
 	if c.StaleTTL < time.Second {
 		c.StaleTTL = time.Second
 	}

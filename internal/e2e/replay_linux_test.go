@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,7 +204,7 @@ stub-zone:
 
 // startReplayUnbound runs a real unbound in the foreground with a generated
 // config (its own process, killed at cleanup) and waits until it answers.
-func startReplayUnbound(t *testing.T, bin, dir string) {
+func startReplayUnbound(t *testing.T, bin, dir string) *os.Process {
 	t.Helper()
 	hints := fmt.Sprintf(".\t3600000\tIN\tNS\ta.root-servers.invalid.\na.root-servers.invalid.\t3600000\tIN\tA\t%s\n", replayRoot)
 	if err := os.WriteFile(filepath.Join(dir, "root.hints"), []byte(hints), 0o644); err != nil {
@@ -233,7 +234,7 @@ func startReplayUnbound(t *testing.T, bin, dir string) {
 	})
 	for i := 0; ; i++ {
 		if m, err := replayQuery(replayUnbound+":53", "ready.other.example", false); err == nil && m.Rcode == dns.RcodeSuccess {
-			return
+			return cmd.Process
 		}
 		select {
 		case <-exited:
@@ -323,11 +324,17 @@ func replayWaitState(t *testing.T, r *resolver.Resolver, want resolver.State, bo
 	}
 }
 
-// TestReplayPlatformAuthoritativeOutage replays the incident with real
-// parts: authoritative servers, a real unbound in front of them, dnspin
-// (the real resolver package, default outage settings) forwarding to
-// unbound.
-func TestReplayPlatformAuthoritativeOutage(t *testing.T) {
+// replay is the replay's world, started inside the test's namespace.
+type replay struct {
+	platform *replayAuth
+	unbound  *os.Process
+	r        *resolver.Resolver
+	logs     *replayLog
+}
+
+// replayUnboundBin finds unbound, or skips (fails in CI) without it.
+func replayUnboundBin(t *testing.T) string {
+	t.Helper()
 	bin, err := exec.LookPath("unbound")
 	if err != nil {
 		bin = "/usr/sbin/unbound"
@@ -338,73 +345,99 @@ func TestReplayPlatformAuthoritativeOutage(t *testing.T) {
 			t.Skip("unbound not installed (Debian package unbound)")
 		}
 	}
+	return bin
+}
+
+// startReplay starts the authoritative servers, unbound and dnspin (the
+// real resolver package with every [outage] key at its default,
+// forwarding to unbound) and waits for live answers.
+func startReplay(t *testing.T, env *nstest.Env, bin string) *replay {
+	t.Helper()
+	w := &replay{logs: &replayLog{}}
+	w.platform = startReplayAuth(t, replayPlatformAuth, []string{"tickets.example."}, map[string]string{
+		"tickets.example.":      "198.51.100.1",
+		"shop.tickets.example.": "198.51.100.10",
+		"www.tickets.example.":  "198.51.100.11",
+		"api.tickets.example.":  "198.51.100.12",
+	})
+	startReplayAuth(t, replayRoot, []string{"."}, map[string]string{})
+	startReplayAuth(t, replayOtherAuth, []string{"other.example.", "servfail.example.", "refusing.example.", "silent.example."},
+		map[string]string{"*.other.example.": "198.51.100.99"})
+	dir := filepath.Join(env.Dir, "unbound")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w.unbound = startReplayUnbound(t, bin, dir)
+
+	r, err := resolver.New(resolver.Config{
+		Listen:    []string{"127.0.0.1:53"},
+		Upstreams: []string{replayUnbound + ":53"},
+		Domains:   []string{"tickets.example"},
+		Pins:      []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
+		StateDir:  filepath.Join(env.Dir, "state"),
+		// every [outage] key at its default
+	}, resolver.Options{Logger: slog.New(slog.NewTextHandler(w.logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.r = r
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Shutdown(ctx)
+		t.Logf("dnspin's log:\n%s", w.logs.lines.String())
+	})
+	// Healthy: live answers; www is learned.
+	w.liveEventually(t, "shop.tickets.example", "198.51.100.10")
+	w.liveEventually(t, "www.tickets.example", "198.51.100.11")
+	w.liveEventually(t, "a.other.example", "198.51.100.99")
+	replayWaitState(t, r, resolver.StateNormal, 60*time.Second, nil)
+	return w
+}
+
+const replayDNSPin = "127.0.0.1:53"
+
+// ask is dnspin's answer to name A as "ADDR source" or "RCODE source".
+func (w *replay) ask(t *testing.T, name string) string {
+	t.Helper()
+	m, err := replayQuery(replayDNSPin, name, false)
+	if err != nil {
+		t.Fatalf("%s: dnspin did not answer: %v", name, err)
+	}
+	return replayAnswer(m)
+}
+
+// liveEventually: healthy, the live answer (a loaded machine may miss
+// answer_budget once and get the backup; then ask again).
+func (w *replay) liveEventually(t *testing.T, name, want string) {
+	t.Helper()
+	for i := 0; ; i++ {
+		got := w.ask(t, name)
+		if got == want+" live" || got == want+" cache" {
+			return
+		}
+		if i > 100 || (!strings.HasSuffix(got, " pinned") && !strings.HasSuffix(got, " learned")) {
+			t.Fatalf("%s while healthy: %s, want %s live", name, got, want)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// TestReplayPlatformAuthoritativeOutage replays the incident with real
+// parts: authoritative servers, a real unbound in front of them, dnspin
+// (the real resolver package, default outage settings) forwarding to
+// unbound. Only the platform's authoritative servers go silent.
+func TestReplayPlatformAuthoritativeOutage(t *testing.T) {
+	bin := replayUnboundBin(t)
 	nstest.Run(t, nstest.Options{}, func(t *testing.T, env *nstest.Env) {
-		platform := startReplayAuth(t, replayPlatformAuth, []string{"tickets.example."}, map[string]string{
-			"tickets.example.":      "198.51.100.1",
-			"shop.tickets.example.": "198.51.100.10",
-			"www.tickets.example.":  "198.51.100.11",
-			"api.tickets.example.":  "198.51.100.12",
-		})
-		startReplayAuth(t, replayRoot, []string{"."}, map[string]string{})
-		startReplayAuth(t, replayOtherAuth, []string{"other.example.", "servfail.example.", "refusing.example.", "silent.example."},
-			map[string]string{"*.other.example.": "198.51.100.99"})
-		dir := filepath.Join(env.Dir, "unbound")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		startReplayUnbound(t, bin, dir)
-
-		logs := &replayLog{}
-		r, err := resolver.New(resolver.Config{
-			Listen:    []string{"127.0.0.1:53"},
-			Upstreams: []string{replayUnbound + ":53"},
-			Domains:   []string{"tickets.example"},
-			Pins:      []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
-			StateDir:  filepath.Join(env.Dir, "state"),
-			// every [outage] key at its default
-		}, resolver.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = r.Shutdown(ctx)
-			t.Logf("dnspin's log:\n%s", logs.lines.String())
-		})
-		const dnspin = "127.0.0.1:53"
-		ask := func(name string) string {
-			t.Helper()
-			m, err := replayQuery(dnspin, name, false)
-			if err != nil {
-				t.Fatalf("%s: dnspin did not answer: %v", name, err)
-			}
-			return replayAnswer(m)
-		}
-		// liveEventually: healthy, the live answer (a loaded machine may
-		// miss answer_budget once and get the backup; then ask again).
-		liveEventually := func(name, want string) {
-			t.Helper()
-			for i := 0; ; i++ {
-				got := ask(name)
-				if got == want+" live" || got == want+" cache" {
-					return
-				}
-				if i > 100 || (!strings.HasSuffix(got, " pinned") && !strings.HasSuffix(got, " learned")) {
-					t.Fatalf("%s while healthy: %s, want %s live", name, got, want)
-				}
-				time.Sleep(300 * time.Millisecond)
-			}
-		}
-
-		// Healthy: live answers; www is learned.
-		liveEventually("shop.tickets.example", "198.51.100.10")
-		liveEventually("www.tickets.example", "198.51.100.11")
-		liveEventually("a.other.example", "198.51.100.99")
-		replayWaitState(t, r, resolver.StateNormal, 60*time.Second, nil)
+		w := startReplay(t, env, bin)
+		r, platform, logs := w.r, w.platform, w.logs
+		const dnspin = replayDNSPin
+		ask := func(name string) string { t.Helper(); return w.ask(t, name) }
+		liveEventually := func(name, want string) { t.Helper(); w.liveEventually(t, name, want) }
 
 		// Noise: SERVFAIL (from the zone, and unbound's for a zone that
 		// refuses), REFUSED (unbound's own), silence, NXDOMAIN — never an
@@ -543,4 +576,106 @@ func TestReplayPlatformAuthoritativeOutage(t *testing.T) {
 		default:
 		}
 	})
+}
+
+// TestReplayRecursiveDown is the other real case: the recursive resolver
+// itself goes silent (unbound stopped with SIGSTOP: its socket still takes
+// queries, nothing answers). Platform names get their backups; names
+// without a backup get SERVFAIL at once once dnspin knows the upstream is
+// down (a stale answer if it has one), not after client_timeout; when
+// unbound answers again, everything is live again.
+func TestReplayRecursiveDown(t *testing.T) {
+	bin := replayUnboundBin(t)
+	nstest.Run(t, nstest.Options{}, func(t *testing.T, env *nstest.Env) {
+		w := startReplay(t, env, bin)
+		r := w.r
+		if err := w.unbound.Signal(syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		stopped := time.Now()
+		for _, n := range []struct{ name, live, backup string }{
+			{"shop.tickets.example", "198.51.100.10", "192.0.2.10 pinned"},
+			{"www.tickets.example", "198.51.100.11", "198.51.100.11 learned"},
+		} {
+			for i := 0; ; i++ {
+				got := w.ask(t, n.name)
+				if got == n.backup {
+					break
+				}
+				if got != n.live+" cache" && got != n.live+" live" || i > 100 {
+					t.Fatalf("%s as unbound stops: %s, want %s", n.name, got, n.backup)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		// The first unprotected lookup waits client_timeout; then the
+		// liveness check goes unanswered too: down.
+		if got := w.ask(t, "first.other.example"); !strings.HasPrefix(got, "SERVFAIL") {
+			t.Fatalf("unprotected name, unbound silent: %s, want SERVFAIL", got)
+		}
+		for i := 0; r.Status().Upstreams[0].Healthy; i++ {
+			if i > 300 {
+				t.Fatal("unbound never marked down while stopped")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		down := time.Since(stopped)
+		m, err := replayQuery(replayDNSPin, "never-seen.other.example", false)
+		if err != nil || m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("never-seen name with the upstream down: %v %v, want SERVFAIL", m, err)
+		}
+		if ede := replayEDE(m); !strings.Contains(ede, "no upstream server answers") {
+			t.Fatalf("SERVFAIL reason %q: want the at-once answer (no upstream server answers), not the wait for client_timeout", ede)
+		}
+		if got := w.ask(t, "a.other.example"); got != "198.51.100.99 stale" {
+			t.Fatalf("name seen before, upstream down: %s, want its stale answer", got)
+		}
+		replayWaitState(t, r, resolver.StateOutage, 120*time.Second, func() {
+			if got := w.ask(t, "shop.tickets.example"); got != "192.0.2.10 pinned" {
+				t.Errorf("shop with unbound stopped: %s, want the pin", got)
+			}
+		})
+		declared := time.Since(stopped)
+
+		if err := w.unbound.Signal(syscall.SIGCONT); err != nil {
+			t.Fatal(err)
+		}
+		back := time.Now()
+		replayWaitState(t, r, resolver.StateNormal, 120*time.Second, func() {
+			if got := w.ask(t, "shop.tickets.example"); got != "192.0.2.10 pinned" && got != "198.51.100.10 live" && got != "198.51.100.10 cache" {
+				t.Errorf("shop as unbound comes back: %s", got)
+			}
+		})
+		normal := time.Since(back)
+		for i := 0; !r.Status().Upstreams[0].Healthy; i++ {
+			if i > 300 {
+				t.Fatal("unbound still marked down after it answered")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if got := w.ask(t, "after.other.example"); got != "198.51.100.99 live" {
+			t.Fatalf("unprotected name after unbound is back: %s, want live", got)
+		}
+		w.liveEventually(t, "shop.tickets.example", "198.51.100.10")
+		t.Logf("figures: upstream known down %v after unbound stopped (SERVFAIL at once from then); outage declared after %v; normal %v after unbound continued; %d state changes",
+			down.Round(time.Millisecond), declared.Round(time.Millisecond), normal.Round(time.Millisecond), len(w.logs.changes()))
+		for _, c := range w.logs.changes() {
+			t.Log(c)
+		}
+		if n := len(w.logs.changes()); n < 3 || n > 6 {
+			t.Errorf("%d state changes, want 3 to 6 (no flapping)", n)
+		}
+	})
+}
+
+// replayEDE is the text of an answer's Extended DNS Error.
+func replayEDE(m *dns.Msg) string {
+	if opt := m.IsEdns0(); opt != nil {
+		for _, o := range opt.Option {
+			if e, ok := o.(*dns.EDNS0_EDE); ok {
+				return e.ExtraText
+			}
+		}
+	}
+	return ""
 }
