@@ -359,14 +359,14 @@ func (r *Resolver) checkUpstreams(ctx context.Context, c *settings) {
 			q.SetEdns0(ednsUDPSize, false)
 			pctx, cancel := context.WithTimeout(ctx, c.ClientTimeout)
 			defer cancel()
-			start := time.Now()
+			start, mark := time.Now(), u.mark()
 			_, err := u.u.Exchange(pctx, q)
 			switch {
 			case ctx.Err() != nil:
 			case err == nil:
 				u.answered(time.Since(start), true)
 			default:
-				u.silent(true)
+				u.silent(true, mark)
 			}
 		}()
 	}

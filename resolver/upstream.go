@@ -237,9 +237,18 @@ type upstreamState struct {
 	log  *slog.Logger // one line when the server stops and starts answering
 
 	mu      sync.Mutex
-	suspect bool // a query went unanswered since the last answer: ranked last, checked at once
-	down    bool // and a liveness check went unanswered too
+	suspect bool   // a query went unanswered since the last answer: ranked last, checked at once
+	down    bool   // and a liveness check went unanswered too
+	answers uint64 // answers so far: silence counts only if none came while the query was out
 	rtt     time.Duration
+}
+
+// mark is taken when a query is sent and passed to silent if it goes
+// unanswered.
+func (s *upstreamState) mark() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.answers
 }
 
 // answered records an answer of any kind; good ones (NOERROR, NXDOMAIN)
@@ -248,6 +257,7 @@ func (s *upstreamState) answered(rtt time.Duration, good bool) {
 	s.mu.Lock()
 	wasDown := s.down
 	s.suspect, s.down = false, false
+	s.answers++
 	if good {
 		if s.rtt == 0 {
 			s.rtt = rtt
@@ -261,12 +271,17 @@ func (s *upstreamState) answered(rtt time.Duration, good bool) {
 	}
 }
 
-// silent records a query left unanswered; check tells a liveness check,
-// whose silence marks the server down, from a client's lookup, whose
-// silence only makes it suspect (a broken domain's slow servers can make a
-// working resolver miss our deadline) and triggers a liveness check.
-func (s *upstreamState) silent(check bool) {
+// silent records a query left unanswered (sent at mark); check tells a
+// liveness check, whose silence marks the server down, from a client's
+// lookup, whose silence only makes it suspect (a broken domain's slow
+// servers can make a working resolver miss our deadline) and triggers a
+// liveness check. An answer to another query meanwhile outweighs it.
+func (s *upstreamState) silent(check bool, mark uint64) {
 	s.mu.Lock()
+	if s.answers != mark {
+		s.mu.Unlock()
+		return
+	}
 	wake := !s.suspect && !s.down
 	wentDown := check && !s.down
 	s.suspect = true
@@ -346,35 +361,37 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 		order = append(order, order[0])
 	}
 	type result struct {
-		i   int
-		u   *upstreamState
-		r   *dns.Msg
-		err error
-		rtt time.Duration
+		i    int
+		u    *upstreamState
+		r    *dns.Msg
+		err  error
+		rtt  time.Duration
+		mark uint64
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the others stop once one has answered
 	results := make(chan result, len(order))
 	next, waiting := 0, 0
 	started := make([]time.Time, len(order))
+	marks := make([]uint64, len(order))
 	done := make([]bool, len(order))
 	launch := func() {
 		i, u := next, order[next]
 		start := time.Now()
-		started[i] = start
+		started[i], marks[i] = start, u.mark()
 		next++
 		waiting++
 		go func() {
 			defer func() { // an Upstream with a bug fails its query, nothing more
 				if v := recover(); v != nil {
-					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0}
+					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0, marks[i]}
 				}
 			}()
 			r, err := u.u.Exchange(ctx, q)
 			if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
 				err = errRcode(r.Rcode)
 			}
-			results <- result{i, u, r, err, time.Since(start)}
+			results <- result{i, u, r, err, time.Since(start), marks[i]}
 		}()
 	}
 	launch()
@@ -390,7 +407,7 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 				x.u.answered(x.rtt, true)
 				for i := range next { // silent past hedge while another answered: suspect
 					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
-						order[i].silent(false)
+						order[i].silent(false, marks[i])
 					}
 				}
 				return x.r, nil
@@ -398,7 +415,7 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 			if isRcode(x.err) {
 				x.u.answered(x.rtt, false) // it works; this name is its problem
 			} else {
-				x.u.silent(false)
+				x.u.silent(false, x.mark)
 			}
 			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
 			if next < len(order) {
