@@ -24,12 +24,14 @@ type testUpstream struct {
 	mode atomic.Value // "ok", "drop", "servfail", "refused", "slow", "lag"
 	// platform, when not "", is the mode for names under tickets.test
 	// only: the platform's authoritative servers fail behind a working
-	// recursive resolver. Names starting "refused." or "servfail." always
-	// get that answer: noise from broken domains.
+	// recursive resolver. Names starting "refused.", "servfail." or
+	// "silent." always get that answer (none for silent): noise from broken
+	// domains. Mode "flaky" answers every other query SERVFAIL.
 	platform atomic.Value
 	ttl      atomic.Uint32
 	slow     time.Duration
 	tcpN     atomic.Int32
+	flakyN   atomic.Int32
 	mu       sync.Mutex
 	seen     map[string]int // lower-case name -> queries
 	lastQ    *dns.Msg
@@ -106,6 +108,14 @@ func (u *testUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		mode = "refused"
 	case strings.HasPrefix(name, "servfail."):
 		mode = "servfail"
+	case strings.HasPrefix(name, "silent."):
+		mode = "drop"
+	}
+	if mode == "flaky" {
+		mode = "ok"
+		if u.flakyN.Add(1)%2 == 0 {
+			mode = "servfail"
+		}
 	}
 	switch mode {
 	case "drop":

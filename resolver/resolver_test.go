@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -271,7 +273,7 @@ func TestNoiseNeverDeclaresOutage(t *testing.T) {
 	changed := r.Changed()
 	done := make(chan *dns.Msg, 60)
 	for i := range 60 { // concurrent and sequential noise
-		name := []string{"refused.", "servfail."}[i%2] + strconv.Itoa(i) + ".other.test"
+		name := []string{"refused.", "servfail.", "silent."}[i%3] + strconv.Itoa(i) + ".other.test"
 		if i < 30 {
 			go func() { done <- askNoFatal(addr, name) }()
 		} else {
@@ -298,6 +300,88 @@ func TestNoiseNeverDeclaresOutage(t *testing.T) {
 	if up.probes() != 0 {
 		t.Errorf("%d probes sent while all was well", up.probes())
 	}
+	// A broken domain's silence does not make the upstream down (it
+	// answered other queries meanwhile, or its liveness check): no
+	// SERVFAIL at once for others.
+	if m := ask(t, addr, "new.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("other name after a broken domain's silence: %s; want live", describe(m))
+	}
+	if !r.Status().Upstreams[0].Healthy {
+		t.Fatalf("upstream marked down after a broken domain's silence")
+	}
+}
+
+// TestLivenessCheck: a lone query the upstream leaves unanswered (a broken
+// domain) makes it suspect and sends a liveness check (". NS"); answered,
+// the upstream is not down and other names are not failed at once.
+func TestLivenessCheck(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	if m := ask(t, addr, "silent.broken.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("silent name: %s, want SERVFAIL", describe(m))
+	}
+	waitFor(t, "a liveness check", func() bool { return up.count(".") > 0 })
+	if m := ask(t, addr, "new.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("after an answered liveness check: %s; want live", describe(m))
+	}
+	if s := r.Status(); !s.Upstreams[0].Healthy || s.State != StateNormal {
+		t.Fatalf("after an answered liveness check: %+v, state %s", s.Upstreams, s.State)
+	}
+}
+
+// TestConcurrentMixedResultsCountOnce: a burst of concurrent lookups of
+// platform names with mixed results (every other one SERVFAIL) is one
+// result, not a string of state flips (before: 14 changes in 50 ms).
+func TestConcurrentMixedResultsCountOnce(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	cfg := testConfig(up.addr)
+	cfg.ProbeInterval = time.Hour // only the clients' lookups speak here
+	var logs syncBuf
+	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	addr := r.Addrs()[0]
+	up.platform.Store("flaky")
+	done := make(chan *dns.Msg)
+	for i := range 100 {
+		go func() { done <- askNoFatal(addr, "p"+strconv.Itoa(i)+".tickets.test") }()
+	}
+	for range 100 {
+		if m := <-done; m == nil {
+			t.Fatal("a platform name went unanswered")
+		}
+	}
+	if n := strings.Count(logs.String(), "platform DNS state changed"); n > 1 {
+		t.Fatalf("%d state changes from one burst of concurrent lookups, want at most 1:\n%s", n, logs.String())
+	}
+	if s := r.Status(); s.State == StateOutage {
+		t.Fatalf("one burst of concurrent lookups declared an outage")
+	}
+}
+
+// syncBuf collects log lines from the resolver's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // askNoFatal is ask for goroutines other than the test's.
