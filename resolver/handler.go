@@ -113,16 +113,30 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 	if !protected || mode == ModePassthrough {
 		return r.forward(ctx, a, c.ClientTimeout, r.stale)
 	}
-	// 3: outage declared (or not yet over), or pinned mode: pin or learned
-	// answer at once, without waiting on upstream.
-	if r.backupFirst(mode) {
+	switch r.protectedPath(mode) {
+	case pathBackupOnly:
+		// 3: outage declared, or pinned mode: pin or learned answer at
+		// once, without asking upstream (probes decide when it is over).
 		if out, src := r.backup(a); out != nil {
 			return out, src
 		}
 		return r.forward(ctx, a, c.ClientTimeout, r.stale) // no backup: upstream is the only hope
+	case pathBackupFirst:
+		// 3: degraded (the platform's DNS failed lately or answers slower
+		// than answer_budget): a fresh live answer from the cache, else the
+		// backup at once while a live lookup refreshes cache and learned
+		// answers in the background.
+		now := r.now()
+		if e := r.cache.get(key); e != nil && e.fresh(now) {
+			return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
+		}
+		if out, src := r.backup(a); out != nil {
+			r.startFlight(a)
+			return out, src
+		}
 	}
-	// 2: auto mode, upstream believed healthy: live answer within
-	// answer_budget, else pin, learned or stale.
+	// 2: auto mode, normal or recovering (and degraded names without a
+	// backup): live answer within answer_budget, else pin, learned or stale.
 	return r.forward(ctx, a, c.AnswerBudget, func(a *asked) ([]byte, Source) {
 		if out, src := r.backup(a); out != nil {
 			return out, src
@@ -131,18 +145,26 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 	})
 }
 
-// backupFirst tells whether protected names are answered from pins and
-// learned answers before the cache and upstream (step 3): in pinned mode,
-// and in auto mode while an outage is declared or not yet over.
-func (r *Resolver) backupFirst(mode Mode) bool {
+// How protected names are answered, by mode and the platform's state.
+const (
+	pathLiveFirst   = iota // live within answer_budget, else the backup
+	pathBackupFirst        // fresh cache, else the backup at once and a live refresh
+	pathBackupOnly         // the backup at once, upstream not asked
+)
+
+func (r *Resolver) protectedPath(mode Mode) int {
 	switch mode {
 	case ModePinned:
-		return true
+		return pathBackupOnly
 	case ModeAuto:
-		st := r.health.current()
-		return st == StateOutage || st == StateRecovering
+		switch r.health.current() {
+		case StateOutage:
+			return pathBackupOnly
+		case StateDegraded:
+			return pathBackupFirst
+		}
 	}
-	return false
+	return pathLiveFirst
 }
 
 // asked is one query on its way through the algorithm.
@@ -160,19 +182,34 @@ type asked struct {
 // answered within budget, or failed, fallback gets its turn. When it has
 // nothing, the query waits for upstream until client_timeout has passed in
 // all, then gets SERVFAIL: never silence, and soon enough that a stub
-// resolver still tries its next server. The upstream exchange itself goes
-// on (resolveTimeout) and fills the cache for the next query.
+// resolver still tries its next server. When every upstream is known not
+// to answer at all, fallback and SERVFAIL come at once: waiting cannot
+// help, and a stub resolver moves on sooner. Either way the upstream
+// exchange goes on (resolveTimeout) and fills the cache for the next query.
 func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, fallback func(*asked) ([]byte, Source)) ([]byte, Source) {
 	now := r.now()
 	if e := r.cache.get(a.key); e != nil && e.fresh(now) {
 		return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
 	}
 	f := r.startFlight(a)
+	if a.c.upstreamsDown() {
+		select {
+		case <-f.done:
+		default:
+			if out, src := fallback(a); out != nil {
+				return out, src
+			}
+			return r.servfail(a, errors.New("no upstream server answers (liveness checks unanswered)")), SourceServfail
+		}
+	}
 	t := time.NewTimer(budget)
 	defer t.Stop()
 	select {
 	case <-f.done:
 	case <-t.C:
+		if a.protected {
+			r.health.miss(a.name + " " + dns.TypeToString[a.qtype] + ": no answer within " + budget.String())
+		}
 		if out, src := fallback(a); out != nil {
 			return out, src
 		}
@@ -453,7 +490,7 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 	if !e.fresh(now) {
 		return nil
 	}
-	if e.protected && r.backupFirst(r.Mode()) {
+	if e.protected && r.protectedPath(r.Mode()) == pathBackupOnly {
 		return nil
 	}
 	out := e.appendReply(dst[:0], &wq, now, 0)

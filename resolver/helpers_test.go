@@ -20,20 +20,28 @@ import (
 // testUpstream is a real miekg/dns server on 127.0.0.1 (UDP and TCP on the
 // same port) whose behaviour tests switch at run time.
 type testUpstream struct {
-	addr  string
-	mode  atomic.Value // "ok", "drop", "servfail", "refused", "slow"
-	ttl   atomic.Uint32
-	slow  time.Duration
-	tcpN  atomic.Int32
-	mu    sync.Mutex
-	seen  map[string]int // lower-case name -> queries
-	lastQ *dns.Msg
+	addr string
+	mode atomic.Value // "ok", "drop", "servfail", "refused", "slow", "lag"
+	// platform, when not "", is the mode for names under tickets.test
+	// only: the platform's authoritative servers fail behind a working
+	// recursive resolver. Names starting "refused.", "servfail." or
+	// "silent." always get that answer (none for silent): noise from broken
+	// domains. Mode "flaky" answers every other query SERVFAIL.
+	platform atomic.Value
+	ttl      atomic.Uint32
+	slow     time.Duration
+	tcpN     atomic.Int32
+	flakyN   atomic.Int32
+	mu       sync.Mutex
+	seen     map[string]int // lower-case name -> queries
+	lastQ    *dns.Msg
 }
 
 func startUpstream(t testing.TB) *testUpstream {
 	t.Helper()
 	u := &testUpstream{seen: map[string]int{}, slow: time.Second}
 	u.mode.Store("ok")
+	u.platform.Store("")
 	u.ttl.Store(300)
 	var pc net.PacketConn
 	var l net.Listener
@@ -91,7 +99,25 @@ func (u *testUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 	m := new(dns.Msg)
 	m.SetReply(q)
 	m.RecursionAvailable = true
-	switch u.mode.Load().(string) {
+	mode := u.mode.Load().(string)
+	if pm := u.platform.Load().(string); pm != "" && strings.HasSuffix(name, "tickets.test.") {
+		mode = pm
+	}
+	switch {
+	case strings.HasPrefix(name, "refused."):
+		mode = "refused"
+	case strings.HasPrefix(name, "servfail."):
+		mode = "servfail"
+	case strings.HasPrefix(name, "silent."):
+		mode = "drop"
+	}
+	if mode == "flaky" {
+		mode = "ok"
+		if u.flakyN.Add(1)%2 == 0 {
+			mode = "servfail"
+		}
+	}
+	switch mode {
 	case "drop":
 		return
 	case "servfail":
@@ -104,6 +130,8 @@ func (u *testUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		return
 	case "slow":
 		time.Sleep(u.slow)
+	case "lag": // slower than testConfig's answer_budget, well within its lookup time
+		time.Sleep(300 * time.Millisecond)
 	}
 	ttl := u.ttl.Load()
 	soa := &dns.SOA{Hdr: dns.RR_Header{Name: "test.", Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 120},
@@ -259,6 +287,31 @@ func ttlOf(m *dns.Msg) uint32 {
 		return 0
 	}
 	return m.Answer[0].Header().Ttl
+}
+
+// probes counts the probe queries the upstream has seen.
+func (u *testUpstream) probes() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for name, c := range u.seen {
+		if strings.HasPrefix(name, "dnspin-probe-") {
+			n += c
+		}
+	}
+	return n
+}
+
+// waitFor polls cond until it holds; the 20 s bound is a safety net for a
+// loaded machine, not a timing assertion.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for stop := time.Now().Add(20 * time.Second); !cond(); {
+		if time.Now().After(stop) {
+			t.Fatalf("never: %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // waitState waits (on Changed, not by polling time) until r is in state s.

@@ -3,6 +3,7 @@ package resolver
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,25 +216,19 @@ func TestOutageAndRecovery(t *testing.T) {
 	ask(t, addr, "learned.tickets.test", dns.TypeA)
 	clock.Advance(time.Hour)
 	ask(t, addr, "fresh.tickets.test", dns.TypeA) // still fresh in the cache during the outage
-	changed := r.Changed()
 
 	up.set("drop")
-	if m := ask(t, addr, "www.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
-		t.Fatalf("unprotected name during failure: %s", describe(m))
-	}
-	select { // the failure was noticed: degraded, then probes fail on to outage
-	case <-changed:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no state change signalled after an upstream failure")
+	// The platform's own names fail: pins at once, the state moves on
+	// (the lookups' failures, then probes' failures: outage).
+	if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != SourcePinned {
+		t.Fatalf("pinned name as upstream fails: %s", describe(m))
 	}
 	waitState(t, r, StateOutage)
 	s := r.Status()
 	if s.StateReason == "" || !s.StateSince.Equal(clock.Now()) {
 		t.Errorf("outage reason %q since %v; want a reason and the injected clock's time", s.StateReason, s.StateSince)
 	}
-	if s.Upstreams[0].Healthy {
-		t.Errorf("upstream still marked healthy: %+v", s.Upstreams)
-	}
+	waitFor(t, "the silent upstream marked down", func() bool { return !r.Status().Upstreams[0].Healthy })
 	// In the outage, protected names are answered without asking upstream.
 	before := up.count("shop.tickets.test") + up.count("learned.tickets.test")
 	for range 3 {
@@ -260,6 +256,256 @@ func TestOutageAndRecovery(t *testing.T) {
 	m := ask(t, addr, "shop.tickets.test", dns.TypeA)
 	if SourceFromEDE(m) != "" || strings.HasPrefix(addrsOf(m), "192.0.2.") {
 		t.Fatalf("after recovery: %s; want the live answer", describe(m))
+	}
+	if !r.Status().Upstreams[0].Healthy {
+		t.Errorf("upstream still marked down after it answered")
+	}
+}
+
+// TestNoiseNeverDeclaresOutage: REFUSED, SERVFAIL and silence for names
+// outside the platform (broken domains, a resolver refusing some names) say
+// nothing about the platform: the state stays normal, the upstream counts
+// as answering, and platform names are answered live.
+func TestNoiseNeverDeclaresOutage(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	changed := r.Changed()
+	done := make(chan *dns.Msg, 60)
+	for i := range 60 { // concurrent and sequential noise
+		name := []string{"refused.", "servfail.", "silent."}[i%3] + strconv.Itoa(i) + ".other.test"
+		if i < 30 {
+			go func() { done <- askNoFatal(addr, name) }()
+		} else {
+			done <- ask(t, addr, name, dns.TypeA)
+		}
+	}
+	for range 60 {
+		if m := <-done; m == nil || m.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("noise query: %v; want SERVFAIL passed on", m)
+		}
+	}
+	select {
+	case <-changed:
+		t.Fatalf("state changed by noise: %s (%s)", r.Status().State, r.Status().StateReason)
+	default:
+	}
+	s := r.Status()
+	if s.State != StateNormal || !s.Upstreams[0].Healthy {
+		t.Fatalf("after noise: state %s, upstream %+v; want normal and answering", s.State, s.Upstreams[0])
+	}
+	if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != "" || strings.HasPrefix(addrsOf(m), "192.0.2.") {
+		t.Fatalf("platform name after the noise: %s; want the live answer", describe(m))
+	}
+	if up.probes() != 0 {
+		t.Errorf("%d probes sent while all was well", up.probes())
+	}
+	// A broken domain's silence does not make the upstream down (it
+	// answered other queries meanwhile, or its liveness check): no
+	// SERVFAIL at once for others.
+	if m := ask(t, addr, "new.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("other name after a broken domain's silence: %s; want live", describe(m))
+	}
+	if !r.Status().Upstreams[0].Healthy {
+		t.Fatalf("upstream marked down after a broken domain's silence")
+	}
+}
+
+// TestLivenessCheck: a lone query the upstream leaves unanswered (a broken
+// domain) makes it suspect and sends a liveness check (". NS"); answered,
+// the upstream is not down and other names are not failed at once.
+func TestLivenessCheck(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	if m := ask(t, addr, "silent.broken.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Fatalf("silent name: %s, want SERVFAIL", describe(m))
+	}
+	waitFor(t, "a liveness check", func() bool { return up.count(".") > 0 })
+	if m := ask(t, addr, "new.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("after an answered liveness check: %s; want live", describe(m))
+	}
+	if s := r.Status(); !s.Upstreams[0].Healthy || s.State != StateNormal {
+		t.Fatalf("after an answered liveness check: %+v, state %s", s.Upstreams, s.State)
+	}
+}
+
+// TestConcurrentMixedResultsCountOnce: a burst of concurrent lookups of
+// platform names with mixed results (every other one SERVFAIL) is one
+// result, not a string of state flips (before: 14 changes in 50 ms).
+func TestConcurrentMixedResultsCountOnce(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	cfg := testConfig(up.addr)
+	cfg.ProbeInterval = time.Hour // only the clients' lookups speak here
+	var logs syncBuf
+	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	addr := r.Addrs()[0]
+	up.platform.Store("flaky")
+	done := make(chan *dns.Msg)
+	for i := range 100 {
+		go func() { done <- askNoFatal(addr, "p"+strconv.Itoa(i)+".tickets.test") }()
+	}
+	for range 100 {
+		if m := <-done; m == nil {
+			t.Fatal("a platform name went unanswered")
+		}
+	}
+	if n := strings.Count(logs.String(), "platform DNS state changed"); n > 1 {
+		t.Fatalf("%d state changes from one burst of concurrent lookups, want at most 1:\n%s", n, logs.String())
+	}
+	if s := r.Status(); s.State == StateOutage {
+		t.Fatalf("one burst of concurrent lookups declared an outage")
+	}
+}
+
+// syncBuf collects log lines from the resolver's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// askNoFatal is ask for goroutines other than the test's.
+func askNoFatal(addr, name string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	m.SetEdns0(1232, false)
+	r, _, err := (&dns.Client{Timeout: 10 * time.Second}).Exchange(m, addr)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// TestPlatformAuthoritativeDown is the incident dnspin exists for: the
+// recursive resolver works, only the platform's authoritative servers are
+// down, so only platform names fail (SERVFAIL, or silence). Probes of
+// random platform names see it and see it end; other names stay live and
+// the upstream counts as answering throughout.
+func TestPlatformAuthoritativeDown(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"servfail", "drop"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			up := startUpstream(t)
+			clock := newClock()
+			r, addr := startResolver(t, testConfig(up.addr), clock)
+			live := ask(t, addr, "www.tickets.test", dns.TypeA) // learned
+			clock.Advance(time.Hour)
+			up.platform.Store(mode)
+
+			for _, n := range []string{"shop.tickets.test", "www.tickets.test"} {
+				if m := ask(t, addr, n, dns.TypeA); SourceFromEDE(m) != SourcePinned && SourceFromEDE(m) != SourceLearned {
+					t.Fatalf("%s as the platform's DNS fails: %s; want its backup", n, describe(m))
+				}
+			}
+			waitState(t, r, StateOutage)
+			if m := ask(t, addr, "www.tickets.test", dns.TypeA); addrsOf(m) != addrsOf(live) || SourceFromEDE(m) != SourceLearned {
+				t.Fatalf("learned name in the outage: %s; want learned %s", describe(m), addrsOf(live))
+			}
+			if m := ask(t, addr, "new.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+				t.Fatalf("other name in the platform's outage: %s; want live", describe(m))
+			}
+			if s := r.Status(); !s.Upstreams[0].Healthy {
+				t.Fatalf("upstream marked down while it answers: %+v", s.Upstreams)
+			}
+
+			up.platform.Store("")
+			waitState(t, r, StateNormal)
+			if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != "" || strings.HasPrefix(addrsOf(m), "192.0.2.") {
+				t.Fatalf("after the platform's DNS is back: %s; want live", describe(m))
+			}
+		})
+	}
+}
+
+// TestSlowPlatformDegraded: an upstream that answers platform names, but
+// always slower than answer_budget, is degraded, not an outage: backups
+// answer at once while live lookups refresh the cache in the background,
+// and fresh live answers are served from the cache.
+func TestSlowPlatformDegraded(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	up.platform.Store("lag")
+	if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != SourcePinned {
+		t.Fatalf("pinned name, slow upstream: %s; want the pin after answer_budget", describe(m))
+	}
+	waitState(t, r, StateDegraded)
+	// The first lookup's answer came late and filled the cache: served.
+	waitFor(t, "the late live answer in the cache", func() bool {
+		m := askNoFatal(addr, "shop.tickets.test")
+		return m != nil && SourceFromEDE(m) == "" && !strings.HasPrefix(addrsOf(m), "192.0.2.")
+	})
+	// A name not cached yet: its backup at once, the live answer next.
+	n := up.count("edge.cdn.tickets.test")
+	if m := ask(t, addr, "edge.cdn.tickets.test", dns.TypeA); SourceFromEDE(m) != SourcePinned {
+		t.Fatalf("degraded, pinned name not cached: %s; want the pin", describe(m))
+	}
+	waitFor(t, "a background refresh of edge.cdn.tickets.test", func() bool { return up.count("edge.cdn.tickets.test") > n })
+	waitFor(t, "the refreshed live answer", func() bool {
+		m := askNoFatal(addr, "edge.cdn.tickets.test")
+		return m != nil && SourceFromEDE(m) == "" && !strings.HasPrefix(addrsOf(m), "192.0.2.")
+	})
+	// Slow probes keep it degraded: never an outage, never normal.
+	p := up.probes()
+	waitFor(t, "three more probes", func() bool { return up.probes() >= p+3 })
+	if s := r.Status(); s.State != StateDegraded {
+		t.Fatalf("slow upstream after more probes: %s (%s); want degraded", s.State, s.StateReason)
+	}
+	up.platform.Store("")
+	waitState(t, r, StateNormal)
+}
+
+// TestFastFailWhenUpstreamsDown: once every upstream is known silent
+// (a query unanswered, then its liveness check too), names with no stale
+// answer get SERVFAIL at once, not after client_timeout, while the lookup
+// goes on in the background.
+func TestFastFailWhenUpstreamsDown(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	r, addr := startResolver(t, testConfig(up.addr), nil)
+	up.set("drop")
+	m := ask(t, addr, "first.other.test", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure || !strings.Contains(edeOf(m).ExtraText, "client_timeout") {
+		t.Fatalf("first query to a silent upstream: %s %v; want SERVFAIL after client_timeout", describe(m), edeOf(m))
+	}
+	waitFor(t, "the silent upstream marked down", func() bool { return !r.Status().Upstreams[0].Healthy })
+	if s := r.Status(); s.State != StateNormal {
+		t.Errorf("a silent upstream for an unprotected name moved the platform's state: %s", s.State)
+	}
+	m = ask(t, addr, "second.other.test", dns.TypeA)
+	if m.Rcode != dns.RcodeServerFailure || !strings.Contains(edeOf(m).ExtraText, "no upstream server answers") {
+		t.Fatalf("query with every upstream down: %s %v; want SERVFAIL at once", describe(m), edeOf(m))
+	}
+	waitFor(t, "the lookup going on in the background", func() bool { return up.count("second.other.test") > 0 })
+	// A protected name gets its backup at once too.
+	if m := ask(t, addr, "shop.tickets.test", dns.TypeA); SourceFromEDE(m) != SourcePinned {
+		t.Fatalf("pinned name with every upstream down: %s", describe(m))
+	}
+	up.set("ok")
+	waitFor(t, "the upstream answering again", func() bool { return r.Status().Upstreams[0].Healthy })
+	if m := ask(t, addr, "third.other.test", dns.TypeA); SourceFromEDE(m) != "" || addrsOf(m) == "" {
+		t.Fatalf("after the upstream is back: %s; want live", describe(m))
 	}
 }
 
@@ -757,6 +1003,8 @@ func TestUpstreamOrder(t *testing.T) {
 			t.Errorf("%s went to the silent upstream first", n)
 		}
 	}
+	// The silent one failed its liveness check: down in the status.
+	waitFor(t, "the silent upstream marked down", func() bool { return !r.Status().Upstreams[0].Healthy })
 	st := r.Status().Upstreams
 	if len(st) != 2 || st[0].Healthy || !st[1].Healthy || st[1].RTT <= 0 {
 		t.Errorf("upstream status %+v; want the first unhealthy, the second healthy with an RTT", st)

@@ -47,6 +47,7 @@ type Resolver struct {
 	bundle   []Pin
 	changed  chan struct{}
 	noBackup []string
+	kick     chan struct{} // an upstream fell silent: the probe loop checks it
 
 	// lifecycle: ctx lives from New to Shutdown
 	ctx     context.Context
@@ -100,6 +101,7 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		bufs:        newBufPool(),
 		flights:     map[string]*flight{},
 		changed:     make(chan struct{}),
+		kick:        make(chan struct{}, 1),
 		slow:        make(chan struct{}, maxSlow),
 	}
 	if r.log == nil {
@@ -139,7 +141,7 @@ func withDefaults(c Config) Config {
 	def(&c.ClientTimeout, 1800*time.Millisecond)
 	def(&c.StaleTTL, 30*time.Second)
 	def(&c.MaxStale, 72*time.Hour)
-	def(&c.ProbeInterval, 10*time.Second)
+	def(&c.ProbeInterval, time.Second)
 	if c.StaleTTL < time.Second {
 		c.StaleTTL = time.Second
 	}
@@ -198,7 +200,7 @@ func (r *Resolver) applyLocked() {
 	for _, a := range c.Upstreams {
 		u := old[a]
 		if u == nil {
-			u = &upstreamState{u: r.newUpstream(a), healthy: true}
+			u = &upstreamState{u: r.newUpstream(a), kick: r.kickProbes, log: r.log}
 		}
 		s.ups = append(s.ups, u)
 	}
@@ -427,6 +429,14 @@ func (r *Resolver) signal() {
 	r.changed = make(chan struct{})
 }
 
+// kickProbes wakes the probe loop without waiting for it.
+func (r *Resolver) kickProbes() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
 func (r *Resolver) noteNoBackup(name string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -491,6 +501,10 @@ func (r *Resolver) startFlight(a *asked) *flight {
 	up := &dns.Msg{MsgHdr: dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: a.wq.cd}, Question: []dns.Question{qq}}
 	up.SetEdns0(ednsUDPSize, a.wq.do)
 	c := a.c
+	var ticket uint64
+	if a.protected { // only the platform's own names speak for its health
+		ticket = r.health.begin()
+	}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
@@ -505,14 +519,12 @@ func (r *Resolver) startFlight(a *asked) *flight {
 			close(f.done)
 		}()
 		ctx, cancel := context.WithTimeout(r.ctx, c.resolveTimeout())
+		start := time.Now()
 		resp, err := exchange(ctx, c.ups, up, c.resolveTimeout()/6)
 		cancel()
-		if r.ctx.Err() == nil {
-			reason := ""
-			if err != nil {
-				reason = err.Error()
-			}
-			r.health.result(err == nil, reason, c.RecoverAfter)
+		if a.protected && r.ctx.Err() == nil {
+			o, why := judge(a.name+" "+dns.TypeToString[qq.Qtype], err, time.Since(start), c.AnswerBudget)
+			r.health.report(ticket, o, false, why, c.RecoverAfter)
 		}
 		now := r.now()
 		if err == nil {

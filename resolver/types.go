@@ -77,7 +77,7 @@ type Config struct {
 	ClientTimeout time.Duration // RFC 8767 client response timer, unprotected names
 	StaleTTL      time.Duration // TTL on pinned, learned and stale answers
 	MaxStale      time.Duration // oldest stale or learned answer still served
-	ProbeInterval time.Duration // upstream probes while not normal
+	ProbeInterval time.Duration // probes of the platform's DNS while not normal
 	RecoverAfter  int           // good probes in a row before normal
 
 	StateDir  string // learned answers persisted here; "" keeps them in memory

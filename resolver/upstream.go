@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -226,25 +227,80 @@ func matches(q, r *dns.Msg) bool {
 }
 
 // upstreamState is an upstream with the health the resolver tracks for it.
+// Health here means "does the server answer at all": SERVFAIL or REFUSED
+// for some name is an answer, and says the server works; only silence
+// (timeouts, network errors) counts against it. Whether the platform's
+// names resolve is another matter, tracked by health.
 type upstreamState struct {
-	u Upstream
+	u    Upstream
+	kick func()       // wakes the probe loop for a liveness check
+	log  *slog.Logger // one line when the server stops and starts answering
 
 	mu      sync.Mutex
-	healthy bool
+	suspect bool   // a query went unanswered since the last answer: ranked last, checked at once
+	down    bool   // and a liveness check went unanswered too
+	answers uint64 // answers so far: silence counts only if none came while the query was out
 	rtt     time.Duration
 }
 
-func (s *upstreamState) record(ok bool, rtt time.Duration) {
+// mark is taken when a query is sent and passed to silent if it goes
+// unanswered.
+func (s *upstreamState) mark() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.healthy = ok
-	if ok {
+	return s.answers
+}
+
+// answered records an answer of any kind; good ones (NOERROR, NXDOMAIN)
+// update the round-trip time.
+func (s *upstreamState) answered(rtt time.Duration, good bool) {
+	s.mu.Lock()
+	wasDown := s.down
+	s.suspect, s.down = false, false
+	s.answers++
+	if good {
 		if s.rtt == 0 {
 			s.rtt = rtt
 		} else {
 			s.rtt = (7*s.rtt + rtt) / 8
 		}
 	}
+	s.mu.Unlock()
+	if wasDown && s.log != nil {
+		s.log.Info("upstream server answers again", "upstream", s.u.Address())
+	}
+}
+
+// silent records a query left unanswered (sent at mark); check tells a
+// liveness check, whose silence marks the server down, from a client's
+// lookup, whose silence only makes it suspect (a broken domain's slow
+// servers can make a working resolver miss our deadline) and triggers a
+// liveness check. An answer to another query meanwhile outweighs it.
+func (s *upstreamState) silent(check bool, mark uint64) {
+	s.mu.Lock()
+	if s.answers != mark {
+		s.mu.Unlock()
+		return
+	}
+	wake := !s.suspect && !s.down
+	wentDown := check && !s.down
+	s.suspect = true
+	if check {
+		s.down = true
+	}
+	s.mu.Unlock()
+	if wake && s.kick != nil {
+		s.kick()
+	}
+	if wentDown && s.log != nil {
+		s.log.Warn("upstream server does not answer", "upstream", s.u.Address())
+	}
+}
+
+func (s *upstreamState) flags() (suspect, down bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.suspect, s.down
 }
 
 // close releases the upstream's sockets, if it keeps any.
@@ -257,28 +313,32 @@ func (s *upstreamState) close() {
 func (s *upstreamState) status() UpstreamStatus {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return UpstreamStatus{Address: s.u.Address(), Healthy: s.healthy, RTT: s.rtt}
+	return UpstreamStatus{Address: s.u.Address(), Healthy: !s.down, RTT: s.rtt}
 }
 
-// rank orders upstreams for one query: healthy ones first, fastest first
-// (stable, so equal ones keep the configured order).
+// rank orders upstreams for one query: those that answered their last
+// query first, fastest first (stable, so equal ones keep the configured
+// order).
 func rank(ups []*upstreamState) []*upstreamState {
 	type ranked struct {
-		u  *upstreamState
-		st UpstreamStatus
+		u   *upstreamState
+		ok  bool
+		rtt time.Duration
 	}
 	rs := make([]ranked, len(ups))
 	for i, u := range ups {
-		rs[i] = ranked{u, u.status()}
+		u.mu.Lock()
+		rs[i] = ranked{u, !u.suspect && !u.down, u.rtt}
+		u.mu.Unlock()
 	}
 	slices.SortStableFunc(rs, func(a, b ranked) int {
-		if a.st.Healthy != b.st.Healthy {
-			if a.st.Healthy {
+		if a.ok != b.ok {
+			if a.ok {
 				return -1
 			}
 			return 1
 		}
-		return cmp.Compare(a.st.RTT, b.st.RTT)
+		return cmp.Compare(a.rtt, b.rtt)
 	})
 	out := make([]*upstreamState, len(rs))
 	for i, r := range rs {
@@ -301,35 +361,37 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 		order = append(order, order[0])
 	}
 	type result struct {
-		i   int
-		u   *upstreamState
-		r   *dns.Msg
-		err error
-		rtt time.Duration
+		i    int
+		u    *upstreamState
+		r    *dns.Msg
+		err  error
+		rtt  time.Duration
+		mark uint64
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the others stop once one has answered
 	results := make(chan result, len(order))
 	next, waiting := 0, 0
 	started := make([]time.Time, len(order))
+	marks := make([]uint64, len(order))
 	done := make([]bool, len(order))
 	launch := func() {
 		i, u := next, order[next]
 		start := time.Now()
-		started[i] = start
+		started[i], marks[i] = start, u.mark()
 		next++
 		waiting++
 		go func() {
 			defer func() { // an Upstream with a bug fails its query, nothing more
 				if v := recover(); v != nil {
-					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0}
+					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0, marks[i]}
 				}
 			}()
 			r, err := u.u.Exchange(ctx, q)
 			if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
 				err = errRcode(r.Rcode)
 			}
-			results <- result{i, u, r, err, time.Since(start)}
+			results <- result{i, u, r, err, time.Since(start), marks[i]}
 		}()
 	}
 	launch()
@@ -342,15 +404,19 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 			waiting--
 			done[x.i] = true
 			if x.err == nil {
-				x.u.record(true, x.rtt)
-				for i := range next { // silent past hedge while another answered: not healthy
+				x.u.answered(x.rtt, true)
+				for i := range next { // silent past hedge while another answered: suspect
 					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
-						order[i].record(false, 0)
+						order[i].silent(false, marks[i])
 					}
 				}
 				return x.r, nil
 			}
-			x.u.record(false, 0)
+			if isRcode(x.err) {
+				x.u.answered(x.rtt, false) // it works; this name is its problem
+			} else {
+				x.u.silent(false, x.mark)
+			}
 			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
 			if next < len(order) {
 				launch()

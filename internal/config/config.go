@@ -108,7 +108,7 @@ func Default() *Config {
 			ClientTimeout: Duration{1800 * time.Millisecond},
 			StaleTTL:      Duration{30 * time.Second},
 			MaxStale:      Duration{72 * time.Hour},
-			ProbeInterval: Duration{10 * time.Second},
+			ProbeInterval: Duration{time.Second},
 			RecoverAfter:  3,
 		},
 		Bundle: Bundle{Refresh: Duration{15 * time.Minute}},

@@ -185,13 +185,13 @@ func Summary(s Status) string {
 	word, why := strings.ToUpper(s.State), ""
 	switch s.State {
 	case "normal":
-		word, why = "OK", "internet DNS works"
+		word, why = "OK", "the platform's DNS works"
 	case "degraded":
-		why = "internet DNS is slow or failing, backup addresses are used where needed"
+		why = "the platform's DNS is slow or failing, backup addresses are used where needed"
 	case "outage":
-		why = "internet DNS is down, the platform is answered from backup addresses"
+		why = "the platform's DNS is down, its names are answered from backup addresses"
 	case "recovering":
-		why = "internet DNS answers again, checking before switching back"
+		why = "the platform's DNS answers again, checking before switching back"
 	}
 	state := word
 	if t, err := time.Parse(time.RFC3339, s.StateSince); err == nil {

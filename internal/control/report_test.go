@@ -68,12 +68,12 @@ func TestSummary(t *testing.T) {
 		want string
 	}{
 		{"normal", func(*Status) {},
-			"dnspin 1.2.3: OK since 2026-11-25 14:02 UTC: internet DNS works · mode auto · this computer uses dnspin (scoped) · 1/1 DNS servers answer"},
+			"dnspin 1.2.3: OK since 2026-11-25 14:02 UTC: the platform's DNS works · mode auto · this computer uses dnspin (scoped) · 1/1 DNS servers answer"},
 		{"outage pinned, not active, names without backup", func(s *Status) {
 			s.State, s.Mode, s.Activated = "outage", "pinned", false
 			s.Upstreams = append(s.Upstreams, Upstream{Address: "192.0.2.54:53"})
 			s.Unprotected = []string{"api.tickets.example"}
-		}, "dnspin 1.2.3: OUTAGE since 2026-11-25 14:02 UTC: internet DNS is down, the platform is answered from backup addresses · mode pinned (backup addresses always) · NOT ACTIVE: this computer does not use dnspin (run: dnspin activate) · 1/2 DNS servers answer · 1 platform name has no backup address"},
+		}, "dnspin 1.2.3: OUTAGE since 2026-11-25 14:02 UTC: the platform's DNS is down, its names are answered from backup addresses · mode pinned (backup addresses always) · NOT ACTIVE: this computer does not use dnspin (run: dnspin activate) · 1/2 DNS servers answer · 1 platform name has no backup address"},
 	} {
 		s := sampleStatus()
 		tc.edit(&s)

@@ -611,7 +611,7 @@ func TestReportEndpoint(t *testing.T) {
 	s := string(rep)
 	for _, want := range []string{
 		"dnspin support report\nCreated: 2026-11-25T14:05:00Z\n",
-		"Summary: dnspin 1.2.3: OK since 2026-11-25 14:02 UTC: internet DNS works",
+		"Summary: dnspin 1.2.3: OK since 2026-11-25 14:02 UTC: the platform's DNS works",
 		`"state": "normal"`,
 		"[FAIL] resolve:shop.tickets.example: No answer within 2 s.",
 		"== Configuration /etc/dnspin/dnspin.toml (secrets redacted) ==\nmode = \"auto\"",
