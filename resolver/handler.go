@@ -28,6 +28,13 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if a := w.LocalAddr(); a != nil && a.Network() == "tcp" {
 		tcp = true
 	}
+	if !r.cfg.Load().allows(w.RemoteAddr()) {
+		if wq, _, _ := queryOf(req, tcp); !req.Response {
+			w.Write(r.reply(req, &wq, dns.RcodeRefused, nil, nil))
+			r.count(SourceLocal)
+		}
+		return
+	}
 	if out, _ := r.answer(r.ctx, req, tcp); out != nil {
 		w.Write(out)
 	}

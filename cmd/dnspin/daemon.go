@@ -89,6 +89,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		return err
 	}
 	log.Info("dnspin answers", "listen", d.res.Addrs(), "upstreams", rc.Upstreams, "mode", rc.Mode)
+	for _, w := range []string{cfg.Unprotected(), cfg.Exposure()} {
+		if w != "" {
+			log.Warn(w)
+		}
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

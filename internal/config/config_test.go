@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,8 +114,27 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 }
 
 func TestAllowRemote(t *testing.T) {
-	if _, err := Parse("r.toml", []byte("allow_remote = true\nlisten = [\"0.0.0.0:53\"]\n")); err != nil {
-		t.Fatalf("allow_remote should permit a non-loopback listen address: %v", err)
+	c, err := Parse("r.toml", []byte("allow_remote = true\nallow_clients = [\"192.168.1.0/24\", \"2001:db8::/64\", \"10.1.2.3\", \"10.9.9.9/8\"]\nlisten = [\"0.0.0.0:53\"]\n"))
+	if err != nil {
+		t.Fatalf("allow_remote with a client list should permit a non-loopback listen address: %v", err)
+	}
+	got := fmt.Sprint(c.Resolver(nil).AllowClients)
+	if want := "[192.168.1.0/24 2001:db8::/64 10.1.2.3/32 10.0.0.0/8]"; got != want {
+		t.Errorf("AllowClients = %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"allow_remote = true\nlisten = [\"0.0.0.0:53\"]\n",
+			`config r.toml:1: allow_remote: needs a list of the clients that may ask: add allow_clients = ["192.168.1.0/24"] with your networks (loopback is always allowed)`},
+		{"allow_remote = true\nallow_clients = []\n",
+			`config r.toml:1: allow_remote: needs a list of the clients that may ask: add allow_clients = ["192.168.1.0/24"] with your networks (loopback is always allowed)`},
+		{"allow_remote = true\nallow_clients = [\"192.168.1.0/33\"]\n",
+			`config r.toml:2: allow_clients: "192.168.1.0/33" is not a network: write it like "192.168.1.0/24", "2001:db8::/64" or a single address "192.168.1.20"`},
+		{"allow_clients = [\"192.168.1.0/24\"]\n",
+			`config r.toml:1: allow_clients: has no effect without allow_remote = true (dnspin listens on loopback only): set allow_remote = true too, or remove allow_clients`},
+	} {
+		if _, err := Parse("r.toml", []byte(tc.src)); err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q):\n got %v\nwant %s", tc.src, err, tc.want)
+		}
 	}
 }
 
@@ -125,5 +145,28 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 	if _, err := os.Stat("."); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStartWarnings(t *testing.T) {
+	c, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Unprotected(), `empty.toml protects no names: it has no [platform] domains, so dnspin only forwards DNS; add them under [platform], e.g. domains = ["tickets.example"]`; got != want {
+		t.Errorf("Unprotected:\n got %s\nwant %s", got, want)
+	}
+	if c.Exposure() != "" {
+		t.Errorf("loopback only, yet Exposure = %q", c.Exposure())
+	}
+	c, err = Parse("lan.toml", []byte("listen = [\"127.0.0.1:53\", \"[::]:53\"]\nallow_remote = true\nallow_clients = [\"192.168.1.0/24\", \"2001:db8::/64\"]\n[platform]\ndomains = [\"tickets.example\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Unprotected() != "" {
+		t.Errorf("with domains, Unprotected = %q", c.Unprotected())
+	}
+	if got, want := c.Exposure(), "allow_remote is on: other machines can ask dnspin on [::]:53 (UDP and TCP); allowed clients: loopback, 192.168.1.0/24, 2001:db8::/64; everyone else gets REFUSED"; got != want {
+		t.Errorf("Exposure:\n got %s\nwant %s", got, want)
 	}
 }
