@@ -137,7 +137,7 @@ func Parse(path string, src []byte) (*Config, error) {
 	c := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(c)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+		return nil, decodeError(path, src, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()

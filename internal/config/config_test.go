@@ -89,12 +89,12 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"mode = \"fast\"\n", "x.toml:1: mode: unknown mode \"fast\""},
 		{"activation = \"all\"\n", "activation: \"all\" is not scoped or full"},
 		{"upstreams = [\"dns.google\"]\n", "upstreams: \"dns.google\" is not"},
-		{"[outage]\n\nanswer_budget = \"fast\"\n", "line 3 (last key \"outage.answer_budget\"): \"fast\" is not a duration"},
+		{"[outage]\n\nanswer_budget = \"fast\"\n", "x.toml:3: outage.answer_budget: \"fast\" is not a duration"},
 		{"[outage]\nstale_ttl = \"10ms\"\n", "x.toml:2: outage.stale_ttl: must be at least 1s"},
 		{"[outage]\nrecover_after = 0\n", "outage.recover_after: must be 1 or more"},
 		{"lisen = []\n", "x.toml:1: unknown key \"lisen\""},
 		{"[outage]\nbudget = \"1s\"\n", "x.toml:2: unknown key \"outage.budget\""},
-		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "line 3"},
+		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "x.toml:3: pin.a: \"300.1.1.1\" is not an IP address"},
 		{"[[pin]]\nname = \"a.example\"\na = [\"2001:db8::1\"]\n", "2001:db8::1 is not an IPv4 address"},
 		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
 		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
@@ -104,7 +104,7 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[bundle]\nurls = [\"http://x/p.json\"]\npublic_key = \"ed25519:AA\"\n", "bundle.urls: \"http://x/p.json\" must start with https://"},
 		{"[bundle]\nurls = [\"https://x/p.json\"]\n", "bundle.public_key"},
 		{"[log]\nmax_size_mb = 0\n", "log.max_size_mb"},
-		{"listen = [\n", "x.toml: line 1"},
+		{"listen = [\n", "x.toml:1: listen: unexpected EOF"},
 	} {
 		_, err := Parse("x.toml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
