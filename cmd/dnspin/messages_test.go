@@ -95,4 +95,3 @@ func TestInstallReportOneLine(t *testing.T) {
 		}
 	}
 }
-
