@@ -386,11 +386,17 @@ func CanonicalName(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a domain name", s)
 	}
 	for _, l := range strings.Split(n, ".") {
-		if l == "" || len(l) > 63 {
+		if l == "" || len(l) > 63 || strings.IndexFunc(l, notHostChar) >= 0 {
 			return "", fmt.Errorf("%q is not a domain name", s)
 		}
 	}
 	return n, nil
+}
+
+// notHostChar reports characters no host name label carries (internationalized
+// names are written in their xn-- form; "_" appears in service names).
+func notHostChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // ParseUpstream turns "IP" or "IP:port" (IPv6 as "[::1]:53" or bare "::1")

@@ -99,6 +99,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
 		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
 		{"[platform]\ndomains = [\"*.example\"]\n", "platform.domains: \"*.example\""},
+		{"[platform]\ndomains = [\"a b\"]\n", "x.toml:2: platform.domains: \"a b\" is not a domain name like \"tickets.example\""},
+		{"[platform]\ndomains = [\"tickets.example/\"]\n", "platform.domains: \"tickets.example/\" is not a domain name"},
 		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"bank.example\"\na = [\"192.0.2.1\"]\n", "x.toml:4: pin.name: pin \"bank.example\" is not under a platform domain"},
 		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"*.xtickets.example\"\na = [\"192.0.2.1\"]\n", "is not under a platform domain"},
 		{"[bundle]\nurls = [\"http://x/p.json\"]\npublic_key = \"ed25519:AA\"\n", "bundle.urls: \"http://x/p.json\" must start with https://"},
