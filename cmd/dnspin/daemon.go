@@ -92,7 +92,7 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		return err
 	}
 	log.Info("dnspin answers", "listen", d.res.Addrs(), "upstreams", rc.Upstreams, "mode", rc.Mode)
-	for _, w := range []string{cfg.Unprotected(), cfg.Exposure()} {
+	for _, w := range []string{cfg.Unprotected(), cfg.Exposure(d.res.Addrs())} {
 		if w != "" {
 			log.Warn(w)
 		}

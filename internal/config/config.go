@@ -350,13 +350,17 @@ func (c *Config) Unprotected() string {
 }
 
 // Exposure says, in one line, what allow_remote opens to other machines
-// ("" when nothing is): the service logs it as a warning at start.
-func (c *Config) Exposure() string {
+// ("" when nothing is): the service logs it as a warning at start, with
+// the addresses actually bound (bound; nil: the listen key's).
+func (c *Config) Exposure(bound []string) string {
 	if !c.AllowRemote {
 		return ""
 	}
+	if bound == nil {
+		bound = c.Listen
+	}
 	var exposed []string
-	for _, l := range c.Listen {
+	for _, l := range bound {
 		if ap, err := netip.ParseAddrPort(l); err == nil && !ap.Addr().IsLoopback() {
 			exposed = append(exposed, l)
 		}

@@ -158,8 +158,8 @@ func TestStartWarnings(t *testing.T) {
 	if got, want := c.Unprotected(), `empty.toml protects no names: it has no [platform] domains, so dnspin only forwards DNS; add them under [platform], e.g. domains = ["tickets.example"]`; got != want {
 		t.Errorf("Unprotected:\n got %s\nwant %s", got, want)
 	}
-	if c.Exposure() != "" {
-		t.Errorf("loopback only, yet Exposure = %q", c.Exposure())
+	if c.Exposure(nil) != "" {
+		t.Errorf("loopback only, yet Exposure = %q", c.Exposure(nil))
 	}
 	c, err = Parse("lan.toml", []byte("listen = [\"127.0.0.1:53\", \"[::]:53\"]\nallow_remote = true\nallow_clients = [\"192.168.1.0/24\", \"2001:db8::/64\"]\n[platform]\ndomains = [\"tickets.example\"]\n"))
 	if err != nil {
@@ -168,7 +168,7 @@ func TestStartWarnings(t *testing.T) {
 	if c.Unprotected() != "" {
 		t.Errorf("with domains, Unprotected = %q", c.Unprotected())
 	}
-	if got, want := c.Exposure(), "allow_remote is on: other machines can ask dnspin on [::]:53 (UDP and TCP); allowed clients: loopback, 192.168.1.0/24, 2001:db8::/64; everyone else gets REFUSED"; got != want {
+	if got, want := c.Exposure(nil), "allow_remote is on: other machines can ask dnspin on [::]:53 (UDP and TCP); allowed clients: loopback, 192.168.1.0/24, 2001:db8::/64; everyone else gets REFUSED"; got != want {
 		t.Errorf("Exposure:\n got %s\nwant %s", got, want)
 	}
 }
