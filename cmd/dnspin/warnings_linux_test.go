@@ -54,7 +54,9 @@ func TestStartWarningsLogged(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan *resolver.Resolver, 1)
 		done := make(chan error, 1)
-		go func() { done <- runDaemon(ctx, newLogger(&log), nil, cfg, nil, func(r *resolver.Resolver) { ready <- r }) }()
+		go func() {
+			done <- runDaemon(ctx, newLogger(&log), nil, cfg, nil, func(r *resolver.Resolver) { ready <- r })
+		}()
 		var r *resolver.Resolver
 		select {
 		case r = <-ready:
