@@ -240,7 +240,7 @@ func TestCheck(t *testing.T) {
 	c.check = control.CheckReport{OK: true}
 	c.mu.Unlock()
 	h.ctrl.Click(ItemCheck)
-	h.wait("all fine", noticeHas("Alles in Ordnung"))
+	h.wait("all fine", noticeHas("alles in Ordnung"))
 	c.mu.Lock()
 	c.checkErr = context.DeadlineExceeded
 	c.mu.Unlock()
