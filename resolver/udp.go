@@ -79,13 +79,14 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 		}
 		w := 0
 		now := r.now() // once per batch
+		c := r.cfg.Load()
 		for i := range n {
 			m := &rms[i]
 			if m.N == udpReadBuf {
 				continue
 			}
 			pkt := m.Buffers[0][:m.N]
-			if c := r.cfg.Load(); c.AllowRemote && !c.allows(m.Addr) {
+			if c.AllowRemote && !c.allows(m.Addr) {
 				if ua, ok := m.Addr.(*net.UDPAddr); ok {
 					r.refuse(uc, pkt, ua.AddrPort())
 				}
