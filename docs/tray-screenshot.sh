@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Redraws docs/tray.png (English) and docs/tray-de.png (German): the real
+# Redraws docs/tray.png (English), docs/tray-de.png (German) and docs/tray-fr.png (French): the real
 # dnspin-tray on Xvfb with xfce4-panel (which shows StatusNotifierItems),
 # against a fake control server that reports an outage, menu opened with a
 # click. Needs: apt-get install -y xvfb xfce4-panel imagemagick dbus-x11 xdotool
@@ -83,14 +83,16 @@ XML
 		sleep 3
 		LANG=$1 "$B/dnspin-tray" --control "$W/ctl.sock" >"$W/tray.log" 2>&1 & TPID=$!
 		sleep 4
-		for try in 1 2 3 4 5; do # until the menu is open
+		for try in 1 2 3 4 5 6 7 8; do # until the menu is open
 			xdotool mousemove 920 484 click 1 # the tray icon, left of the clock
 			sleep 2
 			import -window root "$W/menu.png"
 			# Desktop colour instead of Xvfb's black; keep the menu and the panel.
 			convert "$W/menu.png" -fill '#3d6d99' -opaque '#000000' "$W/bg.png"
 			BOX=$(convert "$W/bg.png" -crop 1000x465+0+0 +repage -format '%@' info: 2>/dev/null)
-			case $BOX in *+*+*) break ;; esac
+			# The menu, not the tooltip that hovering shows first (~40 px).
+			H=$(echo "$BOX" | sed -nE 's/^[0-9]+x([0-9]+)\+.*/\1/p')
+			[ "${H:-0}" -gt 100 ] && break
 			xdotool key Escape
 		done
 		kill $TPID $PPID2 $FPID $DBUS_SESSION_BUS_PID $XPID 2>/dev/null || true
@@ -103,4 +105,5 @@ XML
 }
 shot en_GB.UTF-8 "$ROOT/docs/tray.png"
 shot de_DE.UTF-8 "$ROOT/docs/tray-de.png"
+shot fr_FR.UTF-8 "$ROOT/docs/tray-fr.png"
 rm -rf "$B"

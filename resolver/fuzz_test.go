@@ -95,6 +95,9 @@ func fuzzSeeds() map[string][]byte {
 		m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"})
 	})
 	add("response", func(m *dns.Msg) { m.SetQuestion("a.test.", dns.TypeA); m.Response = true })
+	for _, e := range malformedQueries() {
+		add(e.name, e.build)
+	}
 	seeds["compressed-question"] = []byte{0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}
 	seeds["header-only"] = []byte{0xAB, 0xCD, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0}
 	seeds["short"] = []byte{1, 2, 3}

@@ -28,6 +28,13 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	if a := w.LocalAddr(); a != nil && a.Network() == "tcp" {
 		tcp = true
 	}
+	if !r.cfg.Load().allows(w.RemoteAddr()) {
+		if wq, _, _ := queryOf(req, tcp); !req.Response {
+			w.Write(r.reply(req, &wq, dns.RcodeRefused, nil, nil))
+			r.count(SourceLocal)
+		}
+		return
+	}
 	if out, _ := r.answer(r.ctx, req, tcp); out != nil {
 		w.Write(out)
 	}
@@ -80,6 +87,13 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 	wq, key, err := queryOf(q, tcp)
 	switch {
 	case err != nil:
+		return r.reply(q, &wq, dns.RcodeFormatError, nil, nil), SourceLocal
+	case badOPT(q) != "":
+		wq.edns = false // an OPT record we cannot trust is not echoed
+		return r.reply(q, &wq, dns.RcodeFormatError, nil, nil), SourceLocal
+	case q.Opcode == dns.OpcodeQuery && (len(q.Answer) > 0 || len(q.Ns) > 0):
+		// RFC 1035 4.1.1: a standard query carries no answer or authority
+		// records (unbound and BIND answer them with FORMERR too).
 		return r.reply(q, &wq, dns.RcodeFormatError, nil, nil), SourceLocal
 	case q.IsEdns0() != nil && q.IsEdns0().Version() != 0:
 		return r.reply(q, &wq, dns.RcodeBadVers, nil, nil), SourceLocal
@@ -143,6 +157,34 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 		}
 		return r.stale(a)
 	})
+}
+
+// badOPT names what is wrong with q's OPT records ("" if nothing) that
+// miekg/dns parses anyway: RFC 6891 6.1.1 allows one OPT record, in the
+// additional section, owned by the root name ("more than one OPT RR: a
+// FORMERR MUST be returned"). fastAnswer never takes such packets (it wants
+// ANCOUNT = NSCOUNT = 0 and at most one root-owned OPT), so both paths agree.
+func badOPT(q *dns.Msg) string {
+	opts := 0
+	for _, rr := range q.Extra {
+		if rr.Header().Rrtype == dns.TypeOPT {
+			opts++
+			if rr.Header().Name != "." {
+				return "OPT record not owned by the root name"
+			}
+		}
+	}
+	if opts > 1 {
+		return "more than one OPT record"
+	}
+	for _, sec := range [][]dns.RR{q.Answer, q.Ns} {
+		for _, rr := range sec {
+			if rr.Header().Rrtype == dns.TypeOPT {
+				return "OPT record outside the additional section"
+			}
+		}
+	}
+	return ""
 }
 
 // How protected names are answered, by mode and the platform's state.

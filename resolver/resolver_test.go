@@ -723,8 +723,12 @@ func TestNewChecksConfig(t *testing.T) {
 		t.Fatalf("non-loopback listen: %v; want a refusal naming the address and allow_remote", err)
 	}
 	cfg.AllowRemote = true
+	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "client list") {
+		t.Fatalf("allow_remote without a client list: %v; want a refusal asking for one", err)
+	}
+	cfg.AllowClients = []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}
 	if _, err := New(cfg, Options{}); err != nil {
-		t.Fatalf("with allow_remote: %v", err)
+		t.Fatalf("with allow_remote and a client list: %v", err)
 	}
 	cfg = testConfig("not-an-address")
 	if _, err := New(cfg, Options{}); err == nil {

@@ -167,6 +167,9 @@ func validate(c Config) error {
 			return fmt.Errorf("listen address %s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true if you really mean to serve other machines", l)
 		}
 	}
+	if c.AllowRemote && len(c.AllowClients) == 0 {
+		return errors.New("allow_remote needs a client list: set AllowClients to the networks that may ask, e.g. 192.168.1.0/24 (loopback is always allowed)")
+	}
 	for _, u := range c.Upstreams {
 		if _, err := netip.ParseAddrPort(u); err != nil {
 			return fmt.Errorf("upstream %q is not IP:port: write e.g. \"192.0.2.53:53\" (\"system\" must be expanded before the resolver sees it)", u)

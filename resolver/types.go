@@ -68,10 +68,13 @@ type Pin struct {
 type Config struct {
 	Listen      []string // host:port, UDP and TCP on each
 	AllowRemote bool     // permit non-loopback listen addresses
-	Upstreams   []string // IP:port, "system" already expanded by the caller
-	Domains     []string // protected: these names and all below them
-	Pins        []Pin
-	Mode        Mode
+	// AllowClients are the networks, besides loopback, whose queries are
+	// answered; every other client gets REFUSED. Required with AllowRemote.
+	AllowClients []netip.Prefix
+	Upstreams    []string // IP:port, "system" already expanded by the caller
+	Domains      []string // protected: these names and all below them
+	Pins         []Pin
+	Mode         Mode
 
 	AnswerBudget  time.Duration // auto mode: protected query wait before fallback
 	ClientTimeout time.Duration // RFC 8767 client response timer, unprotected names

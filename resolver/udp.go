@@ -35,6 +35,10 @@ func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
 		if n == len(buf) {
 			continue // truncated by the read: no query is this big
 		}
+		if c := r.cfg.Load(); c.AllowRemote && !c.allowsAddr(from.Addr()) {
+			r.refuse(uc, buf[:n], from)
+			continue
+		}
 		if b := r.fastAnswer(out, key, buf[:n], false, r.now()); b != nil {
 			r.count(SourceCache)
 			uc.WriteToUDPAddrPort(b, from)
@@ -75,12 +79,19 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 		}
 		w := 0
 		now := r.now() // once per batch
+		c := r.cfg.Load()
 		for i := range n {
 			m := &rms[i]
 			if m.N == udpReadBuf {
 				continue
 			}
 			pkt := m.Buffers[0][:m.N]
+			if c.AllowRemote && !c.allows(m.Addr) {
+				if ua, ok := m.Addr.(*net.UDPAddr); ok {
+					r.refuse(uc, pkt, ua.AddrPort())
+				}
+				continue
+			}
 			if b := r.fastAnswer(outs[w], key, pkt, false, now); b != nil {
 				outs[w] = b[:0] // keep a buffer that grew
 				wms[w].Buffers[0] = b

@@ -105,3 +105,30 @@ func TestDates(t *testing.T) {
 		t.Errorf("fr: %q", got)
 	}
 }
+
+// TestOneRegister: each language addresses the user one way. German uses
+// "Sie" throughout: every request names the user ("Bitte versuchen Sie
+// es …"), never a bare infinitive ("Bitte noch einmal versuchen") and
+// never "du"; French uses "vous" (imperatives in -ez), never "tu".
+func TestOneRegister(t *testing.T) {
+	t.Parallel()
+	sentence := regexp.MustCompile(`[^.!?…]+[.!?…]?`)
+	// Word edges by hand: \b is ASCII-only, and "prêtes" would end in "tes".
+	du := regexp.MustCompile(`(?i)(?:^|[\s(„])(du|dich|dir|dein\pL*)(?:$|[\s.,;:!?)“])`)
+	for k, s := range catalogs()[German] {
+		for _, sen := range sentence.FindAllString(s, -1) {
+			if strings.Contains(sen, "Bitte") && !strings.Contains(sen, "Sie") {
+				t.Errorf("de %s: %q asks without \"Sie\"", k, sen)
+			}
+		}
+		if m := du.FindString(s); m != "" {
+			t.Errorf("de %s: %q uses %q", k, s, m)
+		}
+	}
+	tu := regexp.MustCompile(`(?i)(?:^|[\s(«])(tu|toi|ton|tes|réessayer)(?:$|[\s.,;:!?)»\x{00a0}])`)
+	for k, s := range catalogs()[French] {
+		if m := tu.FindString(s); m != "" {
+			t.Errorf("fr %s: %q uses %q", k, s, m)
+		}
+	}
+}

@@ -267,6 +267,25 @@ func (c *Controller) Run(ctx context.Context) error {
 			if id == ItemQuit {
 				return nil
 			}
+			if id == ItemStatus {
+				// The sentence is an enabled item so that it is drawn as
+				// legibly as the actions; a click re-reads the status, or
+				// reconnects at once while the service is unreachable.
+				switch {
+				case in.Status != nil:
+					go func() {
+						sctx, cancel := context.WithTimeout(ctx, cfg.StatusTime)
+						defer cancel()
+						if st, err := cfg.Client.Status(sctx); err == nil {
+							send(statusMsg{st})
+						}
+					}()
+				case retry != nil:
+					retry = nil
+					startSession()
+				}
+				continue
+			}
 			if !c.start(ctx, id, &in, send) {
 				continue
 			}

@@ -137,6 +137,30 @@ func TestPollsWithoutEvents(t *testing.T) {
 	h.wait("amber after a poll", iconIs(IconAmber))
 }
 
+// TestStatusClickRefreshes: the status sentence is an enabled item; a
+// click re-reads the status at once, and while the service is away it
+// reconnects at once instead of waiting for the next retry.
+func TestStatusClickRefreshes(t *testing.T) {
+	t.Parallel()
+	c := upClient()
+	c.noEvents = true // only a poll or the click can bring the change
+	h := newHarness(t, c, nil)
+	h.wait("green", iconIs(IconGreen))
+	c.set(func(s *control.Status) { s.State = "degraded" })
+	h.ctrl.Click(ItemStatus)
+	h.wait("amber right after the click, no poll", iconIs(IconAmber))
+
+	c.stop()
+	h.clock.Fire(t, 5*time.Second) // the poll finds the service gone
+	h.wait("grey while the service is away", iconIs(IconGrey))
+	c.start()
+	h.ctrl.Click(ItemStatus)
+	v := h.wait("amber again right after the click, no retry timer fired", iconIs(IconAmber))
+	if !v.Item(ItemStatus).Enabled {
+		t.Error("status item disabled")
+	}
+}
+
 // TestModeSwitch: the click reaches the service, the menu shows progress,
 // clicks never block, and only one action runs at a time.
 func TestModeSwitch(t *testing.T) {
@@ -216,7 +240,7 @@ func TestCheck(t *testing.T) {
 	c.check = control.CheckReport{OK: true}
 	c.mu.Unlock()
 	h.ctrl.Click(ItemCheck)
-	h.wait("all fine", noticeHas("Alles in Ordnung"))
+	h.wait("all fine", noticeHas("alles in Ordnung"))
 	c.mu.Lock()
 	c.checkErr = context.DeadlineExceeded
 	c.mu.Unlock()

@@ -41,7 +41,7 @@ type ItemID string
 
 // The menu, top to bottom. About has the three info lines as a submenu.
 const (
-	ItemStatus       ItemID = "status" // the status sentence, never clickable
+	ItemStatus       ItemID = "status" // the status sentence; a click re-reads the status
 	ItemNotice       ItemID = "notice" // result of the last action, hidden when there is none
 	ItemMode         ItemID = "mode"   // "Use backup addresses now" / "Return to automatic"
 	ItemCheck        ItemID = "check"
@@ -177,7 +177,9 @@ func Update(in Input, lang Lang) View {
 		Status:  sentence,
 		Tooltip: truncate(t.Text(KeyTooltip, "status", sentence), maxTooltip),
 		Items: []Item{
-			{ID: ItemStatus, Label: sentence, Visible: true},
+			// Enabled: a disabled item is drawn light grey, the hardest line
+			// in the menu to read, and this one is written for the user.
+			{ID: ItemStatus, Label: sentence, Enabled: true, Visible: true},
 			{ID: ItemNotice, Label: notice, Visible: notice != ""},
 			{ID: ItemMode, Label: modeLabel, Enabled: active && idle, Visible: true, SeparatorBefore: true},
 			{ID: ItemCheck, Label: t.Text(KeyCheck), Enabled: running && idle, Visible: true},

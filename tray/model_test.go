@@ -125,8 +125,9 @@ func TestUpdateMenu(t *testing.T) {
 				v := Update(Input{Status: in.s, TrayVersion: "1.4.1", Now: now}, lang)
 				running := in.s != nil
 				active := running && in.s.Activated
-				if got := v.Item(ItemStatus); got.Enabled || !got.Visible || got.Label != v.Status || v.Status == "" {
-					t.Errorf("status item %+v, status %q: want a visible, disabled item with the sentence", got, v.Status)
+				// Enabled in every state: a disabled item is drawn light grey.
+				if got := v.Item(ItemStatus); !got.Enabled || !got.Visible || got.Label != v.Status || v.Status == "" {
+					t.Errorf("status item %+v, status %q: want a visible, enabled (legible) item with the sentence", got, v.Status)
 				}
 				if running && active && !strings.HasPrefix(v.Status, "Example Tickets") {
 					t.Errorf("status %q does not name the platform", v.Status)

@@ -29,6 +29,11 @@ func Run(ctx context.Context, cfg Config) error {
 		go b.settle(ctx)
 		go func() {
 			ctrl.Run(ctx) // returns on Quit or when ctx ends
+			// Quit closes the D-Bus connection, and a SetIcon after that
+			// panics inside the library: settle must not run again.
+			b.mu.Lock()
+			b.closed = true
+			b.mu.Unlock()
 			systray.Quit()
 		}()
 	}
@@ -37,9 +42,10 @@ func Run(ctx context.Context, cfg Config) error {
 }
 
 type binding struct {
-	mu    sync.Mutex
-	items map[ItemID]*systray.MenuItem
-	shown View
+	mu     sync.Mutex
+	items  map[ItemID]*systray.MenuItem
+	shown  View
+	closed bool // the tray is quitting: the library's connection is going away
 }
 
 // build creates the menu once, in the view's order, and forwards each
@@ -80,6 +86,10 @@ func (b *binding) settle(ctx context.Context) {
 		case <-time.After(d):
 		}
 		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			return
+		}
 		systray.SetTitle("dnspin")
 		systray.SetIcon(iconBytes(b.shown.Icon))
 		systray.SetTooltip(b.shown.Tooltip)

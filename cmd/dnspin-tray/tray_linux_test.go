@@ -50,6 +50,7 @@ type fakeService struct {
 	st      control.Status
 	changed chan struct{} // closed and replaced on every change
 	modes   chan string
+	reads   int // Status calls
 }
 
 var _ control.Backend = (*fakeService)(nil)
@@ -57,7 +58,14 @@ var _ control.Backend = (*fakeService)(nil)
 func (f *fakeService) Status(ctx context.Context) control.Status {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.reads++
 	return f.st
+}
+
+func (f *fakeService) statusReads() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.reads
 }
 
 func (f *fakeService) Changed() <-chan struct{} {
@@ -542,6 +550,21 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 		t.Errorf("mode item reads %q after switching", got[1].label)
 	}
 	waitIcon(t, conn, sig, sender, "amber", func(r, g, b int) bool { return r > b+100 && g > b+60 })
+
+	// The status sentence is an enabled item (legible, not grey); a click
+	// on it reads the status again at once.
+	if !got[0].enabled || got[0].label != want.Status {
+		t.Errorf("status item %q enabled=%v, want %q enabled", got[0].label, got[0].enabled, want.Status)
+	}
+	before := fake.statusReads()
+	click(want.Status, 0)
+	for stop := time.After(deadline); fake.statusReads() == before; {
+		select {
+		case <-stop:
+			t.Fatal("a click on the status sentence did not read the status")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 
 	// Quit ends the process cleanly (no reply awaited: the tray may
 	// leave the bus before answering, which panels do not mind).

@@ -48,6 +48,11 @@ func runActivate(ctx context.Context, e *env, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
+	if !*dry {
+		if err := e.admin("activate"); err != nil {
+			return err
+		}
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		return err

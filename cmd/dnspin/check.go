@@ -63,11 +63,12 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 // this OS's configurator; the caller adds how to count dnspin's answers.
 func checkInputs(ctx context.Context, cfg *config.Config, o installer.Options) check.Inputs {
 	in := check.Inputs{
-		Platform:   cfg.Platform.Name,
-		Domains:    cfg.Platform.Domains,
-		Pins:       cfg.Pins,
-		Listen:     cfg.Listen,
-		Activation: cfg.Activation,
+		Platform:    cfg.Platform.Name,
+		Domains:     cfg.Platform.Domains,
+		Pins:        cfg.Pins,
+		Listen:      cfg.Listen,
+		Activation:  cfg.Activation,
+		Unprotected: cfg.Unprotected(),
 	}
 	if c, err := installer.NewConfigurator(ctx, o); err == nil {
 		in.Snapshot = c.Current

@@ -80,6 +80,9 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 	if err := d.res.Start(ctx); err != nil {
 		var le *resolver.ListenError
 		if errors.As(err, &le) {
+			if errors.Is(le.Err, os.ErrPermission) {
+				return fmt.Errorf("%v: ports below 1024 need administrator rights (%s), or choose a port above 1023 with --listen or listen in %s", le, installer.AdminHint("run"), configName(cfg))
+			}
 			holder := ""
 			if h := installer.PortHolder(le.Net, le.Addr); h != "" {
 				holder = " (held by " + h + ")"
@@ -89,6 +92,11 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		return err
 	}
 	log.Info("dnspin answers", "listen", d.res.Addrs(), "upstreams", rc.Upstreams, "mode", rc.Mode)
+	for _, w := range []string{cfg.Unprotected(), cfg.Exposure(d.res.Addrs())} {
+		if w != "" {
+			log.Warn(w)
+		}
+	}
 
 	var wg sync.WaitGroup
 	defer wg.Wait()

@@ -20,6 +20,9 @@ func runDeactivate(ctx context.Context, e *env, args []string) error {
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
+	if err := e.admin("deactivate"); err != nil {
+		return err
+	}
 	cfg, err := loadConfig(*cfgPath)
 	if err != nil {
 		// Restoring DNS must never depend on a valid config: fall back to

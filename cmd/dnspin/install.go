@@ -43,6 +43,9 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 		return err
 	}
 	finish := func(steps []installer.Step, err error) error { return report(e, "install", *silent, steps, err) }
+	if err := e.admin("install"); err != nil {
+		return finish(nil, err) // before the question: the answer would not matter
+	}
 
 	src, srcName, err := installSource(in, *cfgPath, *domains != "")
 	if err != nil {
@@ -77,9 +80,6 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 		}
 	}
 	steps, err := in.Install(ctx, installer.InstallRequest{Config: src, Binaries: bins, Plan: plan})
-	if err != nil {
-		err = fmt.Errorf("%w\n`dnspin uninstall` takes back what was done so far", err)
-	}
 	return finish(steps, err)
 }
 
@@ -121,9 +121,14 @@ func confirmed(e *env) bool {
 
 // report prints what was done. Silent mode ends with one JSON line for
 // scripts: {"command":"install","ok":true,"steps":[...]} or with "error".
+// Every error is one line: what failed, what to do; an install that did
+// nothing does not send anyone to uninstall.
 func report(e *env, cmd string, silent bool, steps []installer.Step, err error) error {
-	if errors.Is(err, os.ErrPermission) {
-		err = fmt.Errorf("%w\nrun it as root (sudo dnspin %s ...) or, on Windows, from an administrator prompt", err, cmd)
+	if errors.Is(err, os.ErrPermission) && !errors.Is(err, installer.ErrNotAdmin) {
+		err = fmt.Errorf("%w: %s", err, installer.AdminHint(cmd))
+	}
+	if err != nil && cmd == "install" && len(steps) > 0 {
+		err = fmt.Errorf("%w; `dnspin uninstall` takes back the %d step(s) done so far", err, len(steps))
 	}
 	if !silent {
 		for _, s := range steps {
@@ -144,7 +149,7 @@ func report(e *env, cmd string, silent bool, steps []installer.Step, err error) 
 		out.Steps = []installer.Step{}
 	}
 	if err != nil {
-		out.Error = err.Error()
+		out.Error = oneLine(err.Error())
 	}
 	b, _ := json.Marshal(out)
 	fmt.Fprintln(e.stdout, string(b))

@@ -13,6 +13,8 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+
+	"github.com/dnspin/dnspin/installer"
 )
 
 // command is one verb of the command line.
@@ -46,6 +48,30 @@ type env struct {
 	stdout, stderr io.Writer
 	stdin          io.Reader
 	cmd            command // the command being run, for its usage text
+	// requireAdmin is installer.RequireAdmin unless a test replaces it
+	// (nil: the real check).
+	requireAdmin func(command string) error
+}
+
+// admin checks, before anything is changed, that this process has the
+// rights command needs.
+func (e *env) admin(command string) error {
+	if e.requireAdmin != nil {
+		return e.requireAdmin(command)
+	}
+	return installer.RequireAdmin(command)
+}
+
+// oneLine keeps a message on one line: errors from other programs (a
+// service manager's output) may span several.
+func oneLine(s string) string {
+	var parts []string
+	for _, l := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if l = strings.TrimSpace(l); l != "" {
+			parts = append(parts, l)
+		}
+	}
+	return strings.Join(parts, "; ")
 }
 
 // usageError makes the process exit with code 2 (SPEC.md exit codes).
@@ -84,10 +110,10 @@ func dispatch(ctx context.Context, e *env, args []string) int {
 		case errors.Is(err, flag.ErrHelp):
 			return 0
 		case errors.As(err, &ue):
-			fmt.Fprintf(e.stderr, "dnspin %s: %s\nusage: dnspin %s %s\n", c.name, ue.msg, c.name, c.args)
+			fmt.Fprintf(e.stderr, "dnspin %s: %s\nusage: dnspin %s %s\n", c.name, oneLine(ue.msg), c.name, c.args)
 			return 2
 		default:
-			fmt.Fprintf(e.stderr, "dnspin %s: %v\n", c.name, err)
+			fmt.Fprintf(e.stderr, "dnspin %s: %s\n", c.name, oneLine(err.Error()))
 			return 1
 		}
 	}
@@ -111,10 +137,15 @@ func printUsage(w io.Writer) {
 func flagSet(e *env) (*flag.FlagSet, *string) {
 	c := e.cmd
 	fs := flag.NewFlagSet("dnspin "+c.name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	// The flag package prints a parse error and the whole help itself;
+	// dispatch prints the error once with a short usage line instead, so
+	// the help goes out only when asked for (parseArgs calls Usage then).
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: dnspin %s %s\n\n%s\n\noptions:\n", c.name, c.args, c.summary)
+		fs.SetOutput(e.stderr)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	cfg := fs.String("config", "", "config file (default: the installed config, "+defaultConfigPath()+")")
 	return fs, cfg
@@ -124,9 +155,13 @@ func flagSet(e *env) (*flag.FlagSet, *string) {
 // arguments ("query NAME --type AAAA") and returns the positional ones.
 func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
+	help := fs.Usage
+	fs.Usage = func() {}
+	defer func() { fs.Usage = help }()
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				help()
 				return nil, err
 			}
 			return nil, usageError{err.Error()}

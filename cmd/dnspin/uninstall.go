@@ -24,6 +24,9 @@ func runUninstall(ctx context.Context, e *env, args []string, in *installer.Inst
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
+	if err := e.admin("uninstall"); err != nil {
+		return report(e, "uninstall", *silent, nil, err)
+	}
 	steps, err := in.Uninstall(ctx, installer.UninstallOptions{KeepState: *keep})
 	return report(e, "uninstall", *silent, steps, err)
 }

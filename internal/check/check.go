@@ -32,6 +32,9 @@ type Inputs struct {
 	Pins       []resolver.Pin // their names are resolved, their addresses dialled
 	Listen     []string       // dnspin's listen addresses
 	Activation string         // "scoped" or "full"
+	// Unprotected is config.Unprotected(): when set, a failed result, so a
+	// config that protects nothing never passes as healthy.
+	Unprotected string
 
 	// Snapshot describes the OS DNS settings (installer Configurator.Current).
 	// nil: not consulted.
@@ -82,6 +85,9 @@ func (in *Inputs) defaults() {
 func Run(ctx context.Context, in Inputs) control.CheckReport {
 	in.defaults()
 	rep := control.CheckReport{Time: in.Now().UTC().Format(time.RFC3339)}
+	if in.Unprotected != "" {
+		rep.Results = append(rep.Results, control.CheckResult{Name: "config-protects-names", Detail: in.Unprotected})
+	}
 	rep.Results = append(rep.Results, systemUsesDnspin(ctx, in)...)
 	rep.Results = append(rep.Results, resolves(ctx, in)...)
 	rep.Results = append(rep.Results, reachable(ctx, in)...)

@@ -207,3 +207,13 @@ func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestUnprotectedConfigFails: a config that protects no names is a failed
+// check, with the sentence that says what to add.
+func TestUnprotectedConfigFails(t *testing.T) {
+	msg := "dnspin.toml protects no names: add them under [platform]"
+	rep := Run(context.Background(), Inputs{Unprotected: msg, Activation: "scoped"})
+	if rep.OK || len(rep.Results) != 1 || rep.Results[0].OK || rep.Results[0].Detail != msg {
+		t.Fatalf("report %+v; want one failed result saying %q", rep, msg)
+	}
+}

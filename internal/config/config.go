@@ -46,12 +46,15 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 type Config struct {
 	Listen      []string `toml:"listen"`
 	AllowRemote bool     `toml:"allow_remote"`
-	Upstreams   []string `toml:"upstreams"`
-	Activation  string   `toml:"activation"`
-	Mode        string   `toml:"mode"`
-	StateDir    string   `toml:"state_dir"`
-	Control     string   `toml:"control"`
-	CacheSize   int      `toml:"cache_size"`
+	// AllowClients are the networks (CIDR, or a single address) besides
+	// loopback that may ask dnspin; required with allow_remote.
+	AllowClients []string `toml:"allow_clients"`
+	Upstreams    []string `toml:"upstreams"`
+	Activation   string   `toml:"activation"`
+	Mode         string   `toml:"mode"`
+	StateDir     string   `toml:"state_dir"`
+	Control      string   `toml:"control"`
+	CacheSize    int      `toml:"cache_size"`
 
 	Platform Platform       `toml:"platform"`
 	Pins     []resolver.Pin `toml:"pin"`
@@ -134,7 +137,7 @@ func Parse(path string, src []byte) (*Config, error) {
 	c := Default()
 	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(c)
 	if err != nil {
-		return nil, fmt.Errorf("config %s: %s", path, strings.TrimPrefix(err.Error(), "toml: "))
+		return nil, decodeError(path, src, err)
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
@@ -195,6 +198,9 @@ func (c *Config) validate() error {
 		if !ap.Addr().IsLoopback() && !c.AllowRemote {
 			return bad("listen", "%s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true only if you really mean to serve other machines", l)
 		}
+	}
+	if _, err := c.clientPrefixes(); err != nil {
+		return err
 	}
 	if len(c.Upstreams) == 0 {
 		return bad("upstreams", "needs at least one entry: \"system\" or an IP[:port]")
@@ -301,6 +307,71 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// clientPrefixes checks allow_remote and allow_clients together and
+// returns the client networks: with allow_remote, one key must not be
+// enough to turn a desktop into an open resolver.
+func (c *Config) clientPrefixes() ([]netip.Prefix, error) {
+	if !c.AllowRemote {
+		if len(c.AllowClients) > 0 {
+			return nil, bad("allow_clients", "has no effect without allow_remote = true (dnspin listens on loopback only): set allow_remote = true too, or remove allow_clients")
+		}
+		return nil, nil
+	}
+	if len(c.AllowClients) == 0 {
+		return nil, bad("allow_remote", "needs a list of the clients that may ask: add allow_clients = [\"192.168.1.0/24\"] with your networks (loopback is always allowed)")
+	}
+	var ps []netip.Prefix
+	for _, s := range c.AllowClients {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, bad("allow_clients", "%q is not a network: write it like \"192.168.1.0/24\", \"2001:db8::/64\" or a single address \"192.168.1.20\"", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		ps = append(ps, p.Masked())
+	}
+	return ps, nil
+}
+
+// Unprotected says, in one line, that the config protects no names ("" if
+// it does): such a dnspin only forwards DNS, which the service warns about
+// at start and `dnspin check` reports as a failure.
+func (c *Config) Unprotected() string {
+	if len(c.Platform.Domains) > 0 {
+		return ""
+	}
+	name := c.Path
+	if name == "" {
+		name = "the config"
+	}
+	return fmt.Sprintf("%s protects no names: it has no [platform] domains, so dnspin only forwards DNS; add them under [platform], e.g. domains = [\"tickets.example\"]", name)
+}
+
+// Exposure says, in one line, what allow_remote opens to other machines
+// ("" when nothing is): the service logs it as a warning at start, with
+// the addresses actually bound (bound; nil: the listen key's).
+func (c *Config) Exposure(bound []string) string {
+	if !c.AllowRemote {
+		return ""
+	}
+	if bound == nil {
+		bound = c.Listen
+	}
+	var exposed []string
+	for _, l := range bound {
+		if ap, err := netip.ParseAddrPort(l); err == nil && !ap.Addr().IsLoopback() {
+			exposed = append(exposed, l)
+		}
+	}
+	if len(exposed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("allow_remote is on: other machines can ask dnspin on %s (UDP and TCP); allowed clients: loopback, %s; everyone else gets REFUSED",
+		strings.Join(exposed, ", "), strings.Join(c.AllowClients, ", "))
+}
+
 // underAny reports whether name is one of domains or below one of them.
 func underAny(name string, domains []string) bool {
 	for _, d := range domains {
@@ -319,11 +390,17 @@ func CanonicalName(s string) (string, error) {
 		return "", fmt.Errorf("%q is not a domain name", s)
 	}
 	for _, l := range strings.Split(n, ".") {
-		if l == "" || len(l) > 63 {
+		if l == "" || len(l) > 63 || strings.IndexFunc(l, notHostChar) >= 0 {
 			return "", fmt.Errorf("%q is not a domain name", s)
 		}
 	}
 	return n, nil
+}
+
+// notHostChar reports characters no host name label carries (internationalized
+// names are written in their xn-- form; "_" appears in service names).
+func notHostChar(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
 }
 
 // ParseUpstream turns "IP" or "IP:port" (IPv6 as "[::1]:53" or bare "::1")
@@ -362,9 +439,11 @@ func (c *Config) Resolver(system []string) resolver.Config {
 		p, _ := ParseUpstream(u) // validated
 		add(p)
 	}
+	clients, _ := c.clientPrefixes() // validated
 	return resolver.Config{
 		Listen:        append([]string(nil), c.Listen...),
 		AllowRemote:   c.AllowRemote,
+		AllowClients:  clients,
 		Upstreams:     ups,
 		Domains:       append([]string(nil), c.Platform.Domains...),
 		Pins:          append([]resolver.Pin(nil), c.Pins...),

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -88,22 +89,24 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"mode = \"fast\"\n", "x.toml:1: mode: unknown mode \"fast\""},
 		{"activation = \"all\"\n", "activation: \"all\" is not scoped or full"},
 		{"upstreams = [\"dns.google\"]\n", "upstreams: \"dns.google\" is not"},
-		{"[outage]\n\nanswer_budget = \"fast\"\n", "line 3 (last key \"outage.answer_budget\"): \"fast\" is not a duration"},
+		{"[outage]\n\nanswer_budget = \"fast\"\n", "x.toml:3: outage.answer_budget: \"fast\" is not a duration"},
 		{"[outage]\nstale_ttl = \"10ms\"\n", "x.toml:2: outage.stale_ttl: must be at least 1s"},
 		{"[outage]\nrecover_after = 0\n", "outage.recover_after: must be 1 or more"},
 		{"lisen = []\n", "x.toml:1: unknown key \"lisen\""},
 		{"[outage]\nbudget = \"1s\"\n", "x.toml:2: unknown key \"outage.budget\""},
-		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "line 3"},
+		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "x.toml:3: pin.a: \"300.1.1.1\" is not an IP address"},
 		{"[[pin]]\nname = \"a.example\"\na = [\"2001:db8::1\"]\n", "2001:db8::1 is not an IPv4 address"},
 		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
 		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
 		{"[platform]\ndomains = [\"*.example\"]\n", "platform.domains: \"*.example\""},
+		{"[platform]\ndomains = [\"a b\"]\n", "x.toml:2: platform.domains: \"a b\" is not a domain name like \"tickets.example\""},
+		{"[platform]\ndomains = [\"tickets.example/\"]\n", "platform.domains: \"tickets.example/\" is not a domain name"},
 		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"bank.example\"\na = [\"192.0.2.1\"]\n", "x.toml:4: pin.name: pin \"bank.example\" is not under a platform domain"},
 		{"[platform]\ndomains = [\"tickets.example\"]\n[[pin]]\nname = \"*.xtickets.example\"\na = [\"192.0.2.1\"]\n", "is not under a platform domain"},
 		{"[bundle]\nurls = [\"http://x/p.json\"]\npublic_key = \"ed25519:AA\"\n", "bundle.urls: \"http://x/p.json\" must start with https://"},
 		{"[bundle]\nurls = [\"https://x/p.json\"]\n", "bundle.public_key"},
 		{"[log]\nmax_size_mb = 0\n", "log.max_size_mb"},
-		{"listen = [\n", "x.toml: line 1"},
+		{"listen = [\n", "x.toml:1: listen: unexpected EOF"},
 	} {
 		_, err := Parse("x.toml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -113,8 +116,27 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 }
 
 func TestAllowRemote(t *testing.T) {
-	if _, err := Parse("r.toml", []byte("allow_remote = true\nlisten = [\"0.0.0.0:53\"]\n")); err != nil {
-		t.Fatalf("allow_remote should permit a non-loopback listen address: %v", err)
+	c, err := Parse("r.toml", []byte("allow_remote = true\nallow_clients = [\"192.168.1.0/24\", \"2001:db8::/64\", \"10.1.2.3\", \"10.9.9.9/8\"]\nlisten = [\"0.0.0.0:53\"]\n"))
+	if err != nil {
+		t.Fatalf("allow_remote with a client list should permit a non-loopback listen address: %v", err)
+	}
+	got := fmt.Sprint(c.Resolver(nil).AllowClients)
+	if want := "[192.168.1.0/24 2001:db8::/64 10.1.2.3/32 10.0.0.0/8]"; got != want {
+		t.Errorf("AllowClients = %s, want %s", got, want)
+	}
+	for _, tc := range []struct{ src, want string }{
+		{"allow_remote = true\nlisten = [\"0.0.0.0:53\"]\n",
+			`config r.toml:1: allow_remote: needs a list of the clients that may ask: add allow_clients = ["192.168.1.0/24"] with your networks (loopback is always allowed)`},
+		{"allow_remote = true\nallow_clients = []\n",
+			`config r.toml:1: allow_remote: needs a list of the clients that may ask: add allow_clients = ["192.168.1.0/24"] with your networks (loopback is always allowed)`},
+		{"allow_remote = true\nallow_clients = [\"192.168.1.0/33\"]\n",
+			`config r.toml:2: allow_clients: "192.168.1.0/33" is not a network: write it like "192.168.1.0/24", "2001:db8::/64" or a single address "192.168.1.20"`},
+		{"allow_clients = [\"192.168.1.0/24\"]\n",
+			`config r.toml:1: allow_clients: has no effect without allow_remote = true (dnspin listens on loopback only): set allow_remote = true too, or remove allow_clients`},
+	} {
+		if _, err := Parse("r.toml", []byte(tc.src)); err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q):\n got %v\nwant %s", tc.src, err, tc.want)
+		}
 	}
 }
 
@@ -125,5 +147,28 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 	if _, err := os.Stat("."); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestStartWarnings(t *testing.T) {
+	c, err := Parse("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Unprotected(), `empty.toml protects no names: it has no [platform] domains, so dnspin only forwards DNS; add them under [platform], e.g. domains = ["tickets.example"]`; got != want {
+		t.Errorf("Unprotected:\n got %s\nwant %s", got, want)
+	}
+	if c.Exposure(nil) != "" {
+		t.Errorf("loopback only, yet Exposure = %q", c.Exposure(nil))
+	}
+	c, err = Parse("lan.toml", []byte("listen = [\"127.0.0.1:53\", \"[::]:53\"]\nallow_remote = true\nallow_clients = [\"192.168.1.0/24\", \"2001:db8::/64\"]\n[platform]\ndomains = [\"tickets.example\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Unprotected() != "" {
+		t.Errorf("with domains, Unprotected = %q", c.Unprotected())
+	}
+	if got, want := c.Exposure(nil), "allow_remote is on: other machines can ask dnspin on [::]:53 (UDP and TCP); allowed clients: loopback, 192.168.1.0/24, 2001:db8::/64; everyone else gets REFUSED"; got != want {
+		t.Errorf("Exposure:\n got %s\nwant %s", got, want)
 	}
 }
