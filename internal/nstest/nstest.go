@@ -23,6 +23,8 @@
 //   - one veth pair (dnsv0 198.18.255.1/30 and dnsv1) is up, because
 //     getaddrinfo with AI_ADDRCONFIG, used by getent ahosts and most programs,
 //     returns nothing when a host has only loopback addresses;
+//   - PeerAddr (198.18.255.2) is on dnsv1, for servers that must not be on
+//     loopback;
 //   - /run/nscd is an empty tmpfs, so a host nscd is never asked;
 //   - with Options.BindMountResolvConf, /etc/resolv.conf is a bind mount of a
 //     file on the tmpfs, like in a container: rename over it fails with EBUSY.
@@ -116,6 +118,11 @@ const Ready = "NSTEST-READY"
 // VethAddr is the non-loopback address the namespace gets on dnsv0.
 var VethAddr = netip.MustParseAddr("198.18.255.1")
 
+// PeerAddr is the address on dnsv1, the other end of the veth pair: a
+// non-loopback address test servers can listen on when the code under test
+// drops loopback servers (systemd-resolved's fallback list does).
+var PeerAddr = netip.MustParseAddr("198.18.255.2")
+
 // Options shape the namespace.
 type Options struct {
 	// ResolvConf is the initial content of /etc/resolv.conf. Empty means
@@ -131,6 +138,11 @@ type Options struct {
 	// created with ResolvConf as its content. /run is a tmpfs in the
 	// namespace.
 	Symlink string
+	// PIDNamespace adds CLONE_NEWPID: the test body runs as PID 1 of its
+	// own PID namespace with a fresh /proc, so every daemon it starts
+	// (dbus-daemon, systemd-resolved) dies with it, also when the test
+	// crashes.
+	PIDNamespace bool
 }
 
 // Env describes the namespace the test body runs in.
@@ -236,7 +248,7 @@ func runChild(t testing.TB, o Options) {
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Env = append(os.Environ(), envChild+"="+t.Name(), raceEnv())
-	cmd.SysProcAttr = cloneAttr()
+	cmd.SysProcAttr = cloneAttr(o)
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = &out

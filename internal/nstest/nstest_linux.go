@@ -11,9 +11,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func cloneAttr() *syscall.SysProcAttr {
+func cloneAttr(o Options) *syscall.SysProcAttr {
+	flags := uintptr(syscall.CLONE_NEWNET | syscall.CLONE_NEWNS)
+	if o.PIDNamespace {
+		flags |= syscall.CLONE_NEWPID
+	}
 	return &syscall.SysProcAttr{
-		Cloneflags: syscall.CLONE_NEWNET | syscall.CLONE_NEWNS,
+		Cloneflags: flags,
 		Pdeathsig:  syscall.SIGKILL, // never leave a namespaced child behind
 	}
 }
@@ -42,6 +46,13 @@ func setup(o Options) (*Env, error) {
 	if err := mount("nstest", scratch, "tmpfs", 0, "mode=0755,size=64m"); err != nil {
 		return nil, err
 	}
+	if o.PIDNamespace {
+		// The host's /proc shows the host's processes; daemons and tools
+		// (pidof, /proc/PID) must see this namespace's.
+		if err := mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return nil, err
+		}
+	}
 	dir := filepath.Join(scratch, "nstest")
 	upper, work := filepath.Join(dir, "etc-upper"), filepath.Join(dir, "etc-work")
 	for _, d := range []string{dir, upper, work, filepath.Join(dir, "tmp")} {
@@ -65,6 +76,7 @@ func setup(o Options) (*Env, error) {
 		{"link", "set", "lo", "up"},
 		{"link", "add", "dnsv0", "type", "veth", "peer", "name", "dnsv1"},
 		{"addr", "add", VethAddr.String() + "/30", "dev", "dnsv0"},
+		{"addr", "add", PeerAddr.String() + "/30", "dev", "dnsv1"},
 		{"link", "set", "dnsv0", "up"},
 		{"link", "set", "dnsv1", "up"},
 	} {

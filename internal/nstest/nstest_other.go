@@ -8,7 +8,7 @@ import (
 	"syscall"
 )
 
-func cloneAttr() *syscall.SysProcAttr { return nil }
+func cloneAttr(Options) *syscall.SysProcAttr { return nil }
 
 func setup(o Options) (*Env, error) {
 	return nil, errors.Join(errors.New("namespaces need Linux"), fs.ErrPermission)

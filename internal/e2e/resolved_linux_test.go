@@ -1,0 +1,157 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/nstest"
+)
+
+// The tests in this file run the real systemd-resolved (the Debian package,
+// unpacked; see nstest.StartResolved) in the test's namespaces, with
+// /etc/resolv.conf pointing at its stub as on Ubuntu, and the network's
+// own server on the link (as NetworkManager or networkd would set it).
+
+var scopedPlan = installer.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+
+// resolvedNetwork starts resolved and the network's server on PeerAddr
+// (not loopback: resolved's fallback list drops loopback servers), sets it
+// on dnsv0 with the search domain "lan", and waits until glibc resolves
+// through the stub.
+func resolvedNetwork(t *testing.T, env *nstest.Env) (*nstest.Resolved, *upstream) {
+	t.Helper()
+	rd := nstest.StartResolved(t, env)
+	net := startUpstream(t, nstest.PeerAddr.String()+":53", map[string]string{
+		"shop.tickets.example": upstreamAddr,
+		"www.tickets.example":  upstreamAddr,
+		"www.other.example":    upstreamAddr,
+	})
+	rd.Resolvectl(t, "dns", "dnsv0", nstest.PeerAddr.String())
+	rd.Resolvectl(t, "domain", "dnsv0", "lan")
+	if got := getent(t, "shop.tickets.example"); got != upstreamAddr {
+		t.Fatalf("before activation, through resolved's stub: %s, want the network's %s", got, upstreamAddr)
+	}
+	return rd, net
+}
+
+// resolvedStatus is `resolvectl status` after a lookup of a name outside
+// the platform, so that every scope has picked its current server.
+func resolvedStatus(t *testing.T, rd *nstest.Resolved) string {
+	t.Helper()
+	getent(t, "www.other.example")
+	return rd.Resolvectl(t, "status")
+}
+
+// timedGetent is getent that logs how long it took (a figure for the
+// report, never asserted).
+func timedGetent(t *testing.T, what, name string) string {
+	t.Helper()
+	start := time.Now()
+	got := getent(t, name)
+	t.Logf("%s: getent ahostsv4 %s = %s in %v", what, name, got, time.Since(start).Round(time.Millisecond))
+	return got
+}
+
+// TestResolvedScopedActivation: scoped activation on the real daemon sends
+// the platform's domain to dnspin (pins during an outage through the stub
+// 127.0.0.53), a dead dnspin falls back to the network's server, a
+// restarted one takes over again, and deactivate leaves resolved's state
+// (`resolvectl status`) and /etc exactly as they were.
+func TestResolvedScopedActivation(t *testing.T) {
+	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		rd, network := resolvedNetwork(t, env)
+		statusBefore := resolvedStatus(t, rd)
+		treeBefore := nstest.Tree(t, "/etc")
+
+		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
+		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
+		rcJSON, _ := json.Marshal(rc)
+		dnspin := env.Spawn(t, "resolver", string(rcJSON))
+		o := options(env)
+		c, err := installer.NewConfigurator(ctx, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, scopedPlan); err != nil {
+			t.Fatal(err)
+		}
+		snap, err := c.Current(ctx)
+		if err != nil || snap.Backend != string(installer.BackendResolved) || !snap.Activated {
+			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend, active", snap, err)
+		}
+		if got := rd.Resolvectl(t, "domain"); !strings.Contains(got, "Global: ~tickets.example") {
+			t.Fatalf("resolvectl domain after activation:\n%s\nwant the platform routed globally (~tickets.example)", got)
+		}
+		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 "+nstest.PeerAddr.String()) {
+			t.Fatalf("resolvectl dns after activation:\n%s\nwant dnspin first, the network's server after it", got)
+		}
+		sys, err := installer.SystemResolvers(ctx, o, scopedPlan.Resolver)
+		if err != nil || len(sys) != 1 || sys[0] != nstest.PeerAddr.String()+":53" {
+			t.Fatalf("SystemResolvers = %v, %v; want the network's server only", sys, err)
+		}
+		if got := timedGetent(t, "active, upstream healthy", "shop.tickets.example"); got != upstreamAddr {
+			t.Fatalf("active: %s, want the live answer %s", got, upstreamAddr)
+		}
+
+		// The outage: the network's server goes silent. glibc asks the
+		// stub, resolved routes the platform's domain to dnspin, dnspin
+		// answers with the pin.
+		network.dark.Store(true)
+		if got := timedGetent(t, "outage", "shop.tickets.example"); got != pinAddr {
+			t.Fatalf("outage: %s, want the pin %s", got, pinAddr)
+		}
+		network.dark.Store(false)
+
+		// kill -9: resolved gets "connection refused" from 127.0.0.1 and
+		// moves to the next server of the global list at once.
+		if err := dnspin.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		logAt := rd.LogSize()
+		if got := timedGetent(t, "dnspin killed", "shop.tickets.example"); got != upstreamAddr {
+			t.Fatalf("after kill -9: %s, want the network's %s", got, upstreamAddr)
+		}
+		if l := rd.LogSince(logAt); !strings.Contains(l, "Connection refused") {
+			t.Logf("resolved's log after kill -9 has no connection refusal:\n%s", l)
+		}
+
+		// The service restarts: the crash journal is restored exactly, the
+		// plan applied again, and dnspin is resolved's first server again.
+		was, p, err := installer.Recover(ctx, o)
+		if err != nil || !was || p == nil || p.Mode != "scoped" {
+			t.Fatalf("Recover = %v %+v %v", was, p, err)
+		}
+		if _, err := os.Lstat(installer.ResolvedDropIn); !os.IsNotExist(err) {
+			t.Fatalf("after Recover the drop-in is still there: %v", err)
+		}
+		env.Spawn(t, "resolver", string(rcJSON))
+		if err := c.Apply(ctx, *p); err != nil {
+			t.Fatal(err)
+		}
+		network.dark.Store(true)
+		if got := timedGetent(t, "restarted, outage", "shop.tickets.example"); got != pinAddr {
+			t.Fatalf("restarted dnspin during the outage: %s, want the pin %s", got, pinAddr)
+		}
+		network.dark.Store(false)
+
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := resolvedStatus(t, rd); got != statusBefore {
+			t.Fatalf("resolvectl status after deactivate:\n%s\nbefore activation:\n%s", got, statusBefore)
+		}
+		if d := nstest.TreeDiff(treeBefore, nstest.Tree(t, "/etc")); len(d) > 0 {
+			t.Fatalf("/etc after deactivate differs from before activation:\n%s", strings.Join(d, "\n"))
+		}
+		if got := getent(t, "shop.tickets.example"); got != upstreamAddr {
+			t.Fatalf("deactivated: %s", got)
+		}
+	})
+}
