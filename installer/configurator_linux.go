@@ -118,6 +118,11 @@ func (c *linuxConfigurator) record(path string) (Record, error) {
 	r := Record{Kind: "file", Key: path}
 	fi, err := c.fs.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
+		// Writing it creates its missing parent directories (e.g.
+		// /etc/systemd/resolved.conf.d): restore removes them again.
+		if dirs := c.missingDirs(filepath.Dir(path)); len(dirs) > 0 {
+			r.Meta = map[string]string{"created_dirs": strings.Join(dirs, "\n")}
+		}
 		return r, nil
 	}
 	if err != nil {
@@ -141,6 +146,19 @@ func (c *linuxConfigurator) record(path string) (Record, error) {
 		return r, fmt.Errorf("reading %s before changing it: %w (nothing was changed)", path, err)
 	}
 	return r, nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist,
+// deepest first: the order to remove them in.
+func (c *linuxConfigurator) missingDirs(dir string) []string {
+	var dirs []string
+	for d := dir; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := c.fs.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		dirs = append(dirs, d)
+	}
+	return dirs
 }
 
 // originalNameservers are the servers the OS used before dnspin.
@@ -487,6 +505,17 @@ func (c *linuxConfigurator) restoreRecord(r Record) error {
 		if err := c.fs.Remove(r.Key); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("removing %s: %w", r.Key, err)
 		}
+		// Directories dnspin created for the file go too, but only while
+		// empty: anything someone else put there since stays.
+		for _, d := range strings.Split(r.Meta["created_dirs"], "\n") {
+			if d == "" {
+				continue
+			}
+			if err := c.fs.Remove(d); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				c.o.Logger.Info("activation: keeping a directory dnspin created, it is not empty", "dir", d)
+				break
+			}
+		}
 		return nil
 	case r.Link != "":
 		tmp := r.Key + ".dnspin-restore"
@@ -561,6 +590,16 @@ func (c *linuxConfigurator) reassert(ctx context.Context) (bool, error) {
 			return false, err
 		}
 		c.recordResolvOptions(&nr)
+		// What was learnt at activation (the directories dnspin created,
+		// resolved's original global servers) still holds.
+		for k, v := range r.Meta {
+			if _, ok := nr.Meta[k]; !ok && k != "uid" && k != "gid" {
+				if nr.Meta == nil {
+					nr.Meta = map[string]string{}
+				}
+				nr.Meta[k] = v
+			}
+		}
 		c.o.Logger.Info("activation: file rewritten behind dnspin's back; adopting it as the original", "file", r.Key)
 		j.Records[i] = nr
 		adopted = true

@@ -314,6 +314,9 @@ func TestResolvedDropIn(t *testing.T) {
 	if _, err := s.root.Lstat(ResolvedDropIn); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("drop-in left after Restore: %v", err)
 	}
+	if _, err := s.root.Lstat("/etc/systemd"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("/etc/systemd, created by activation, left after Restore: %v", err)
+	}
 	reload := "systemctl try-reload-or-restart systemd-resolved.service|resolvectl flush-caches"
 	if got, want := strings.Join(s.run.changes(), "|"), reload+"|"+reload+"|"+reload+"|"+reload; got != want {
 		t.Fatalf("commands:\n%s\nwant:\n%s", got, want)
@@ -690,5 +693,60 @@ func TestJournalStampedByInjectedClock(t *testing.T) {
 	j, err := ReadJournal(s.root, s.o.StateDir)
 	if err != nil || j == nil || !j.Created.Equal(at) {
 		t.Fatalf("journal %+v %v: want Created %s", j, err, at)
+	}
+}
+
+// TestResolvedDropInDirs: the directories activation creates for the
+// drop-in are removed on restore, unless they existed before or someone
+// else put a file in them meanwhile.
+func TestResolvedDropInDirs(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ok := map[string]string{
+		"resolvectl --no-pager status":                             "Global\n",
+		"resolvectl --no-pager dns":                                "Link 2 (eth0): 192.0.2.53\n",
+		"systemctl try-reload-or-restart systemd-resolved.service": "",
+		"resolvectl flush-caches":                                  "",
+	}
+	for _, tc := range []struct {
+		name     string
+		existing string // a directory there before activation
+		other    string // a file someone else adds while active
+		want     []string
+		gone     []string
+	}{
+		{name: "created", existing: "/etc", want: []string{"/etc"}, gone: []string{"/etc/systemd", "/etc/systemd/resolved.conf.d"}},
+		{name: "existed", existing: "/etc/systemd/resolved.conf.d", want: []string{"/etc/systemd/resolved.conf.d"}},
+		{name: "someone else's file", existing: "/etc/systemd", other: "/etc/systemd/resolved.conf.d/vpn.conf",
+			want: []string{"/etc/systemd/resolved.conf.d/vpn.conf"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newRoot(t, ok)
+			s.write(t, "/run/systemd/resolve/stub-resolv.conf", "nameserver 127.0.0.53\n", 0o644)
+			s.symlink(t, "../run/systemd/resolve/stub-resolv.conf", ResolvConf)
+			if err := os.MkdirAll(s.root.p(tc.existing), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			c := s.conf(t)
+			if err := c.Apply(ctx, scopedPlan); err != nil {
+				t.Fatal(err)
+			}
+			if tc.other != "" {
+				s.write(t, tc.other, "[Resolve]\n", 0o644)
+			}
+			if err := c.Restore(ctx); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range append(tc.want, ResolvConf) {
+				if _, err := s.root.Lstat(p); err != nil {
+					t.Errorf("%s gone after Restore: %v", p, err)
+				}
+			}
+			for _, p := range append(tc.gone, ResolvedDropIn) {
+				if _, err := s.root.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("%s left after Restore: %v", p, err)
+				}
+			}
+		})
 	}
 }
