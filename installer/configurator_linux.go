@@ -919,6 +919,13 @@ func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 	return []byte(sb.String()), nil
 }
 
+// resolvedStub reports whether a is one of systemd-resolved's own stub
+// listeners (127.0.0.53, and 127.0.0.54 since v251): listing one as a
+// server would send resolved's queries back to itself.
+func resolvedStub(a netip.Addr) bool {
+	return a == netip.AddrFrom4([4]byte{127, 0, 0, 53}) || a == netip.AddrFrom4([4]byte{127, 0, 0, 54})
+}
+
 // resolvedDropIn routes the platform's domains (scoped) or everything
 // (full, "~.") to dnspin's listen addresses. It first resets DNS= and
 // Domains= (list settings add up across files) so dnspin's server comes
@@ -937,7 +944,9 @@ func resolvedDropIn(p Plan, fallback, globalDomains []string) []byte {
 		}
 	}
 	for _, f := range fallback {
-		if a, err := netip.ParseAddr(f); err == nil && !a.IsLoopback() && !slices.Contains(dns, f) {
+		// A loopback server is a fallback like any other (a local dnsmasq
+		// in resolved.conf); only resolved's own stub addresses are not.
+		if a, err := netip.ParseAddr(f); err == nil && !resolvedStub(a) && !slices.Contains(dns, f) {
 			dns = append(dns, f)
 		}
 	}

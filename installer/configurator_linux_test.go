@@ -750,3 +750,16 @@ func TestResolvedDropInDirs(t *testing.T) {
 		})
 	}
 }
+
+// TestResolvedDropInLoopbackFallback: a loopback server resolved used
+// before (DNS=127.0.0.2 in resolved.conf, a local dnsmasq) stays listed
+// after dnspin, so a dead dnspin falls back to it; resolved's own stubs and
+// dnspin's address are never listed as fallback.
+func TestResolvedDropInLoopbackFallback(t *testing.T) {
+	got := string(resolvedDropIn(Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
+		[]string{"127.0.0.53", "127.0.0.1", "127.0.0.2", "127.0.0.54", "192.0.2.53"}, nil))
+	want := Marker + "\n[Resolve]\nDNS=\nDNS=127.0.0.1 127.0.0.2 192.0.2.53\nDomains=\nDomains=~tickets.example\n"
+	if got != want {
+		t.Fatalf("drop-in:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,20 +22,31 @@ import (
 
 var scopedPlan = installer.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
 
-// resolvedNetwork starts resolved and the network's server on PeerAddr
-// (not loopback: resolved's fallback list drops loopback servers), sets it
-// on dnsv0 with the search domain "lan", and waits until glibc resolves
-// through the stub.
-func resolvedNetwork(t *testing.T, env *nstest.Env) (*nstest.Resolved, *upstream) {
+// resolvedNetwork starts resolved and the network's server on addr
+// (port 53), and waits until glibc resolves through the stub. A server on
+// the LAN is set on dnsv0 with the search domain "lan", as DHCP would; a
+// loopback one (a local dnsmasq) globally in /etc/systemd/resolved.conf,
+// the only place resolved can use it (link servers are asked through
+// their link).
+func resolvedNetwork(t *testing.T, env *nstest.Env, addr string) (*nstest.Resolved, *upstream) {
 	t.Helper()
 	rd := nstest.StartResolved(t, env)
-	net := startUpstream(t, nstest.PeerAddr.String()+":53", map[string]string{
+	net := startUpstream(t, addr+":53", map[string]string{
 		"shop.tickets.example": upstreamAddr,
 		"www.tickets.example":  upstreamAddr,
 		"www.other.example":    upstreamAddr,
 	})
-	rd.Resolvectl(t, "dns", "dnsv0", nstest.PeerAddr.String())
-	rd.Resolvectl(t, "domain", "dnsv0", "lan")
+	if netip.MustParseAddr(addr).IsLoopback() {
+		if err := os.WriteFile("/etc/systemd/resolved.conf", []byte("[Resolve]\nDNS="+addr+"\nLLMNR=no\nMulticastDNS=no\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("systemctl", "restart", "systemd-resolved.service").CombinedOutput(); err != nil {
+			t.Fatalf("restarting resolved: %v: %s", err, out)
+		}
+	} else {
+		rd.Resolvectl(t, "dns", "dnsv0", addr)
+		rd.Resolvectl(t, "domain", "dnsv0", "lan")
+	}
 	if got := getent(t, "shop.tickets.example"); got != upstreamAddr {
 		t.Fatalf("before activation, through resolved's stub: %s, want the network's %s", got, upstreamAddr)
 	}
@@ -66,7 +79,7 @@ func timedGetent(t *testing.T, what, name string) string {
 func TestResolvedScopedActivation(t *testing.T) {
 	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
 		ctx := context.Background()
-		rd, network := resolvedNetwork(t, env)
+		rd, network := resolvedNetwork(t, env, nstest.PeerAddr.String())
 		statusBefore := resolvedStatus(t, rd)
 		treeBefore := nstest.Tree(t, "/etc")
 
@@ -152,6 +165,76 @@ func TestResolvedScopedActivation(t *testing.T) {
 		}
 		if got := getent(t, "shop.tickets.example"); got != upstreamAddr {
 			t.Fatalf("deactivated: %s", got)
+		}
+	})
+}
+
+// TestResolvedOutageOtherNameFirst: during an outage, a name outside the
+// platform is asked first (resolved sends it to dnspin too: the global
+// scope is a default route), dnspin answers SERVFAIL, and resolved may
+// move on to the next global server. The platform's names must still get
+// their pins afterwards.
+func TestResolvedOutageOtherNameFirst(t *testing.T) {
+	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		rd, network := resolvedNetwork(t, env, nstest.PeerAddr.String())
+		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
+		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
+		rcJSON, _ := json.Marshal(rc)
+		env.Spawn(t, "resolver", string(rcJSON))
+		c, err := installer.NewConfigurator(ctx, options(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, scopedPlan); err != nil {
+			t.Fatal(err)
+		}
+		network.dark.Store(true)
+		logAt := rd.LogSize()
+		start := time.Now()
+		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		a, err := nstest.Getent(gctx, "ahostsv4", "www.other.example")
+		cancel()
+		t.Logf("outage, other name: %v %v in %v", a, err, time.Since(start).Round(time.Millisecond))
+		t.Logf("resolvectl dns: %s", rd.Resolvectl(t, "status"))
+		for i := 0; i < 3; i++ {
+			timedGetent(t, "outage, platform name after the other name", "shop.tickets.example")
+		}
+		t.Logf("log:\n%s", rd.LogSince(logAt))
+	})
+}
+
+// TestResolvedKillWithLoopbackServer: resolved's own server is on
+// loopback (DNS=127.0.0.2 in resolved.conf: a local dnsmasq or caching
+// resolver). After kill -9 of dnspin, resolved must still move on to it at
+// once.
+func TestResolvedKillWithLoopbackServer(t *testing.T) {
+	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		rd, _ := resolvedNetwork(t, env, "127.0.0.2")
+		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
+		rcJSON, _ := json.Marshal(rc)
+		dnspin := env.Spawn(t, "resolver", string(rcJSON))
+		c, err := installer.NewConfigurator(ctx, options(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, scopedPlan); err != nil {
+			t.Fatal(err)
+		}
+		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 127.0.0.2") {
+			t.Fatalf("resolvectl dns after activation:\n%s\nwant dnspin first, the local server after it", got)
+		}
+		if err := dnspin.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 3; i++ {
+			if got := timedGetent(t, "dnspin killed", "shop.tickets.example"); got != upstreamAddr {
+				t.Fatalf("after kill -9: %s, want the local server's %s", got, upstreamAddr)
+			}
+		}
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
