@@ -169,11 +169,14 @@ func TestResolvedScopedActivation(t *testing.T) {
 	})
 }
 
-// TestResolvedOutageOtherNameFirst: during an outage, a name outside the
-// platform is asked first (resolved sends it to dnspin too: the global
-// scope is a default route), dnspin answers SERVFAIL, and resolved may
-// move on to the next global server. The platform's names must still get
-// their pins afterwards.
+// TestResolvedOutageOtherNameFirst is the price of that fallback list.
+// During an outage a name outside the platform is asked (resolved sends it
+// to dnspin too: its global scope is always a default route), dnspin
+// answers SERVFAIL, and resolved moves its global scope on to the next
+// server, the network's silent one. The platform's names must still get
+// their pins: the first lookup after that waits for resolved to give up on
+// the silent server (logged, not asserted; docs/platforms.md has the
+// figure), the next ones are fast again.
 func TestResolvedOutageOtherNameFirst(t *testing.T) {
 	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
 		ctx := context.Background()
@@ -192,15 +195,30 @@ func TestResolvedOutageOtherNameFirst(t *testing.T) {
 		network.dark.Store(true)
 		logAt := rd.LogSize()
 		start := time.Now()
-		gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		a, err := nstest.Getent(gctx, "ahostsv4", "www.other.example")
-		cancel()
-		t.Logf("outage, other name: %v %v in %v", a, err, time.Since(start).Round(time.Millisecond))
-		t.Logf("resolvectl dns: %s", rd.Resolvectl(t, "status"))
-		for i := 0; i < 3; i++ {
-			timedGetent(t, "outage, platform name after the other name", "shop.tickets.example")
+		// The name outside the platform is left to fail on its own (with a
+		// silent network server that takes resolved up to two minutes);
+		// what matters is the moment resolved has moved its global scope
+		// off dnspin after dnspin's SERVFAIL.
+		qctx, qcancel := context.WithCancel(ctx)
+		other := exec.CommandContext(qctx, "resolvectl", "query", "www.other.example")
+		if err := other.Start(); err != nil {
+			t.Fatal(err)
 		}
-		t.Logf("log:\n%s", rd.LogSince(logAt))
+		defer func() { qcancel(); _ = other.Wait() }()
+		switched := "Switching to system DNS server " + nstest.PeerAddr.String()
+		for !strings.Contains(rd.LogSince(logAt), switched) {
+			if time.Since(start) > 60*time.Second {
+				t.Fatalf("resolved never moved to the next global server after dnspin's SERVFAIL; its log:\n%s", rd.LogSince(logAt))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		t.Logf("outage, other name: resolved moved its global scope to %s %v after the query", nstest.PeerAddr, time.Since(start).Round(time.Millisecond))
+		t.Logf("%s", rd.Resolvectl(t, "dns"))
+		for i := 0; i < 3; i++ {
+			if got := timedGetent(t, "outage, platform name after the other name", "shop.tickets.example"); got != pinAddr {
+				t.Fatalf("outage, after a failed name outside the platform: %s, want the pin %s", got, pinAddr)
+			}
+		}
 	})
 }
 
@@ -233,6 +251,11 @@ func TestResolvedKillWithLoopbackServer(t *testing.T) {
 				t.Fatalf("after kill -9: %s, want the local server's %s", got, upstreamAddr)
 			}
 		}
+		start := time.Now()
+		if out := rd.Resolvectl(t, "query", "www.tickets.example"); !strings.Contains(out, upstreamAddr) {
+			t.Fatalf("resolvectl query after kill -9:\n%s\nwant the local server's %s", out, upstreamAddr)
+		}
+		t.Logf("dnspin killed: resolvectl query www.tickets.example answered in %v", time.Since(start).Round(time.Millisecond))
 		if err := c.Restore(ctx); err != nil {
 			t.Fatal(err)
 		}
