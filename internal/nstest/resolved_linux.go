@@ -80,7 +80,7 @@ func StartResolved(t testing.TB, env *Env) *Resolved {
 	}
 	r := &Resolved{Root: Package(t, "systemd-resolved"), dir: filepath.Join(env.Dir, "resolved")}
 	bin := filepath.Join(r.dir, "bin")
-	for _, d := range []string{bin, "/run/dbus", "/run/systemd", "/etc/systemd"} {
+	for _, d := range []string{bin, "/run/systemd", "/etc/systemd"} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -103,21 +103,7 @@ func StartResolved(t testing.TB, env *Env) *Resolved {
 		t.Fatal(err)
 	}
 
-	busConf := filepath.Join(r.dir, "system-bus.conf")
-	if err := os.WriteFile(busConf, []byte(busConfig), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bus := exec.Command("dbus-daemon", "--nofork", "--nopidfile", "--config-file="+busConf)
-	var busOut syncBuffer
-	bus.Stdout, bus.Stderr = &busOut, &busOut
-	if err := bus.Start(); err != nil {
-		t.Fatalf("nstest: starting dbus-daemon (is the dbus package installed?): %v", err)
-	}
-	t.Cleanup(func() { _ = bus.Process.Kill(); _ = bus.Wait() })
-	waitFor(t, "the private system bus /run/dbus/system_bus_socket", func() error {
-		_, err := os.Stat("/run/dbus/system_bus_socket")
-		return err
-	}, &busOut)
+	startSystemBus(t, r.dir)
 
 	script := func(name, body string) {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte(body), 0o755); err != nil {
@@ -146,6 +132,34 @@ func StartResolved(t testing.TB, env *Env) *Resolved {
 	})
 	waitFor(t, "systemd-resolved on the bus and its stub on 127.0.0.53", r.ready, nil)
 	return r
+}
+
+// startSystemBus starts a private system bus (dbus-daemon on
+// /run/dbus/system_bus_socket, allow-all policy) unless one runs already,
+// and stops it at the end of the test.
+func startSystemBus(t testing.TB, dir string) {
+	t.Helper()
+	if _, err := os.Stat("/run/dbus/system_bus_socket"); err == nil {
+		return
+	}
+	if err := os.MkdirAll("/run/dbus", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	busConf := filepath.Join(dir, "system-bus.conf")
+	if err := os.WriteFile(busConf, []byte(busConfig), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bus := exec.Command("dbus-daemon", "--nofork", "--nopidfile", "--config-file="+busConf)
+	var busOut syncBuffer
+	bus.Stdout, bus.Stderr = &busOut, &busOut
+	if err := bus.Start(); err != nil {
+		t.Fatalf("nstest: starting dbus-daemon (is the dbus package installed?): %v", err)
+	}
+	t.Cleanup(func() { _ = bus.Process.Kill(); _ = bus.Wait() })
+	waitFor(t, "the private system bus /run/dbus/system_bus_socket", func() error {
+		_, err := os.Stat("/run/dbus/system_bus_socket")
+		return err
+	}, &busOut)
 }
 
 // addSystemUser adds a system user and group of that name to the overlay's
