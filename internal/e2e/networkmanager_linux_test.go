@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -39,7 +40,7 @@ func waitResolvConf(t *testing.T, want string) fileState {
 func TestNetworkManagerActivation(t *testing.T) {
 	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
 		ctx := context.Background()
-		nm := nstest.StartNetworkManager(t, env)
+		nm := nstest.StartNetworkManager(t, env, "default")
 		network := startUpstream(t, nstest.PeerAddr.String()+":53", map[string]string{"shop.tickets.example": upstreamAddr, "www.other.example": upstreamAddr})
 		stopNew, err := fixedServer("127.0.0.3:53", "198.51.100.3")
 		if err != nil {
@@ -100,4 +101,100 @@ func TestNetworkManagerActivation(t *testing.T) {
 		}
 		sameState(t, "deactivate after NetworkManager's rewrite", stateOf(t, nstest.ResolvConfPath), newOrig)
 	})
+}
+
+// TestNetworkManagerWithResolved is the Ubuntu desktop: NetworkManager hands
+// the connection's servers to systemd-resolved, resolv.conf points at
+// resolved's stub, so the systemd-resolved backend is chosen. When the
+// connection's servers change, the watcher follows them into the drop-in's
+// fallback list, so a dead dnspin falls back to the new network's server.
+func TestNetworkManagerWithResolved(t *testing.T) {
+	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
+		ctx := context.Background()
+		rd := nstest.StartResolved(t, env)
+		nm := nstest.StartNetworkManager(t, env, "systemd-resolved")
+		network := startUpstream(t, nstest.PeerAddr.String()+":53", map[string]string{"shop.tickets.example": upstreamAddr, "www.other.example": upstreamAddr})
+		// The next network's server: another non-loopback address (resolved
+		// asks link servers through the link, where loopback is not).
+		const nextNet = "198.18.254.2"
+		if out, err := exec.Command("ip", "addr", "add", nextNet+"/24", "dev", "dnsv1").CombinedOutput(); err != nil {
+			t.Fatalf("ip addr add: %v: %s", err, out)
+		}
+		stopNext, err := fixedServer(nextNet+":53", "198.51.100.3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer stopNext()
+		treeBefore := nstest.Tree(t, "/etc/systemd")
+		nm.Nmcli(t, "connection", "add", "type", "ethernet", "ifname", "dnsv0", "con-name", "lan",
+			"ipv4.method", "manual", "ipv4.addresses", nstest.VethAddr.String()+"/30", "ipv4.dns", nstest.PeerAddr.String(),
+			"ipv4.dns-search", "lan", "ipv6.method", "disabled")
+		nm.Nmcli(t, "connection", "up", "lan")
+		waitLinkDNS(t, rd, nstest.PeerAddr.String())
+		if got := getent(t, "shop.tickets.example"); got != upstreamAddr {
+			t.Fatalf("before activation: %s", got)
+		}
+
+		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
+		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
+		rcJSON, _ := json.Marshal(rc)
+		dnspin := env.Spawn(t, "resolver", string(rcJSON))
+		c, err := installer.NewConfigurator(ctx, options(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Apply(ctx, scopedPlan); err != nil {
+			t.Fatal(err)
+		}
+		if snap, err := c.Current(ctx); err != nil || snap.Backend != string(installer.BackendResolved) {
+			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend", snap, err)
+		}
+		network.dark.Store(true)
+		if got := timedGetent(t, "outage", "shop.tickets.example"); got != pinAddr {
+			t.Fatalf("outage: %s, want the pin %s", got, pinAddr)
+		}
+
+		// Another network: NetworkManager hands resolved the new server.
+		nm.Nmcli(t, "connection", "modify", "lan", "ipv4.dns", nextNet)
+		nm.Nmcli(t, "connection", "up", "lan")
+		waitLinkDNS(t, rd, nextNet)
+		changed, err := c.(installer.Reasserter).Reassert(ctx)
+		if err != nil || !changed {
+			t.Fatalf("Reassert after the network change = %v %v", changed, err)
+		}
+		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 "+nextNet) {
+			t.Fatalf("resolvectl dns after the network change:\n%s\nwant dnspin, then the new network's server", got)
+		}
+		if err := dnspin.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		if got := timedGetent(t, "dnspin killed on the new network", "shop.tickets.example"); got != "198.51.100.3" {
+			t.Fatalf("after kill -9: %s, want the new network's 198.51.100.3", got)
+		}
+		if err := c.Restore(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := rd.Resolvectl(t, "dns"); strings.Contains(got, "127.0.0.1") || !strings.Contains(got, "(dnsv0): "+nextNet) {
+			t.Fatalf("resolvectl dns after deactivate:\n%s\nwant no dnspin, the network's server on dnsv0", got)
+		}
+		if d := nstest.TreeDiff(treeBefore, nstest.Tree(t, "/etc/systemd")); len(d) > 0 {
+			t.Fatalf("/etc/systemd after deactivate differs:\n%s", strings.Join(d, "\n"))
+		}
+	})
+}
+
+// waitLinkDNS waits (bounded) until resolved lists server on dnsv0.
+func waitLinkDNS(t *testing.T, rd *nstest.Resolved, server string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, _ := rd.TryResolvectl("dns", "dnsv0")
+		if strings.Contains(out, server) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NetworkManager did not hand %s to resolved for dnsv0: %s", server, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

@@ -36,7 +36,7 @@ type NetworkManager struct {
 const nmConfig = `[main]
 plugins=keyfile
 no-auto-default=*
-dns=default
+dns=%s
 
 [keyfile]
 unmanaged-devices=interface-name:dnsv1
@@ -47,9 +47,12 @@ managed=1
 `
 
 // StartNetworkManager starts NetworkManager in env (made with
-// Options{PIDNamespace: true}) and waits until nmcli says it runs. nmcli is
-// put first in PATH for everything the test runs.
-func StartNetworkManager(t testing.TB, env *Env) *NetworkManager {
+// Options{PIDNamespace: true}) and waits until nmcli says it runs. dns is
+// its [main] dns setting: "default" (it writes /etc/resolv.conf) or
+// "systemd-resolved" (it hands each link's servers to resolved over D-Bus,
+// as on Ubuntu; start resolved first). nmcli is put first in PATH for
+// everything the test runs.
+func StartNetworkManager(t testing.TB, env *Env, dns string) *NetworkManager {
 	t.Helper()
 	if !env.Opts.PIDNamespace {
 		t.Fatal("nstest: StartNetworkManager needs Options{PIDNamespace: true}, so the daemons die with the test")
@@ -80,7 +83,7 @@ func StartNetworkManager(t testing.TB, env *Env) *NetworkManager {
 	}
 	startSystemBus(t, env.Dir)
 	conf := filepath.Join(nm.dir, "NetworkManager.conf")
-	if err := os.WriteFile(conf, []byte(nmConfig), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nmConfig, dns)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	wrapper := fmt.Sprintf("#!/bin/sh\n# Written by internal/nstest: the unpacked nmcli with its library.\nLD_LIBRARY_PATH=%s exec %s \"$@\"\n", nm.libs, filepath.Join(nm.root, "usr/bin/nmcli"))
