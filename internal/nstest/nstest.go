@@ -77,7 +77,18 @@
 //	Getent(ctx, "ahostsv4", name) / MustGetent(t, "ahostsv4", name)
 //	ReadResolvConf(t) / WriteResolvConfBehindBack(t, content, perm)
 //	FindDeb(t, "resolvconf") / env.InstallDeb(t, deb) // a package's files, unpacked into the namespace
-//	VethAddr, ResolvConfPath, Ready
+//	VethAddr, PeerAddr, ResolvConfPath, Ready
+//	Tree(t, dir) / TreeDiff(before, after) // a directory tree, compared
+//
+// # Real DNS daemons (Linux)
+//
+// With Options{PIDNamespace: true} the body can run the desktop's own DNS
+// daemons from Debian's packages (found by FindDeb in $DNSPIN_TEST_DEBS),
+// unpacked once into a cache directory and run from there, on a private
+// system bus:
+//
+//	StartResolved(t, env)             // systemd-resolved; resolv.conf -> its stub
+//	StartNetworkManager(t, env, dns)  // NetworkManager managing dnsv0
 //
 // Servers started in the body may listen on any 127.0.0.0/8 address and on
 // port 53: the namespace's loopback is private. Only the namespace's own
