@@ -99,8 +99,10 @@ func TestResolvedScopedActivation(t *testing.T) {
 		if err != nil || snap.Backend != string(installer.BackendResolved) || !snap.Activated {
 			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend, active", snap, err)
 		}
-		if got := rd.Resolvectl(t, "domain"); !strings.Contains(got, "Global: ~tickets.example") {
-			t.Fatalf("resolvectl domain after activation:\n%s\nwant the platform routed globally (~tickets.example)", got)
+		// Only the platform's domain is routed to dnspin's (global) servers:
+		// no "~.", and the link keeps its own search domain.
+		if got := rd.Resolvectl(t, "domain"); !strings.Contains(got, "Global: ~tickets.example\n") || !strings.Contains(got, "(dnsv0): lan\n") {
+			t.Fatalf("resolvectl domain after activation:\n%s\nwant exactly ~tickets.example routed globally, dnsv0 keeping lan", got)
 		}
 		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 "+nstest.PeerAddr.String()) {
 			t.Fatalf("resolvectl dns after activation:\n%s\nwant dnspin first, the network's server after it", got)
