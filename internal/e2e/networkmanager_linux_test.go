@@ -125,7 +125,7 @@ func TestNetworkManagerWithResolved(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer stopNext()
-		treeBefore := nstest.Tree(t, "/etc/systemd")
+		treeBefore := nstest.Tree(t, filepath.Join(env.EtcChanges(), "systemd"))
 		nm.Nmcli(t, "connection", "add", "type", "ethernet", "ifname", "dnsv0", "con-name", "lan",
 			"ipv4.method", "manual", "ipv4.addresses", nstest.VethAddr.String()+"/30", "ipv4.dns", nstest.PeerAddr.String(),
 			"ipv4.dns-search", "lan", "ipv6.method", "disabled")
@@ -177,7 +177,7 @@ func TestNetworkManagerWithResolved(t *testing.T) {
 		if got := rd.Resolvectl(t, "dns"); strings.Contains(got, "127.0.0.1") || !strings.Contains(got, "(dnsv0): "+nextNet) {
 			t.Fatalf("resolvectl dns after deactivate:\n%s\nwant no dnspin, the network's server on dnsv0", got)
 		}
-		if d := nstest.TreeDiff(treeBefore, nstest.Tree(t, "/etc/systemd")); len(d) > 0 {
+		if d := nstest.TreeDiff(treeBefore, nstest.Tree(t, filepath.Join(env.EtcChanges(), "systemd"))); len(d) > 0 {
 			t.Fatalf("/etc/systemd after deactivate differs:\n%s", strings.Join(d, "\n"))
 		}
 	})

@@ -381,6 +381,12 @@ func Tree(t testing.TB, root string) map[string]string {
 	return tree
 }
 
+// EtcChanges is the upper layer of the namespace's /etc overlay: what the
+// test changed in /etc, and nothing else. Compare Trees of it, not of /etc:
+// the machine's own /etc shows through the overlay, and other programs on a
+// shared machine (package installs) change it while a test runs.
+func (e *Env) EtcChanges() string { return filepath.Join(e.Dir, "etc-upper") }
+
 // TreeDiff lists what differs between two Trees, one line per path.
 func TreeDiff(before, after map[string]string) []string {
 	var diff []string
