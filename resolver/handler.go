@@ -35,7 +35,9 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 		}
 		return
 	}
-	if out, _ := r.answer(r.ctx, req, tcp); out != nil {
+	ctx, done := r.admit(r.ctx)
+	defer done()
+	if out, _ := r.answer(ctx, req, tcp); out != nil {
 		w.Write(out)
 	}
 }
@@ -145,7 +147,7 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 			return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
 		}
 		if out, src := r.backup(a); out != nil {
-			r.startFlight(a)
+			r.startFlight(ctx, a) // nil over capacity: the backup answers anyway
 			return out, src
 		}
 	}
@@ -233,7 +235,13 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 	if e := r.cache.get(a.key); e != nil && e.fresh(now) {
 		return r.fromEntry(e, a.wq, now, 0, nil), SourceCache
 	}
-	f := r.startFlight(a)
+	f := r.startFlight(ctx, a)
+	if f == nil { // over capacity: answer now with what we have
+		if out, src := fallback(a); out != nil {
+			return out, src
+		}
+		return r.servfail(a, errOverCapacity), SourceServfail
+	}
 	if a.c.upstreamsDown() {
 		select {
 		case <-f.done:
@@ -555,6 +563,8 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) ([]net
 	q.SetEdns0(ednsUDPSize, false) // so a failure carries its reason (EDE)
 	// decide, not answer: dnspin's own lookups are not client answers, and
 	// `dnspin check` proves the system path by the answer counters rising.
+	ctx, done := r.admit(ctx)
+	defer done()
 	out, src := r.decide(ctx, q, true)
 	m := new(dns.Msg)
 	if out == nil || m.Unpack(out) != nil {

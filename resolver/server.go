@@ -23,6 +23,19 @@ type Options struct {
 	Logger    *slog.Logger               // nil: discard
 	Now       func() time.Time           // nil: time.Now (cache TTLs, stale age, learned age, state_since)
 	Upstreams func(addr string) Upstream // nil: real UDP/TCP upstream for addr (test seam)
+
+	limits       *limits // nil: the defaults (maxFlights...); tests shrink them
+	freeOSMemory func()  // nil: debug.FreeOSMemory (test seam of trimLoop)
+}
+
+// limits are the bounds of admission control.
+type limits struct {
+	flights, waiting, tcpConns int
+	trimEvery                  time.Duration
+}
+
+func defaultLimits() limits {
+	return limits{flights: maxFlights, waiting: maxWaiting, tcpConns: maxTCPConns, trimEvery: trimEvery}
 }
 
 // Resolver is dnspin's DNS server. Create it with New, then Start it.
@@ -30,7 +43,7 @@ type Resolver struct {
 	log         *slog.Logger
 	now         func() time.Time
 	newUpstream func(addr string) Upstream
-	bufs        *sync.Pool // 64 KiB read buffers
+	bufs        *sync.Pool // upstream UDP read buffers (upstreamBufSize)
 
 	cfg     atomic.Pointer[settings]
 	mode    atomic.Value // Mode
@@ -40,7 +53,15 @@ type Resolver struct {
 	counts  [len(sources)]atomic.Uint64
 
 	flightMu sync.Mutex
-	flights  map[string]*flight
+	flights  map[string]*flight // at most maxFlights
+
+	// Admission control (see maxFlights): lookups refused, and when the
+	// refusals were last logged.
+	shed         atomic.Uint64
+	shedLog      atomic.Int64 // unix nanoseconds of the next log line allowed
+	busy         atomic.Bool  // load was high since the last trim check
+	lim          limits
+	freeOSMemory func()
 
 	mu       sync.Mutex // guards the fields below
 	base     Config     // as last given to New or Reconfigure
@@ -57,7 +78,7 @@ type Resolver struct {
 	udp     []*net.UDPConn
 	tcp     []*dns.Server
 	addrs   []string
-	slow    chan struct{} // bounds concurrent slow-path queries
+	waiting chan struct{} // a slot per query that may wait on upstream (maxWaiting)
 }
 
 // settings is the configuration in effect, swapped atomically as a whole.
@@ -83,8 +104,41 @@ func (r *Resolver) count(s Source) {
 
 const (
 	noBackupMax = 32
-	maxSlow     = 4096 // queries waiting on upstream at once; more get SERVFAIL at once
 	saveEvery   = 30 * time.Second
+)
+
+// Bounds that hold under any load; past them a query is answered at once
+// from what dnspin has (pin, learned, stale), else SERVFAIL, never dropped.
+// A lookup with a silent upstream lasts resolveTimeout (3.6 s by default),
+// so at 10k queries per second of new names nothing short of these caps
+// keeps memory bounded. Measured with internal/bench/load.sh (see
+// docs/benchmarks.md): about 20 KiB per lookup and 8 KiB per waiting query.
+const (
+	// maxFlights caps upstream lookups in flight (like unbound's
+	// num-queries-per-thread, 1024, or dnsmasq's dns-forward-max). Each
+	// holds a goroutine and up to maxAttempts goroutines and sockets.
+	maxFlights = 1024
+	// maxAttempts caps the exchanges (and so goroutines and upstream
+	// sockets) one lookup starts, hedging and retries included.
+	maxAttempts = 3
+	// maxWaiting caps queries waiting on upstream: UDP queries that are not
+	// cache hits, TCP queries and Lookup calls. Past it a UDP query is
+	// answered in the reading goroutine without waiting.
+	maxWaiting = 2048
+	// maxTCPConns caps open client TCP connections (a goroutine each);
+	// past it a new connection is closed at once, so the client moves on
+	// to its next server instead of waiting.
+	maxTCPConns = 256
+	// udpRecvBuffer is the receive buffer asked for on listening UDP
+	// sockets: 4 MiB hold ~20,000 queries, time enough for the readers to
+	// catch up after a pause (a GC, a burst) instead of the kernel
+	// dropping queries. Best effort: the kernel may clamp it.
+	udpRecvBuffer = 4 << 20
+	// shedLogEvery spaces the "over capacity" log lines.
+	shedLogEvery = 10 * time.Second
+	// trimEvery is how often the resolver looks whether a burst of load is
+	// over, to hand its memory back to the OS (see trimLoop).
+	trimEvery = 5 * time.Second
 )
 
 // New checks cfg, fills in defaults and loads learned answers from
@@ -95,14 +149,22 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		return nil, err
 	}
 	r := &Resolver{
-		log:         o.Logger,
-		now:         o.Now,
-		newUpstream: o.Upstreams,
-		bufs:        newBufPool(),
-		flights:     map[string]*flight{},
-		changed:     make(chan struct{}),
-		kick:        make(chan struct{}, 1),
-		slow:        make(chan struct{}, maxSlow),
+		log:          o.Logger,
+		now:          o.Now,
+		newUpstream:  o.Upstreams,
+		bufs:         newBufPool(),
+		flights:      map[string]*flight{},
+		changed:      make(chan struct{}),
+		kick:         make(chan struct{}, 1),
+		lim:          defaultLimits(),
+		freeOSMemory: o.freeOSMemory,
+	}
+	if o.limits != nil {
+		r.lim = *o.limits
+	}
+	r.waiting = make(chan struct{}, r.lim.waiting)
+	if r.freeOSMemory == nil {
+		r.freeOSMemory = debug.FreeOSMemory
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -125,10 +187,6 @@ func New(cfg Config, o Options) (*Resolver, error) {
 	r.base = cfg
 	r.applyLocked()
 	return r, nil
-}
-
-func newBufPool() *sync.Pool {
-	return &sync.Pool{New: func() any { b := make([]byte, dns.MaxMsgSize); return &b }}
 }
 
 func withDefaults(c Config) Config {
@@ -257,6 +315,11 @@ func (r *Resolver) Start(ctx context.Context) error {
 			if err != nil {
 				return fail(&ListenError{Addr: a, Net: "udp", Err: err})
 			}
+			if got, err := setRecvBuffer(uc, udpRecvBuffer); err != nil {
+				r.log.Warn("UDP receive buffer not enlarged: bursts of queries may be dropped by the kernel", "addr", a, "want", udpRecvBuffer, "err", err)
+			} else if got > 0 && got < udpRecvBuffer {
+				r.log.Info("UDP receive buffer clamped by the kernel (raise net.core.rmem_max on Linux, kern.ipc.maxsockbuf on macOS)", "addr", a, "want", udpRecvBuffer, "got", got)
+			}
 			bound := uc.LocalAddr().(*net.UDPAddr).AddrPort()
 			bound = netip.AddrPortFrom(ap.Addr(), bound.Port()) // keep the zone-less spelling
 			tl, err := net.Listen("tcp", bound.String())
@@ -267,7 +330,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 				}
 				return fail(&ListenError{Addr: bound.String(), Net: "tcp", Err: err})
 			}
-			udp, tcp = append(udp, uc), append(tcp, tl)
+			udp, tcp = append(udp, uc), append(tcp, limitListener(tl, r.lim.tcpConns, func() { r.noteShed("TCP connection") }))
 			addrs = append(addrs, bound.String())
 			break
 		}
@@ -297,9 +360,10 @@ func (r *Resolver) Start(ctx context.Context) error {
 		}()
 		<-started // else a quick Shutdown finds it "not started" and it serves on
 	}
-	r.wg.Add(2)
+	r.wg.Add(3)
 	go func() { defer r.wg.Done(); r.probeLoop(r.ctx) }()
 	go func() { defer r.wg.Done(); r.saveLoop(r.ctx) }()
+	go func() { defer r.wg.Done(); r.trimLoop(r.ctx) }()
 	c := r.cfg.Load()
 	r.log.Debug("dnspin resolver listening", "addrs", addrs, "upstreams", c.Upstreams, "domains", c.Domains, "pins", c.pins.n, "mode", r.Mode())
 	return nil
@@ -489,16 +553,34 @@ type flight struct {
 // under way. The exchange runs on the resolver's context, not the client's:
 // it ends after resolveTimeout and fills the cache (and learned answers for
 // protected names) whoever is still waiting.
-func (r *Resolver) startFlight(a *asked) *flight {
+//
+// It returns nil when the query must not wait on upstream: maxFlights
+// lookups are under way already, or ctx says so (admit found no room). The
+// caller then answers at once with what it has (pin, learned, stale) or
+// SERVFAIL.
+func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
+	if mustNotWait(ctx) {
+		r.noteShed("query")
+		return nil
+	}
 	k := string(a.key)
 	r.flightMu.Lock()
 	if f := r.flights[k]; f != nil {
 		r.flightMu.Unlock()
 		return f
 	}
+	n := len(r.flights)
+	if n >= r.lim.flights {
+		r.flightMu.Unlock()
+		r.noteShed("upstream lookup")
+		return nil
+	}
 	f := &flight{done: make(chan struct{})}
 	r.flights[k] = f
 	r.flightMu.Unlock()
+	if n >= r.lim.flights/4 {
+		r.busy.Store(true)
+	}
 
 	qq := a.q.Question[0]
 	up := &dns.Msg{MsgHdr: dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: a.wq.cd}, Question: []dns.Question{qq}}
@@ -546,6 +628,74 @@ func (r *Resolver) startFlight(a *asked) *flight {
 	return f
 }
 
+// noWait marks a context whose query must not wait on upstream.
+type noWait struct{}
+
+func mustNotWait(ctx context.Context) bool { return ctx.Value(noWait{}) != nil }
+
+// admit takes a slot for a query that may wait on upstream. Without a free
+// slot the query still gets an answer, only without waiting: the returned
+// context makes startFlight refuse. done gives the slot back.
+func (r *Resolver) admit(ctx context.Context) (_ context.Context, done func()) {
+	select {
+	case r.waiting <- struct{}{}:
+		return ctx, func() { <-r.waiting }
+	default:
+		return context.WithValue(ctx, noWait{}, true), func() {}
+	}
+}
+
+// errOverCapacity is the SERVFAIL reason when a query could not wait.
+var errOverCapacity = errors.New("dnspin is over capacity: too many upstream lookups under way, answered without waiting")
+
+// noteShed counts a query or connection turned away by admission control
+// and logs it, at most once per shedLogEvery, with the load at that moment.
+func (r *Resolver) noteShed(what string) {
+	n := r.shed.Add(1)
+	r.busy.Store(true)
+	now := r.now().UnixNano()
+	next := r.shedLog.Load()
+	if now < next || !r.shedLog.CompareAndSwap(next, now+int64(shedLogEvery)) {
+		return
+	}
+	r.flightMu.Lock()
+	flights := len(r.flights)
+	r.flightMu.Unlock()
+	r.log.Warn("over capacity: answering from pins, learned or stale answers, else SERVFAIL, without waiting on upstream",
+		"turned_away", what, "total_turned_away", n, "lookups", flights, "max_lookups", r.lim.flights,
+		"waiting", len(r.waiting), "max_waiting", r.lim.waiting, "goroutines", runtime.NumGoroutine())
+}
+
+// trimLoop hands memory back to the OS once a burst of load is over. The
+// Go runtime returns freed memory only gradually, and without allocation
+// no collection runs for up to two minutes: after a burst with a failing
+// upstream the process would keep its peak (tens of MB) long after. One
+// forced collection per burst is cheap next to that.
+func (r *Resolver) trimLoop(ctx context.Context) {
+	t := time.NewTicker(r.lim.trimEvery)
+	defer t.Stop()
+	wasBusy := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		busy := r.busy.Swap(false)
+		r.flightMu.Lock()
+		flights := len(r.flights)
+		r.flightMu.Unlock()
+		if flights >= r.lim.flights/4 || len(r.waiting) >= r.lim.waiting/4 {
+			busy = true
+		}
+		if wasBusy && !busy {
+			r.freeOSMemory()
+			r.log.Debug("load burst over: memory handed back to the OS")
+		}
+		wasBusy = busy
+	}
+}
+
 // survive turns a panic while answering into an error log and a SERVFAIL
 // (then) instead of a dead resolver: one bad query must not take DNS away
 // from the whole machine. It must be deferred directly.
@@ -570,5 +720,47 @@ func unwrapSyscall(err error) error {
 	if errors.As(err, &se) {
 		return se.Err
 	}
+	return err
+}
+
+// limitListener hands out at most n connections at once. Past that it
+// closes new ones at once: a client then tries its next server now, where
+// a connection left in the accept queue would cost it its whole timeout.
+func limitListener(l net.Listener, n int, full func()) net.Listener {
+	return &limitedListener{Listener: l, slots: make(chan struct{}, n), full: full}
+}
+
+type limitedListener struct {
+	net.Listener
+	slots chan struct{}
+	full  func()
+}
+
+func (l *limitedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return &limitedConn{Conn: c, release: func() { <-l.slots }}, nil
+		default:
+			c.Close()
+			l.full()
+		}
+	}
+}
+
+// limitedConn gives its slot back on the first Close.
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
 	return err
 }

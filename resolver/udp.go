@@ -12,7 +12,7 @@ import (
 
 // The UDP hot path. Cache hits are answered in the reading goroutine from
 // packed bytes (fastAnswer); everything that may wait on upstream goes to
-// its own goroutine, bounded by r.slow.
+// its own goroutine, bounded by maxWaiting (see slowUDP).
 
 const (
 	udpBatch   = 32
@@ -117,26 +117,35 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 }
 
 // slowUDP answers a query that is not a plain cache hit in its own
-// goroutine. When too many wait already it gets SERVFAIL at once.
+// goroutine, which may wait on upstream. When maxWaiting queries wait
+// already it answers here in the reading goroutine, without waiting: from
+// the cache, a pin, a learned or a stale answer, else SERVFAIL. That costs
+// microseconds, so the readers keep up and the kernel drops nothing.
 func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
-	select {
-	case r.slow <- struct{}{}:
-	default:
-		if b := overloaded(pkt); b != nil {
-			uc.WriteToUDPAddrPort(b, from)
-		}
+	ctx, done := r.admit(r.ctx)
+	if mustNotWait(ctx) {
+		func() {
+			defer r.survive("query", func() {
+				if b := overloaded(pkt); b != nil {
+					uc.WriteToUDPAddrPort(b, from)
+				}
+			})
+			if b := r.slowAnswer(ctx, pkt, false); b != nil {
+				uc.WriteToUDPAddrPort(b, from)
+			}
+		}()
 		return
 	}
 	pkt = append([]byte(nil), pkt...)
 	r.wg.Add(1)
 	go func() {
-		defer func() { <-r.slow; r.wg.Done() }()
+		defer func() { done(); r.wg.Done() }()
 		defer r.survive("query", func() {
 			if b := overloaded(pkt); b != nil {
 				uc.WriteToUDPAddrPort(b, from)
 			}
 		})
-		if b := r.slowAnswer(r.ctx, pkt, false); b != nil {
+		if b := r.slowAnswer(ctx, pkt, false); b != nil {
 			uc.WriteToUDPAddrPort(b, from)
 		}
 	}()

@@ -7,3 +7,9 @@ import "net"
 // serveUDP reads one packet per system call where batches are not
 // available.
 func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPPlain(uc) }
+
+// setRecvBuffer asks for a receive buffer of n bytes. What the kernel
+// granted is not read back here (0: unknown).
+func setRecvBuffer(uc *net.UDPConn, n int) (int, error) {
+	return 0, uc.SetReadBuffer(n)
+}

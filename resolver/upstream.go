@@ -50,6 +50,19 @@ func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
 	return u
 }
 
+// upstreamBufSize is the read buffer for a UDP reply: we ask upstreams for
+// at most ednsUDPSize bytes over UDP (the OPT record of every query), so a
+// longer datagram breaks that promise. One byte more tells it apart: it is
+// treated as truncated and asked again over TCP, whose reads are sized by the
+// length prefix (dns.Conn.ReadMsg). 64 KiB buffers per read made a silent
+// upstream cost ~1 GB at 10k queries per second.
+const upstreamBufSize = ednsUDPSize + 1
+
+// newBufPool pools the UDP read buffers of the upstreams of one resolver.
+func newBufPool() *sync.Pool {
+	return &sync.Pool{New: func() any { b := make([]byte, upstreamBufSize); return &b }}
+}
+
 // Opening a socket per query costs more than the rest of a cache miss, so
 // sockets are reused, but each for a few queries only: the source port then
 // still changes often, and with the random ID keeps off-path spoofing hard.
@@ -179,6 +192,9 @@ func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (_ *dns.
 		n, err := c.Read(buf)
 		if err != nil {
 			return nil, netErr(ctx, err)
+		}
+		if n == len(buf) { // more than the ednsUDPSize we asked for: cut off, so ask over TCP
+			return &dns.Msg{MsgHdr: dns.MsgHdr{Id: q.Id, Response: true, Truncated: true}, Question: q.Question}, nil
 		}
 		r := new(dns.Msg)
 		if r.Unpack(buf[:n]) != nil || !matches(q, r) {
@@ -352,6 +368,10 @@ func rank(ups []*upstreamState) []*upstreamState {
 // once; one that stays silent for hedge makes the next one go alongside, so
 // a dead first upstream costs hedge, not the query. A lone upstream is asked
 // twice, so one lost packet does not fail the query.
+//
+// At most maxAttempts exchanges are started per lookup (a goroutine and a
+// socket each), whatever the number of upstreams: with the cap on lookups
+// in flight that bounds goroutines and sockets under any load.
 func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.Duration) (*dns.Msg, error) {
 	if len(ups) == 0 {
 		return nil, errors.New("no upstream servers configured: set upstreams in the config")
@@ -360,6 +380,7 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 	if len(order) == 1 {
 		order = append(order, order[0])
 	}
+	order = order[:min(len(order), maxAttempts)]
 	type result struct {
 		i    int
 		u    *upstreamState
