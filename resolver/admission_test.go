@@ -450,3 +450,37 @@ func TestExchangeAttemptsBounded(t *testing.T) {
 		t.Fatalf("%d exchanges for one lookup, want %d", n, maxAttempts)
 	}
 }
+
+// A lone upstream is asked again after a lost packet, not after it
+// answered SERVFAIL: that would double the load on a failing server.
+func TestLoneUpstreamRetry(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply func(q *dns.Msg) (*dns.Msg, error)
+		want  int32
+	}{
+		{"servfail", func(q *dns.Msg) (*dns.Msg, error) {
+			m := new(dns.Msg)
+			m.SetRcode(q, dns.RcodeServerFailure)
+			return m, nil
+		}, 1},
+		{"lost", func(*dns.Msg) (*dns.Msg, error) { return nil, errTimeout }, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asked atomic.Int32
+			ups := []*upstreamState{{u: &funcUpstream{addr: "192.0.2.1:53",
+				exchange: func(_ context.Context, q *dns.Msg) (*dns.Msg, error) {
+					asked.Add(1)
+					return tc.reply(q)
+				}}}}
+			q := new(dns.Msg)
+			q.SetQuestion("x.example.", dns.TypeA)
+			if _, err := exchange(context.Background(), ups, q, time.Hour); err == nil {
+				t.Fatal("exchange did not fail")
+			}
+			if n := asked.Load(); n != tc.want {
+				t.Fatalf("asked %d times, want %d", n, tc.want)
+			}
+		})
+	}
+}

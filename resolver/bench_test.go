@@ -11,7 +11,7 @@ import (
 )
 
 // Benchmarks of the answer paths without sockets (the full picture with
-// sockets, against dnsmasq and unbound, comes from ../shared/bench; see
+// sockets, against dnsmasq and unbound, comes from internal/bench; see
 // README "Speed and memory").
 
 func benchResolver(b *testing.B, mode Mode) *Resolver {

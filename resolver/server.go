@@ -55,7 +55,7 @@ type Resolver struct {
 	flightMu sync.Mutex
 	flights  map[string]*flight // at most maxFlights
 
-	// Admission control (see maxFlights): lookups refused, and when the
+	// Admission control (see maxFlights): lookups turned away, and when the
 	// refusals were last logged.
 	shed         atomic.Uint64
 	shedLog      atomic.Int64 // unix nanoseconds of the next log line allowed
@@ -114,17 +114,18 @@ const (
 // keeps memory bounded. Measured with internal/bench/load.sh (see
 // docs/benchmarks.md): about 20 KiB per lookup and 8 KiB per waiting query.
 const (
-	// maxFlights caps upstream lookups in flight (like unbound's
-	// num-queries-per-thread, 1024, or dnsmasq's dns-forward-max). Each
-	// holds a goroutine and up to maxAttempts goroutines and sockets.
-	maxFlights = 1024
+	// maxFlights caps upstream lookups in flight. Each holds a goroutine
+	// and up to maxAttempts goroutines and sockets. A desktop rarely has
+	// more than a few dozen; unbound's num-queries-per-thread (1024) and
+	// dnsmasq's dns-forward-max (150) are the same kind of bound.
+	maxFlights = 512
 	// maxAttempts caps the exchanges (and so goroutines and upstream
 	// sockets) one lookup starts, hedging and retries included.
 	maxAttempts = 3
 	// maxWaiting caps queries waiting on upstream: UDP queries that are not
 	// cache hits, TCP queries and Lookup calls. Past it a UDP query is
 	// answered in the reading goroutine without waiting.
-	maxWaiting = 2048
+	maxWaiting = 1024
 	// maxTCPConns caps open client TCP connections (a goroutine each);
 	// past it a new connection is closed at once, so the client moves on
 	// to its next server instead of waiting.

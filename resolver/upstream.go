@@ -367,7 +367,9 @@ func rank(ups []*upstreamState) []*upstreamState {
 // (NOERROR or NXDOMAIN). An upstream that fails makes the next one go at
 // once; one that stays silent for hedge makes the next one go alongside, so
 // a dead first upstream costs hedge, not the query. A lone upstream is asked
-// twice, so one lost packet does not fail the query.
+// twice, so one lost packet does not fail the query; not when it answered
+// with an error (SERVFAIL, REFUSED): that would only double the load on a
+// failing server.
 //
 // At most maxAttempts exchanges are started per lookup (a goroutine and a
 // socket each), whatever the number of upstreams: with the cap on lookups
@@ -439,6 +441,9 @@ func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.
 				x.u.silent(false, x.mark)
 			}
 			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
+			for isRcode(x.err) && next < len(order) && order[next] == x.u {
+				next++ // it answered: the second try is for a lost packet, not a SERVFAIL
+			}
 			if next < len(order) {
 				launch()
 				t.Reset(hedge)

@@ -13,6 +13,9 @@
 #   --after S   seconds RSS is watched after the load (default 60)
 #   --bin PATH  the dnspin binary to measure (default: built from this tree)
 #   --out DIR   logs and raw data (default /tmp/dnspin-load/run-<time>)
+#   --pin       dnspin on CPU 0, dnsperf and the upstream on CPU 1 (Go then runs
+#               with GOMAXPROCS=1). Default: unpinned; on a machine busy with
+#               other work a pinned dnspin shares one core with all of it
 #   --smoke     short run for CI (2000 qps, 3 s per mode, 1 cycle, 5 s after)
 #
 # WHAT IT DOES  (loopback only; every dnsperf run bounded by -l; stops only
@@ -44,7 +47,7 @@ SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$SELF_DIR/../.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
-QPS=10000; DUR=20; FLIP=10; CYCLES=2; AFTER=60; BIN=""; OUT=""
+QPS=10000; DUR=20; FLIP=10; CYCLES=2; AFTER=60; BIN=""; OUT=""; PIN=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --qps) QPS=$2; shift 2;;
@@ -54,9 +57,10 @@ while [ $# -gt 0 ]; do
     --after) AFTER=$2; shift 2;;
     --bin) BIN=$2; shift 2;;
     --out) OUT=$2; shift 2;;
+    --pin) PIN=1; shift;;
     --smoke) QPS=2000; DUR=3; FLIP=2; CYCLES=1; AFTER=5; shift;;
     --inner) INNER=1; shift;;
-    -h|--help) sed -n '2,44p' "$0"; exit 0;;
+    -h|--help) awk 'NR>1 && !/^#/{exit} NR>1{sub(/^# ?/, ""); print}' "$0"; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -75,6 +79,7 @@ if [ -z "${INNER:-}" ]; then
   fi
   (cd "$REPO" && go build -o "$OUT/bin/upstream" ./internal/bench/upstream) || exit 4
   args=(--qps "$QPS" --dur "$DUR" --flip "$FLIP" --cycles "$CYCLES" --after "$AFTER" --bin "$BIN" --out "$OUT" --inner)
+  [ $PIN = 0 ] || args+=(--pin)
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
     exec unshare --net --mount --propagation private bash -c 'ip link set lo up && mount -t tmpfs tmpfs /run && exec "$0" "$@"' "$0" "${args[@]}"
   fi
@@ -84,6 +89,11 @@ fi
 
 # ---------------------------------------------------------------- inner: the run
 UP=127.0.0.70:5370; UP_CTL=127.0.0.70:5380; DP_H=127.0.0.71; DP_P=5371
+SRV_CPU=""; GEN_CPU=""
+if [ $PIN = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then SRV_CPU="taskset -c 0"; GEN_CPU="taskset -c 1"; fi
+# dnsperf's sockets get 4 MiB receive buffers too (-b, KiB): its default is
+# small enough that it drops answers itself when it falls behind for a moment.
+DNSPERF="$GEN_CPU dnsperf -b 4096"
 T0=$(date +%s)
 log() { echo "[$(( $(date +%s) - T0 ))s] $*" >&2; }
 for p in 5370 5371; do
@@ -116,9 +126,10 @@ a = ["192.0.2.10"]
 aaaa = ["2001:db8::10"]
 EOF
 
-"$OUT/bin/upstream" -addr $UP -ctl $UP_CTL -ttl 3600 > "$OUT/upstream.log" 2>&1 &
+$GEN_CPU "$OUT/bin/upstream" -addr $UP -ctl $UP_CTL -ttl 3600 > "$OUT/upstream.log" 2>&1 &
 STARTED+=($!)
-"$BIN" run --config "$OUT/dnspin.toml" > "$OUT/dnspin.log" 2>&1 &
+# gctrace: one line per collection in dnspin.log (heap sizes, for reading the RSS figures)
+GODEBUG=gctrace=1 $SRV_CPU "$BIN" run --config "$OUT/dnspin.toml" > "$OUT/dnspin.log" 2>&1 &
 DPID=$!; STARTED+=($DPID)
 
 ready=0
@@ -145,6 +156,11 @@ answers() { # answer counters from dnspin's status, as "src=N ..."
   "$BIN" status --json --config "$OUT/dnspin.toml" 2>/dev/null |
     tr -d ' \n' | sed -n 's/.*"answers":{\([^}]*\)}.*/\1/p' | tr ',' '\n' | tr -d '"' | tr ':' '=' | sort | tr '\n' ' '
 }
+# Queries the kernel dropped because a socket's receive buffer was full:
+# on dnspin's listening socket (/proc/net/udp "drops"), and in all (the
+# namespace's Udp RcvbufErrors: dnsperf's and the upstream's sockets too).
+sockdrops() { awk -v p=$(printf ':%04X' $DP_P) 'NR>1 && $2 ~ p"$" {d += $NF} END{print d+0}' /proc/net/udp; }
+alldrops() { awk '/^Udp:/{if(!h){for(i=1;i<=NF;i++)c[$i]=i; h=1} else print $c["RcvbufErrors"]}' /proc/net/snmp; }
 IDLE_RSS=$(rss)
 
 # The sampler: one line per 0.5 s (seconds, phase, rss kB, hwm kB, threads, fds).
@@ -165,7 +181,7 @@ log "warm-up (dnspin pid $DPID, idle RSS $(( IDLE_RSS / 1024 )) MB)"
 { for i in $(seq 0 199); do echo "h$i.example.test A"; done
   for i in $(seq 0 49); do echo "w$i.tickets.example.test A"; echo "w$i.tickets.example.test AAAA"; done
 } > "$OUT/warm.txt"
-dnsperf -s $DP_H -p $DP_P -d "$OUT/warm.txt" -n 1 -q 50 -t 5 > "$OUT/dp-warm.txt" 2>&1
+$DNSPERF -s $DP_H -p $DP_P -d "$OUT/warm.txt" -n 1 -q 50 -t 5 > "$OUT/dp-warm.txt" 2>&1
 
 # genmix TAG N: the mixed query file for one phase (unique names per phase).
 genmix() {
@@ -189,6 +205,7 @@ phase() {
   local name=$1 secs=$2 flip=${3:-}
   genmix "$name" $(( QPS * (secs + 1) ))
   local before; before=$(answers)
+  local d0 a0; d0=$(sockdrops); a0=$(alldrops)
   echo "$name" > "$OUT/phase"
   local fp=""
   if [ -n "$flip" ]; then
@@ -197,11 +214,12 @@ phase() {
       done; done ) &
     fp=$!; STARTED+=($fp)
   fi
-  dnsperf -s $DP_H -p $DP_P -d "$OUT/mix-$name.txt" -n 1 -l $secs -Q $QPS -c 8 -q 60000 -t 5 > "$OUT/dp-$name.txt" 2>&1
+  $DNSPERF -s $DP_H -p $DP_P -d "$OUT/mix-$name.txt" -n 1 -l $secs -Q $QPS -c 8 -q 60000 -t 5 > "$OUT/dp-$name.txt" 2>&1
   [ -n "$fp" ] && wait $fp 2>/dev/null
   rm -f "$OUT/mix-$name.txt"
   local after; after=$(answers)
-  awk -v p="$name" -v b="$before" -v a="$after" '
+  local drops="$(( $(sockdrops) - d0 ))/$(( $(alldrops) - a0 ))"
+  awk -v p="$name" -v b="$before" -v a="$after" -v dr="$drops" '
     /Queries sent/{s=$3} /Queries lost/{l=$3} /Queries per second/{q=$4}
     /Response codes/{sub(/.*Response codes: */, ""); gsub(/ \([0-9.]+%\)/, ""); gsub(/, /, ","); rc=$0}
     END{
@@ -209,7 +227,7 @@ phase() {
       n = split(a, y, " "); src = ""
       for (i = 1; i <= n; i++) { split(y[i], kv, "="); d = kv[2] - B[kv[1]]; if (d > 0) src = src kv[1] "=" d "," }
       sub(/,$/, "", src)
-      printf "%s\t%s\t%s\t%.0f\t%s\t%s\n", p, s, l, q, rc, src }' "$OUT/dp-$name.txt" >> "$RES"
+      printf "%s\t%s\t%s\t%.0f\t%s\t%s\t%s\n", p, s, l, q, rc, src, dr }' "$OUT/dp-$name.txt" >> "$RES"
   log "$name: $(tail -1 "$RES" | cut -f2-)"
 }
 
@@ -232,20 +250,21 @@ kill $SAMPLER 2>/dev/null; wait $SAMPLER 2>/dev/null
 # ---------------------------------------------------------------- report
 echo
 echo "== dnspin under ${QPS} qps mixed load, upstream faults: ${DUR}s per mode, then flipping every ${FLIP}s (${CYCLES}x)"
-printf "%-9s %8s %7s %8s %7s %7s %6s  %s\n" phase sent lost lost% rss_MB threads fds "rcodes | answer sources"
-while IFS=$'\t' read -r p s l q rc src; do
+printf "%-9s %8s %7s %8s %11s %7s %7s %6s  %s\n" phase sent lost lost% drops rss_MB threads fds "rcodes | answer sources"
+while IFS=$'\t' read -r p s l q rc src dr; do
   awk -F'\t' -v p="$p" '$2==p{if($3>r)r=$3; if($5>t)t=$5; if($6>f)f=$6} END{printf "%.1f %d %d\n", r/1024, t, f}' "$SAMPLES" | {
     read -r r t f
-    printf "%-9s %8s %7s %7.2f%% %7s %7s %6s  %s | %s\n" "$p" "$s" "$l" "$(awk -v s="$s" -v l="$l" 'BEGIN{print (s>0)?100*l/s:0}')" "$r" "$t" "$f" "$rc" "$src"
+    printf "%-9s %8s %7s %7.2f%% %11s %7s %7s %6s  %s | %s\n" "$p" "$s" "$l" "$(awk -v s="$s" -v l="$l" 'BEGIN{print (s>0)?100*l/s:0}')" "$dr" "$r" "$t" "$f" "$rc" "$src"
   }
 done < "$RES"
+echo "   drops: queries the kernel dropped on dnspin's socket / on all sockets (full receive buffers)"
 echo "   rss_MB/threads/fds: peak of the 0.5 s samples during the phase"
 UNDER=$(awk -F'\t' -v e="$END_T" '$2=="after" && $3 < 32768 {printf "%.0f\n", $1 - e; exit}' "$SAMPLES")
 LOST=$(awk -F'\t' '{l += $3} END{print l+0}' "$RES")
 echo
 printf "idle RSS %.1f MB | peak RSS (VmHWM) %.1f MB | RSS %ss after the load %.1f MB | under 32 MB %s | queries lost %s\n" \
   "$(awk -v k="$IDLE_RSS" 'BEGIN{print k/1024}')" "$(awk -v k="$HWM" 'BEGIN{print k/1024}')" "$AFTER" \
-  "$(awk -v k="$RSS_AFTER" 'BEGIN{print k/1024}')" "${UNDER:+${UNDER}s after the load}${UNDER:-not within ${AFTER}s}" "$LOST"
+  "$(awk -v k="$RSS_AFTER" 'BEGIN{print k/1024}')" "$( [ -n "$UNDER" ] && echo "${UNDER}s after the load" || echo "not within ${AFTER}s" )" "$LOST"
 echo "target: 0 lost, peak RSS <= 64 MB, under 32 MB within 60 s after"
 echo "raw: $OUT (phases.tsv samples.tsv dp-*.txt dnspin.log upstream.log)   total $(( $(date +%s) - T0 ))s"
 [ "$LOST" = 0 ]
