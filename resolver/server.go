@@ -670,12 +670,16 @@ func (r *Resolver) noteShed(what string) {
 // trimLoop hands memory back to the OS once a burst of load is over. The
 // Go runtime returns freed memory only gradually, and without allocation
 // no collection runs for up to two minutes: after a burst with a failing
-// upstream the process would keep its peak (tens of MB) long after. One
-// forced collection per burst is cheap next to that.
+// upstream the process would keep its peak (tens of MB) long after. So it
+// forces a collection and returns free memory at the 1st, 2nd, 4th, 8th
+// and 16th quiet trimEvery after a busy one (5 to 80 s): the later ones
+// catch what the first minute allocates (the learned answers saved, the
+// probes). A few forced collections of a heap of ~10 MB per burst cost
+// milliseconds.
 func (r *Resolver) trimLoop(ctx context.Context) {
 	t := time.NewTicker(r.lim.trimEvery)
 	defer t.Stop()
-	wasBusy := false
+	quiet := -1 // quiet ticks since the last busy one; -1: no burst yet
 	for {
 		select {
 		case <-ctx.Done():
@@ -689,11 +693,16 @@ func (r *Resolver) trimLoop(ctx context.Context) {
 		if flights >= r.lim.flights/4 || len(r.waiting) >= r.lim.waiting/4 {
 			busy = true
 		}
-		if wasBusy && !busy {
-			r.freeOSMemory()
-			r.log.Debug("load burst over: memory handed back to the OS")
+		switch {
+		case busy:
+			quiet = 0
+		case quiet >= 0 && quiet < 16:
+			quiet++
+			if quiet&(quiet-1) == 0 { // 1, 2, 4, 8, 16
+				r.freeOSMemory()
+				r.log.Debug("load burst over: memory handed back to the OS", "quiet_for", time.Duration(quiet)*r.lim.trimEvery)
+			}
 		}
-		wasBusy = busy
 	}
 }
 

@@ -1,6 +1,7 @@
 package resolver
 
 import (
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -17,7 +18,30 @@ import (
 const (
 	udpBatch   = 32
 	udpReadBuf = 4096 // a query is never near this; bigger ones are dropped as truncated
+	// behindAfter full batches in a row (at least that many times udpBatch
+	// queries queued in the socket) mean queries arrive faster than the
+	// resolver answers them, e.g. when it gets little CPU. Until a read
+	// finds the queue short again, queries that are not cache hits are
+	// answered at once from what dnspin has, else SERVFAIL, without an
+	// upstream lookup (microseconds instead of tens of them): the queue
+	// drains instead of overflowing, and no query is dropped unanswered.
+	behindAfter = 4
 )
+
+// backlog tells from the sizes of successive batch reads whether a
+// reader has fallen behind.
+type backlog struct{ full int }
+
+// observe records a read of n packets into a batch of size max and tells
+// whether the reader is behind.
+func (b *backlog) observe(n, max int) bool {
+	if n < max {
+		b.full = 0
+		return false
+	}
+	b.full++
+	return b.full >= behindAfter
+}
 
 // serveUDPPlain reads one packet per system call.
 func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
@@ -44,7 +68,7 @@ func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
 			uc.WriteToUDPAddrPort(b, from)
 			continue
 		}
-		r.slowUDP(uc, buf[:n], from)
+		r.slowUDP(uc, buf[:n], from, false)
 	}
 }
 
@@ -69,6 +93,7 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 		outs[i] = make([]byte, 0, 1024)
 	}
 	key := make([]byte, 0, 300)
+	var bl backlog
 	for {
 		n, err := bc.ReadBatch(rms, 0)
 		if err != nil {
@@ -77,6 +102,7 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 			}
 			continue
 		}
+		behind := bl.observe(n, len(rms))
 		w := 0
 		now := r.now() // once per batch
 		c := r.cfg.Load()
@@ -100,7 +126,7 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 				continue
 			}
 			if ua, ok := m.Addr.(*net.UDPAddr); ok {
-				r.slowUDP(uc, pkt, ua.AddrPort())
+				r.slowUDP(uc, pkt, ua.AddrPort(), behind)
 			}
 		}
 		if w > 0 {
@@ -120,9 +146,14 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 // goroutine, which may wait on upstream. When maxWaiting queries wait
 // already it answers here in the reading goroutine, without waiting: from
 // the cache, a pin, a learned or a stale answer, else SERVFAIL. That costs
-// microseconds, so the readers keep up and the kernel drops nothing.
-func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort) {
+// microseconds, so the readers keep up and the kernel drops nothing. So it
+// does when the reader is behind (see behindAfter).
+func (r *Resolver) slowUDP(uc *net.UDPConn, pkt []byte, from netip.AddrPort, behind bool) {
 	ctx, done := r.admit(r.ctx)
+	if behind && !mustNotWait(ctx) {
+		done()
+		ctx, done = context.WithValue(r.ctx, noWait{}, true), func() {}
+	}
 	if mustNotWait(ctx) {
 		func() {
 			defer r.survive("query", func() {
