@@ -34,7 +34,12 @@
 #      watches RSS for --after seconds once the load stops
 #   Prints per phase: qps sent, queries lost (dnsperf), rcodes, answer
 #   sources (from dnspin status), peak RSS/threads/fds; then peak RSS over
-#   the run and RSS after the load. Exit 0 only when 0 queries were lost.
+#   the run and RSS after the load.
+#
+# EXIT  0 every query answered; 1 queries lost that dnspin dropped or never
+#       answered; 6 queries lost, but all of them dropped by the kernel on
+#       other sockets than dnspin's (dnsperf's own, when the machine is too
+#       busy for the load generator); 2-5 setup failures.
 #
 # The mix per 20 queries: 8 unique unprotected A, 2 unique unprotected AAAA,
 # 4 of 200 hot names (cached), 2 pinned (A and AAAA), 2 of 50 protected names
@@ -261,10 +266,15 @@ echo "   drops: queries the kernel dropped on dnspin's socket / on all sockets (
 echo "   rss_MB/threads/fds: peak of the 0.5 s samples during the phase"
 UNDER=$(awk -F'\t' -v e="$END_T" '$2=="after" && $3 < 32768 {printf "%.0f\n", $1 - e; exit}' "$SAMPLES")
 LOST=$(awk -F'\t' '{l += $3} END{print l+0}' "$RES")
+DNSPIN_DROPS=$(awk -F'\t' '{split($7, d, "/"); n += d[1]} END{print n+0}' "$RES")
+OTHER_DROPS=$(awk -F'\t' '{split($7, d, "/"); n += d[2] - d[1]} END{print n+0}' "$RES")
 echo
 printf "idle RSS %.1f MB | peak RSS (VmHWM) %.1f MB | RSS %ss after the load %.1f MB | under 32 MB %s | queries lost %s\n" \
   "$(awk -v k="$IDLE_RSS" 'BEGIN{print k/1024}')" "$(awk -v k="$HWM" 'BEGIN{print k/1024}')" "$AFTER" \
   "$(awk -v k="$RSS_AFTER" 'BEGIN{print k/1024}')" "$( [ -n "$UNDER" ] && echo "${UNDER}s after the load" || echo "not within ${AFTER}s" )" "$LOST"
+echo "kernel drops: $DNSPIN_DROPS on dnspin's socket, $OTHER_DROPS on other sockets; load average $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores"
 echo "target: 0 lost, peak RSS <= 64 MB, under 32 MB within 60 s after"
 echo "raw: $OUT (phases.tsv samples.tsv dp-*.txt dnspin.log upstream.log)   total $(( $(date +%s) - T0 ))s"
-[ "$LOST" = 0 ]
+if [ "$LOST" = 0 ]; then exit 0; fi
+if [ "$DNSPIN_DROPS" = 0 ] && [ "$LOST" -le "$OTHER_DROPS" ]; then exit 6; fi
+exit 1
