@@ -484,23 +484,3 @@ func TestLoneUpstreamRetry(t *testing.T) {
 		})
 	}
 }
-
-// A reader is behind after behindAfter full batches in a row, and no
-// longer after the first short one.
-func TestBacklog(t *testing.T) {
-	var b backlog
-	for i := 1; i < behindAfter; i++ {
-		if b.observe(udpBatch, udpBatch) {
-			t.Fatalf("behind after %d full batches, want %d", i, behindAfter)
-		}
-	}
-	if !b.observe(udpBatch, udpBatch) || !b.observe(udpBatch, udpBatch) {
-		t.Fatalf("not behind after %d full batches", behindAfter)
-	}
-	if b.observe(udpBatch-1, udpBatch) {
-		t.Fatal("still behind after a short batch")
-	}
-	if b.observe(udpBatch, udpBatch) {
-		t.Fatal("behind again after one full batch")
-	}
-}

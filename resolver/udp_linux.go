@@ -2,6 +2,8 @@ package resolver
 
 import (
 	"net"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,4 +38,21 @@ func setRecvBuffer(uc *net.UDPConn, n int) (int, error) {
 		return 0, err
 	}
 	return got, serr
+}
+
+// deepQueue tells whether the socket's receive queue is more than an
+// eighth full: SO_MEMINFO gives the memory queued (packets with their kernel
+// bookkeeping) and the buffer it may fill.
+func deepQueue(rc syscall.RawConn) bool {
+	var mi [unix.SK_MEMINFO_VARS]uint32
+	var errno syscall.Errno
+	err := rc.Control(func(fd uintptr) {
+		l := uint32(unsafe.Sizeof(mi))
+		_, _, errno = unix.Syscall6(unix.SYS_GETSOCKOPT, fd, unix.SOL_SOCKET, unix.SO_MEMINFO,
+			uintptr(unsafe.Pointer(&mi)), uintptr(unsafe.Pointer(&l)), 0)
+	})
+	if err != nil || errno != 0 {
+		return false
+	}
+	return uint64(mi[unix.SK_MEMINFO_RMEM_ALLOC])*8 > uint64(mi[unix.SK_MEMINFO_RCVBUF])
 }

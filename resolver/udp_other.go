@@ -2,7 +2,10 @@
 
 package resolver
 
-import "net"
+import (
+	"net"
+	"syscall"
+)
 
 // serveUDP reads one packet per system call where batches are not
 // available.
@@ -13,3 +16,6 @@ func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPPlain(uc) }
 func setRecvBuffer(uc *net.UDPConn, n int) (int, error) {
 	return 0, uc.SetReadBuffer(n)
 }
+
+// deepQueue is never true here: only the Linux reader reads in batches.
+func deepQueue(syscall.RawConn) bool { return false }

@@ -9,7 +9,9 @@
 #   --qps N     queries per second dnsperf sends (default 10000)
 #   --dur S     seconds per single fault mode (default 20)
 #   --flip S    seconds per mode in the flipping sequence (default 10)
-#   --cycles N  rounds of the flipping sequence (default 2)
+#   --cycles N  rounds of the flipping sequence (default 2; 0: none)
+#   --modes L   the single fault modes to run, in order (default
+#               "silent servfail slow ok")
 #   --after S   seconds RSS is watched after the load (default 60)
 #   --bin PATH  the dnspin binary to measure (default: built from this tree)
 #   --out DIR   logs and raw data (default /tmp/dnspin-load/run-<time>)
@@ -52,13 +54,14 @@ SELF_DIR=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$SELF_DIR/../.." && pwd)
 export PATH=$PATH:/usr/local/go/bin
 
-QPS=10000; DUR=20; FLIP=10; CYCLES=2; AFTER=60; BIN=""; OUT=""; PIN=0
+QPS=10000; DUR=20; FLIP=10; CYCLES=2; AFTER=60; BIN=""; OUT=""; PIN=0; MODES="silent servfail slow ok"
 while [ $# -gt 0 ]; do
   case "$1" in
     --qps) QPS=$2; shift 2;;
     --dur) DUR=$2; shift 2;;
     --flip) FLIP=$2; shift 2;;
     --cycles) CYCLES=$2; shift 2;;
+    --modes) MODES=$2; shift 2;;
     --after) AFTER=$2; shift 2;;
     --bin) BIN=$2; shift 2;;
     --out) OUT=$2; shift 2;;
@@ -83,7 +86,7 @@ if [ -z "${INNER:-}" ]; then
     BIN=$OUT/bin/dnspin
   fi
   (cd "$REPO" && go build -o "$OUT/bin/upstream" ./internal/bench/upstream) || exit 4
-  args=(--qps "$QPS" --dur "$DUR" --flip "$FLIP" --cycles "$CYCLES" --after "$AFTER" --bin "$BIN" --out "$OUT" --inner)
+  args=(--qps "$QPS" --dur "$DUR" --flip "$FLIP" --cycles "$CYCLES" --modes "$MODES" --after "$AFTER" --bin "$BIN" --out "$OUT" --inner)
   [ $PIN = 0 ] || args+=(--pin)
   if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null && command -v ip >/dev/null; then
     exec unshare --net --mount --propagation private bash -c 'ip link set lo up && mount -t tmpfs tmpfs /run && exec "$0" "$@"' "$0" "${args[@]}"
@@ -236,12 +239,13 @@ phase() {
   log "$name: $(tail -1 "$RES" | cut -f2-)"
 }
 
-for m in silent servfail slow ok; do
+for m in $MODES; do
+  case $m in silent|servfail|slow|ok) ;; *) echo "unknown mode $m (silent servfail slow ok)" >&2; exit 2;; esac
   fault $m
   phase $m $DUR
 done
 : > "$OUT/flips.txt"
-phase flipping $(( FLIP * 4 * CYCLES )) flip
+[ "$CYCLES" -gt 0 ] && phase flipping $(( FLIP * 4 * CYCLES )) flip
 fault ok
 
 echo after > "$OUT/phase"
