@@ -269,6 +269,8 @@ done < "$RES"
 echo "   drops: queries the kernel dropped on dnspin's socket / on all sockets (full receive buffers)"
 echo "   rss_MB/threads/fds: peak of the 0.5 s samples during the phase"
 UNDER=$(awk -F'\t' -v e="$END_T" '$2=="after" && $3 < 32768 {printf "%.0f\n", $1 - e; exit}' "$SAMPLES")
+# the last reading, taken after the samples, counts too
+if [ -z "$UNDER" ] && [ -n "$RSS_AFTER" ] && [ "$RSS_AFTER" -lt 32768 ]; then UNDER=$AFTER; fi
 LOST=$(awk -F'\t' '{l += $3} END{print l+0}' "$RES")
 DNSPIN_DROPS=$(awk -F'\t' '{split($7, d, "/"); n += d[1]} END{print n+0}' "$RES")
 OTHER_DROPS=$(awk -F'\t' '{split($7, d, "/"); n += d[2] - d[1]} END{print n+0}' "$RES")
