@@ -32,9 +32,12 @@ type testUpstream struct {
 	slow     time.Duration
 	tcpN     atomic.Int32
 	flakyN   atomic.Int32
-	mu       sync.Mutex
-	seen     map[string]int // lower-case name -> queries
-	lastQ    *dns.Msg
+	// gate, when set, holds every answer until it is closed: lookups that
+	// must overlap in time do, however the scheduler runs them.
+	gate  atomic.Pointer[chan struct{}]
+	mu    sync.Mutex
+	seen  map[string]int // lower-case name -> queries
+	lastQ *dns.Msg
 }
 
 func startUpstream(t testing.TB) *testUpstream {
@@ -95,6 +98,12 @@ func (u *testUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 	tcp := w.LocalAddr().Network() == "tcp"
 	if tcp {
 		u.tcpN.Add(1)
+	}
+	if g := u.gate.Load(); g != nil {
+		select {
+		case <-*g:
+		case <-time.After(10 * time.Second): // a test that forgot to open it
+		}
 	}
 	m := new(dns.Msg)
 	m.SetReply(q)

@@ -349,10 +349,23 @@ func TestConcurrentMixedResultsCountOnce(t *testing.T) {
 	t.Cleanup(func() { r.Shutdown(context.Background()) })
 	addr := r.Addrs()[0]
 	up.platform.Store("flaky")
+	// Every lookup of the burst is under way before the first answer
+	// leaves the upstream: concurrent by construction, not by luck.
+	gate := make(chan struct{})
+	up.gate.Store(&gate)
 	done := make(chan *dns.Msg)
 	for i := range 100 {
 		go func() { done <- askNoFatal(addr, "p"+strconv.Itoa(i)+".tickets.test") }()
 	}
+	waitFor(t, "100 platform lookups at the upstream", func() bool {
+		n := 0
+		for i := range 100 {
+			n += min(up.count("p"+strconv.Itoa(i)+".tickets.test."), 1)
+		}
+		return n == 100
+	})
+	up.gate.Store(nil)
+	close(gate)
 	for range 100 {
 		if m := <-done; m == nil {
 			t.Fatal("a platform name went unanswered")
