@@ -19,7 +19,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/paths"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -97,7 +97,7 @@ type Log struct {
 
 // Default returns the configuration used when a key is absent.
 func Default() *Config {
-	p := installer.DefaultPaths()
+	p := paths.Default()
 	return &Config{
 		Listen:     []string{"127.0.0.1:53", "[::1]:53"},
 		Upstreams:  []string{"system"},
