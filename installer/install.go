@@ -1,3 +1,8 @@
+// Package installer registers dnspin with the operating system: the service,
+// tray autostart, and the system DNS settings (activation), with an exact,
+// crash-safe restore. It knows nothing about DNS packets; every OS difference
+// lives in this package's per-OS files, behind small interfaces, so callers
+// never switch on GOOS. Where the files go is internal/paths.
 package installer
 
 import (
@@ -14,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 // ManifestFile is the install manifest's name in the state directory: every
@@ -34,11 +41,11 @@ const (
 
 // Manifest is what install did.
 type Manifest struct {
-	Version int       `json:"version"`
-	Created time.Time `json:"created"`
-	GOOS    string    `json:"goos"`
-	Paths   Paths     `json:"paths"`
-	Records []Record  `json:"records"`
+	Version int         `json:"version"`
+	Created time.Time   `json:"created"`
+	GOOS    string      `json:"goos"`
+	Paths   paths.Paths `json:"paths"`
+	Records []Record    `json:"records"`
 }
 
 // has reports whether the manifest records the step kind on key.
@@ -59,11 +66,11 @@ func savedContent(r Record) bool {
 // Installer installs and uninstalls dnspin through seams, so the whole
 // sequence runs against an in-memory or temp-root filesystem in tests.
 type Installer struct {
-	GOOS     string   // whose steps to take: "linux", "windows", "darwin"
-	Paths    Paths    // where things go (DefaultPaths on a real machine)
-	FS       FS       // nil: the real filesystem
-	Run      Runner   // nil: real commands
-	Registry Registry // Windows only (Run key); nil elsewhere
+	GOOS     string      // whose steps to take: "linux", "windows", "darwin"
+	Paths    paths.Paths // where things go (paths.Default on a real machine)
+	FS       FS          // nil: the real filesystem
+	Run      Runner      // nil: real commands
+	Registry Registry    // Windows only (Run key); nil elsewhere
 	// NewService makes the service manager; nil: NewKardianosService.
 	NewService ServiceFactory
 	// NewConfigurator makes the DNS configurator; nil: NewConfigurator.

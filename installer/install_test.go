@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 type fakeService struct {
@@ -69,14 +71,14 @@ type installRig struct {
 	req InstallRequest
 }
 
-func pathsFor(goos string) Paths {
+func pathsFor(goos string) paths.Paths {
 	switch goos {
 	case "windows":
-		return Paths{Config: `C:\ProgramData\dnspin\dnspin.toml`, StateDir: `C:\ProgramData\dnspin`, Control: `\\.\pipe\dnspin`, BinDir: `C:\Program Files\dnspin`}
+		return paths.Paths{Config: `C:\ProgramData\dnspin\dnspin.toml`, StateDir: `C:\ProgramData\dnspin`, Control: `\\.\pipe\dnspin`, BinDir: `C:\Program Files\dnspin`}
 	case "darwin":
-		return Paths{Config: "/Library/Application Support/dnspin/dnspin.toml", StateDir: "/Library/Application Support/dnspin", Control: "/var/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"}
+		return paths.Paths{Config: "/Library/Application Support/dnspin/dnspin.toml", StateDir: "/Library/Application Support/dnspin", Control: "/var/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"}
 	}
-	return Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"}
+	return paths.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"}
 }
 
 func newInstallRig(t *testing.T, goos string) *installRig {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 // A real install and uninstall of the service through kardianos/service
@@ -104,7 +106,7 @@ func nsServiceChild(t *testing.T) {
 	tr := &wmTranscript{}
 	in := &Installer{
 		GOOS:       "linux",
-		Paths:      Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "dnspin-state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
+		Paths:      paths.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "dnspin-state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
 		NewService: NewKardianosService(OSFS{}),
 		// DNS activation is the Linux configurator's business and tested
 		// there; here it only has to be called and undone.

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/internal/dnsname"
 )
 
 // canary is the name browsers ask before turning on their own DNS over
@@ -121,7 +123,7 @@ func (r *Resolver) decide(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, So
 
 	c := r.cfg.Load()
 	mode := r.Mode()
-	protected := under(name, c.domains)
+	protected := dnsname.Under(name, c.domains)
 	a := &asked{q: q, wq: &wq, key: key, name: name, qtype: qq.Qtype, protected: protected, c: c}
 
 	// 1 and 4: names that are not protected, and passthrough mode: a plain
@@ -299,7 +301,7 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	ttl := uint32(c.StaleTTL / time.Second)
 	qname := a.q.Question[0].Name
 	if p := c.pins.match(a.name); p != nil {
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, p.addrs(a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, pinAddrs(p, a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
 	}
 	if rrs := r.learned.get(a.name, a.qtype, r.now(), c.MaxStale); rrs != nil {
 		ans, src := learnedAnswer(c.pins, a, qname, rrs, ttl)
@@ -329,7 +331,7 @@ func learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint3
 		ans = append(ans, rr)
 		if cn, ok := rr.(*dns.CNAME); ok && a.qtype != dns.TypeCNAME {
 			if p := pins.match(cn.Target); p != nil {
-				return append(ans, pinnedRRs(cn.Target, a.qtype, p.addrs(a.qtype), ttl)...), SourcePinned
+				return append(ans, pinnedRRs(cn.Target, a.qtype, pinAddrs(p, a.qtype), ttl)...), SourcePinned
 			}
 		}
 	}

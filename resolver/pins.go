@@ -2,10 +2,10 @@ package resolver
 
 import (
 	"net/netip"
-	"slices"
-	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/internal/dnsname"
 )
 
 // pinSet holds the pins in effect: exact names and "*.suffix" wildcards.
@@ -17,31 +17,32 @@ type pinSet struct {
 }
 
 // buildPins merges config pins with bundle pins (config wins for the same
-// name) and keeps only pins inside the protected domains; it returns the
-// names it ignored so the caller can log them.
+// name) and keeps only valid pins (dnsname.CheckPin, as the config and
+// bundles check them) inside the protected domains (lower-case FQDNs); it
+// returns the names it ignored so the caller can log them.
 func buildPins(domains []string, config, bundle []Pin) (*pinSet, []string) {
 	ps := &pinSet{exact: map[string]*Pin{}, wild: map[string]*Pin{}}
 	var ignored []string
 	add := func(p Pin) {
-		name := fqdnLower(strings.TrimPrefix(p.Name, "*."))
-		p.A = slices.DeleteFunc(slices.Clone(p.A), func(a netip.Addr) bool { return !a.Is4() })
-		p.AAAA = slices.DeleteFunc(slices.Clone(p.AAAA), func(a netip.Addr) bool { return !a.Is6() || a.Is4In6() })
-		if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "*") || len(p.A)+len(p.AAAA) == 0 {
+		c, err := dnsname.CheckPin(p)
+		if err != nil {
 			ignored = append(ignored, p.Name)
 			return
 		}
-		if !under(name, domains) {
+		base, wild := c.Base()
+		name := dnsname.FQDN(base)
+		if !dnsname.Under(name, domains) {
 			ignored = append(ignored, p.Name)
 			return
 		}
 		m := ps.exact
-		if strings.HasPrefix(p.Name, "*.") {
+		if wild {
 			m = ps.wild
 		}
 		if _, ok := m[name]; ok {
 			return // the first wins: config pins are added first
 		}
-		m[name] = &p
+		m[name] = &c
 		ps.n++
 	}
 	for _, p := range config {
@@ -69,8 +70,8 @@ func (ps *pinSet) match(name string) *Pin {
 	return nil
 }
 
-// addrs returns the pinned addresses for qtype (A or AAAA).
-func (p *Pin) addrs(qtype uint16) []netip.Addr {
+// pinAddrs returns the pinned addresses for qtype (A or AAAA).
+func pinAddrs(p *Pin, qtype uint16) []netip.Addr {
 	switch qtype {
 	case dns.TypeA:
 		return p.A
@@ -80,17 +81,8 @@ func (p *Pin) addrs(qtype uint16) []netip.Addr {
 	return nil
 }
 
-// under tells whether name (lower-case FQDN) is one of domains or below one.
-func under(name string, domains []string) bool {
-	for _, d := range domains {
-		if name == d || (len(name) > len(d) && strings.HasSuffix(name, d) && name[len(name)-len(d)-1] == '.') {
-			return true
-		}
-	}
-	return false
-}
-
-func fqdnLower(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+// fqdnLower is the resolver's form of a name: lower-case, fully qualified.
+func fqdnLower(s string) string { return dnsname.FQDN(s) }
 
 // pinnedRRs builds the answer records for a pin.
 func pinnedRRs(qname string, qtype uint16, addrs []netip.Addr, ttl uint32) []dns.RR {

@@ -793,6 +793,7 @@ func TestReconfigureAndBundlePins(t *testing.T) {
 		{Name: "evil.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.66")}},      // not protected: ignored
 		{Name: "empty.tickets.test"}, // no addresses: ignored
 		{Name: "v4in6.tickets.test", AAAA: []netip.Addr{netip.MustParseAddr("::ffff:192.0.2.1")}}, // not IPv6: ignored
+		{Name: "zoned.tickets.test", AAAA: []netip.Addr{netip.MustParseAddr("fe80::1%eth0")}},     // zoned (dnsname.CheckPin): ignored
 	})
 	for name, want := range map[string]string{"box.tickets.test": "192.0.2.50", "shop.tickets.test": "192.0.2.10,192.0.2.11"} {
 		if m := ask(t, addr, name, dns.TypeA); addrsOf(m) != want {

@@ -11,25 +11,24 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/dnsname"
+	"github.com/dnspin/dnspin/internal/mode"
 )
 
-// Mode is the operator's choice of how protected names are answered.
-type Mode string
+// Mode is the operator's choice of how protected names are answered; the
+// list lives in internal/mode so the config and the control API check modes
+// without linking the resolver.
+type Mode = mode.Mode
 
 const (
-	ModeAuto        Mode = "auto"        // live answers, pins/learned when upstream fails
-	ModePinned      Mode = "pinned"      // pins/learned at once, never wait on upstream
-	ModePassthrough Mode = "passthrough" // forward only, no pins or learned answers
+	ModeAuto        = mode.Auto        // live answers, pins/learned when upstream fails
+	ModePinned      = mode.Pinned      // pins/learned at once, never wait on upstream
+	ModePassthrough = mode.Passthrough // forward only, no pins or learned answers
 )
 
 // ParseMode checks s names a mode.
-func ParseMode(s string) (Mode, error) {
-	switch m := Mode(s); m {
-	case ModeAuto, ModePinned, ModePassthrough:
-		return m, nil
-	}
-	return "", fmt.Errorf("unknown mode %q: use auto, pinned or passthrough", s)
-}
+func ParseMode(s string) (Mode, error) { return mode.Parse(s) }
 
 // State is the health of upstream DNS as the resolver sees it.
 type State string
@@ -53,14 +52,9 @@ const (
 	SourceServfail Source = "servfail"
 )
 
-// Pin is a known-good set of addresses for a name. Name is an exact name
-// ("shop.tickets.example") or a wildcard ("*.tickets.example", matching
-// every name below tickets.example but not tickets.example itself).
-type Pin struct {
-	Name string       `json:"name" toml:"name"`
-	A    []netip.Addr `json:"a,omitempty" toml:"a"`
-	AAAA []netip.Addr `json:"aaaa,omitempty" toml:"aaaa"`
-}
+// Pin is a known-good set of addresses for a name (see internal/dnsname,
+// which validates pins for the config, bundles and the resolver alike).
+type Pin = dnsname.Pin
 
 // Config is everything the resolver needs (internal/config produces it from
 // the TOML file). New and Reconfigure fill in defaults for zero values and

@@ -21,9 +21,9 @@ import (
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
-	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/paths"
 	"github.com/dnspin/dnspin/internal/redact"
 	"github.com/dnspin/dnspin/tray"
 )
@@ -42,8 +42,8 @@ func main() {
 func run(ctx context.Context, args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("dnspin-tray", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	controlAddr := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+installer.DefaultPaths().Control+")")
-	cfgPath := fs.String("config", "", "dnspin config to read the control address from (default: "+installer.DefaultPaths().Config+")")
+	controlAddr := fs.String("control", "", "control socket or pipe of the dnspin service (default: from --config, else "+paths.Default().Control+")")
+	cfgPath := fs.String("config", "", "dnspin config to read the control address from (default: "+paths.Default().Config+")")
 	lang := fs.String("lang", "", "language: en, de or fr (default: the user's language)")
 	logPath := fs.String("log", "", "log file (default: tray.log in the user's cache folder, dnspin subfolder)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -122,12 +122,12 @@ func controlAddress(flagValue, cfgPath string, log *slog.Logger) string {
 		return flagValue
 	}
 	if cfgPath == "" {
-		cfgPath = installer.DefaultPaths().Config
+		cfgPath = paths.Default().Config
 	}
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		log.Info("using the default control address", "reason", err)
-		return installer.DefaultPaths().Control
+		return paths.Default().Control
 	}
 	return cfg.Control
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/dnspin/dnspin/internal/bundle"
+	"github.com/dnspin/dnspin/internal/dnsname"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -169,7 +170,7 @@ func bundleSign(e *env, args []string) error {
 	if domains != nil {
 		var outside []string
 		for _, p := range in.pins {
-			if !bundle.Covers(domains, strings.ToLower(strings.TrimSuffix(p.Name, "."))) {
+			if !dnsname.Covers(domains, p.Name) {
 				outside = append(outside, p.Name)
 			}
 		}

@@ -1,11 +1,11 @@
 package main
 
 import (
-	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
-func defaultConfigPath() string { return installer.DefaultPaths().Config }
+func defaultConfigPath() string { return paths.Default().Config }
 
 // configName names cfg's file in messages that tell the user what to change.
 func configName(cfg *config.Config) string {

@@ -6,15 +6,15 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 // controlClient returns a client for the service's control address: config
 // key `control` from --config, or the installed config, or the OS default
 // when nothing is installed yet (so `dnspin status` works everywhere).
 func controlClient(cfgPath string) (*control.Client, error) {
-	addr := installer.DefaultPaths().Control
+	addr := paths.Default().Control
 	cfg, err := loadConfig(cfgPath)
 	switch {
 	case err == nil:

@@ -171,7 +171,7 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolve
 			d.log.Warn(`upstreams = ["system"] found no name server to forward to: add IP addresses to upstreams in the config`, "config", cfg.Path)
 		}
 	}
-	return cfg.Resolver(system)
+	return resolverSettings(cfg, system)
 }
 
 // reapply points the OS at dnspin again after Recover restored the

@@ -126,7 +126,7 @@ func TestFollowResolverMissesNoChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := resolver.New(cfg.Resolver(nil), resolver.Options{})
+	res, err := resolver.New(resolverSettings(cfg, nil), resolver.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestOverlappingReloadsOneFetcher(t *testing.T) {
 	}
 	gate := &gateHandler{msg: "stored bundle", held: make(chan struct{}), release: make(chan struct{})}
 	log := slog.New(gate)
-	res, err := resolver.New(cfg.Resolver(nil), resolver.Options{Logger: log})
+	res, err := resolver.New(resolverSettings(cfg, nil), resolver.Options{Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

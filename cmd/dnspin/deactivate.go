@@ -6,6 +6,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 var cmdDeactivate = command{
@@ -27,7 +28,7 @@ func runDeactivate(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		// Restoring DNS must never depend on a valid config: fall back to
 		// the default state directory, where the journal normally is.
-		fmt.Fprintf(e.stderr, "dnspin deactivate: %v; using the default state directory %s\n", err, installer.DefaultPaths().StateDir)
+		fmt.Fprintf(e.stderr, "dnspin deactivate: %v; using the default state directory %s\n", err, paths.Default().StateDir)
 		cfg = config.Default()
 	}
 	o := activationOptions(cfg, e.stderr)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 var cmdInstall = command{
@@ -27,7 +28,7 @@ var cmdInstall = command{
 
 // systemInstaller is the Installer for this machine.
 func systemInstaller() *installer.Installer {
-	return &installer.Installer{GOOS: runtime.GOOS, Paths: installer.DefaultPaths()}
+	return &installer.Installer{GOOS: runtime.GOOS, Paths: paths.Default()}
 }
 
 // runInstall is install with its Installer given, so tests run it against a

@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 type testService struct{ log *[]string }
@@ -45,7 +46,7 @@ func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]install
 	}
 	return &installer.Installer{
 		GOOS:  "linux",
-		Paths: installer.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"},
+		Paths: paths.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"},
 		FS:    installer.RootFS(root),
 		Run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
 			t.Errorf("unexpected command %s %v", name, args)

@@ -26,12 +26,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/dnsname"
 )
 
 // Version is the bundle format this dnspin writes and understands.
@@ -65,12 +63,12 @@ var (
 
 // Payload is the signed content of a bundle.
 type Payload struct {
-	Version  int            `json:"version"`
-	Platform string         `json:"platform"` // must equal the desktop's [platform] name
-	Serial   uint64         `json:"serial"`   // strictly increasing per platform, 1 to MaxSerial
-	Issued   time.Time      `json:"issued"`   // RFC 3339
-	Expires  time.Time      `json:"expires"`  // RFC 3339; pins are withdrawn after this
-	Pins     []resolver.Pin `json:"pins"`
+	Version  int           `json:"version"`
+	Platform string        `json:"platform"` // must equal the desktop's [platform] name
+	Serial   uint64        `json:"serial"`   // strictly increasing per platform, 1 to MaxSerial
+	Issued   time.Time     `json:"issued"`   // RFC 3339
+	Expires  time.Time     `json:"expires"`  // RFC 3339; pins are withdrawn after this
+	Pins     []dnsname.Pin `json:"pins"`
 
 	// Dropped names the pins Verify removed because they are outside the
 	// expected domains. It is not part of the signed data.
@@ -108,7 +106,7 @@ func Sign(priv ed25519.PrivateKey, p Payload) ([]byte, error) {
 	}
 	p.Pins = pins
 	if p.Pins == nil {
-		p.Pins = []resolver.Pin{}
+		p.Pins = []dnsname.Pin{}
 	}
 	raw, err := json.Marshal(p)
 	if err != nil {
@@ -195,9 +193,9 @@ func verify(pub ed25519.PublicKey, data []byte, exp Expect) (*Payload, error) {
 		return nil, fmt.Errorf("%w: serial %d, the one in use is %d: sign the new bundle with a higher --serial", ErrRollback, p.Serial, exp.MinSerial-1)
 	}
 	if exp.Domains != nil {
-		var kept []resolver.Pin
+		var kept []dnsname.Pin
 		for _, pin := range p.Pins {
-			if Covers(exp.Domains, pin.Name) {
+			if dnsname.Covers(exp.Domains, pin.Name) {
 				kept = append(kept, pin)
 			} else {
 				p.Dropped = append(p.Dropped, pin.Name)
@@ -213,7 +211,7 @@ func verify(pub ed25519.PublicKey, data []byte, exp Expect) (*Payload, error) {
 
 // checkPayload validates the fields Sign and Verify share and returns the
 // pins with canonical names.
-func checkPayload(p *Payload) ([]resolver.Pin, error) {
+func checkPayload(p *Payload) ([]dnsname.Pin, error) {
 	if strings.TrimSpace(p.Platform) == "" {
 		return nil, fmt.Errorf("%w: platform is empty: it must be the [platform] name of the desktops' config", ErrMalformed)
 	}
@@ -230,9 +228,9 @@ func checkPayload(p *Payload) ([]resolver.Pin, error) {
 		return nil, fmt.Errorf("%w: expires %s is not after issued %s", ErrMalformed, p.Expires.Format(time.RFC3339), p.Issued.Format(time.RFC3339))
 	}
 	seen := map[string]bool{}
-	out := make([]resolver.Pin, 0, len(p.Pins))
+	out := make([]dnsname.Pin, 0, len(p.Pins))
 	for _, pin := range p.Pins {
-		c, err := CheckPin(pin)
+		c, err := dnsname.CheckPin(pin)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 		}
@@ -248,67 +246,6 @@ func checkPayload(p *Payload) ([]resolver.Pin, error) {
 // SerialTooLarge is the error for a serial above MaxSerial, naming both.
 func SerialTooLarge(serial uint64) error {
 	return fmt.Errorf("serial %d is above the maximum %d (2^53-1): use a smaller serial, e.g. the date as YYYYMMDDNN", serial, MaxSerial)
-}
-
-// CheckPin validates one pin the way the config file does and returns it
-// with its name canonical (lower case, no trailing dot).
-func CheckPin(p resolver.Pin) (resolver.Pin, error) {
-	base, wild := strings.CutPrefix(p.Name, "*.")
-	n, ok := canonicalName(base)
-	if !ok || strings.Contains(n, "*") {
-		return p, fmt.Errorf("pin %q is not a name like \"shop.tickets.example\" or \"*.tickets.example\"", p.Name)
-	}
-	if wild {
-		n = "*." + n
-	}
-	if len(p.A) == 0 && len(p.AAAA) == 0 {
-		return p, fmt.Errorf("pin %q has no addresses: give it a and/or aaaa", n)
-	}
-	for _, a := range p.A {
-		if !a.Is4() {
-			return p, fmt.Errorf("pin %q: a %q is not an IPv4 address", n, addrString(a))
-		}
-	}
-	for _, a := range p.AAAA {
-		if !a.Is6() || a.Is4In6() || a.Zone() != "" {
-			return p, fmt.Errorf("pin %q: aaaa %q is not an IPv6 address", n, addrString(a))
-		}
-	}
-	return resolver.Pin{Name: n, A: slices.Clone(p.A), AAAA: slices.Clone(p.AAAA)}, nil
-}
-
-func addrString(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
-}
-
-func canonicalName(s string) (string, bool) {
-	n := strings.ToLower(strings.TrimSuffix(s, "."))
-	if n == "" || len(n) > 253 {
-		return "", false
-	}
-	for _, l := range strings.Split(n, ".") {
-		if l == "" || len(l) > 63 {
-			return "", false
-		}
-	}
-	return n, true
-}
-
-// Covers reports whether the pin name (exact or "*.base") lies at or below
-// one of domains. A wildcard is covered only when its base is: "*.example"
-// is not covered by "tickets.example", since it would pin names beyond it.
-func Covers(domains []string, name string) bool {
-	n := strings.TrimPrefix(name, "*.")
-	for _, d := range domains {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
-		if n == d || strings.HasSuffix(n, "."+d) {
-			return true
-		}
-	}
-	return false
 }
 
 const keyPrefix = "ed25519:"

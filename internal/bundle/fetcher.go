@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/dnspin/dnspin/internal/control"
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/dnsname"
 )
 
 // FetcherOptions configures a Fetcher. URLs, PublicKey, Platform, Domains
@@ -42,7 +42,7 @@ type FetcherOptions struct {
 	LookupHost func(ctx context.Context, host string) ([]netip.Addr, error)
 	// Apply installs the bundle's pins (nil withdraws them). The daemon
 	// passes resolver.SetBundlePins, which swaps the set atomically.
-	Apply func(pins []resolver.Pin)
+	Apply func(pins []dnsname.Pin)
 	// HTTPClient fetches the mirrors. nil: a client with short timeouts
 	// that dials through LookupHost. Tests inject httptest's TLS client.
 	HTTPClient *http.Client

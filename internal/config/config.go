@@ -19,8 +19,9 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/dnspin/dnspin/installer"
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/dnsname"
+	"github.com/dnspin/dnspin/internal/mode"
+	"github.com/dnspin/dnspin/internal/paths"
 )
 
 // Duration is a Go duration ("300ms", "72h") in TOML.
@@ -56,11 +57,11 @@ type Config struct {
 	Control      string   `toml:"control"`
 	CacheSize    int      `toml:"cache_size"`
 
-	Platform Platform       `toml:"platform"`
-	Pins     []resolver.Pin `toml:"pin"`
-	Outage   Outage         `toml:"outage"`
-	Bundle   Bundle         `toml:"bundle"`
-	Log      Log            `toml:"log"`
+	Platform Platform      `toml:"platform"`
+	Pins     []dnsname.Pin `toml:"pin"`
+	Outage   Outage        `toml:"outage"`
+	Bundle   Bundle        `toml:"bundle"`
+	Log      Log           `toml:"log"`
 
 	// Path is the file this was read from; "" for built-in defaults.
 	Path string `toml:"-"`
@@ -97,12 +98,12 @@ type Log struct {
 
 // Default returns the configuration used when a key is absent.
 func Default() *Config {
-	p := installer.DefaultPaths()
+	p := paths.Default()
 	return &Config{
 		Listen:     []string{"127.0.0.1:53", "[::1]:53"},
 		Upstreams:  []string{"system"},
 		Activation: "scoped",
-		Mode:       string(resolver.ModeAuto),
+		Mode:       string(mode.Auto),
 		StateDir:   p.StateDir,
 		Control:    p.Control,
 		CacheSize:  10000,
@@ -218,7 +219,7 @@ func (c *Config) validate() error {
 	default:
 		return bad("activation", "%q is not scoped or full", c.Activation)
 	}
-	if _, err := resolver.ParseMode(c.Mode); err != nil {
+	if _, err := mode.Parse(c.Mode); err != nil {
 		return bad("mode", "%v", err)
 	}
 	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
@@ -228,36 +229,20 @@ func (c *Config) validate() error {
 		return bad("cache_size", "must be zero or more")
 	}
 	for i, d := range c.Platform.Domains {
-		n, err := CanonicalName(d)
+		n, err := dnsname.Canonical(d)
 		if err != nil || strings.HasPrefix(d, "*") {
 			return bad("platform.domains", "%q is not a domain name like \"tickets.example\"", d)
 		}
 		c.Platform.Domains[i] = n
 	}
 	for i := range c.Pins {
-		p := &c.Pins[i]
-		n, err := CanonicalName(strings.TrimPrefix(p.Name, "*."))
-		if err != nil || p.Name == "" || strings.Contains(strings.TrimPrefix(p.Name, "*."), "*") {
-			return bad("pin.name", "%q is not a name like \"shop.tickets.example\" or \"*.tickets.example\"", p.Name)
+		p, err := dnsname.CheckPin(c.Pins[i])
+		var pe *dnsname.PinError
+		if errors.As(err, &pe) {
+			return bad("pin."+pe.Field, "%s", pe.Msg)
 		}
-		if strings.HasPrefix(p.Name, "*.") {
-			n = "*." + n
-		}
-		p.Name = n
-		if len(p.A) == 0 && len(p.AAAA) == 0 {
-			return bad("pin.name", "pin %q has no addresses: add a = [...] and/or aaaa = [...]", p.Name)
-		}
-		for _, a := range p.A {
-			if !a.Is4() {
-				return bad("pin.a", "pin %q: %s is not an IPv4 address (IPv6 goes in aaaa)", p.Name, a)
-			}
-		}
-		for _, a := range p.AAAA {
-			if !a.Is6() || a.Is4In6() {
-				return bad("pin.aaaa", "pin %q: %s is not an IPv6 address (IPv4 goes in a)", p.Name, a)
-			}
-		}
-		if !underAny(strings.TrimPrefix(p.Name, "*."), c.Platform.Domains) {
+		c.Pins[i] = p
+		if !dnsname.Covers(c.Platform.Domains, p.Name) {
 			return bad("pin.name", "pin %q is not under a platform domain, so it would never be used: add its domain to [platform] domains", p.Name)
 		}
 	}
@@ -372,37 +357,6 @@ func (c *Config) Exposure(bound []string) string {
 		strings.Join(exposed, ", "), strings.Join(c.AllowClients, ", "))
 }
 
-// underAny reports whether name is one of domains or below one of them.
-func underAny(name string, domains []string) bool {
-	for _, d := range domains {
-		if name == d || strings.HasSuffix(name, "."+d) {
-			return true
-		}
-	}
-	return false
-}
-
-// CanonicalName lower-cases a domain name and strips one trailing dot; it
-// rejects empty names and labels that DNS cannot carry.
-func CanonicalName(s string) (string, error) {
-	n := strings.ToLower(strings.TrimSuffix(s, "."))
-	if n == "" || len(n) > 253 {
-		return "", fmt.Errorf("%q is not a domain name", s)
-	}
-	for _, l := range strings.Split(n, ".") {
-		if l == "" || len(l) > 63 || strings.IndexFunc(l, notHostChar) >= 0 {
-			return "", fmt.Errorf("%q is not a domain name", s)
-		}
-	}
-	return n, nil
-}
-
-// notHostChar reports characters no host name label carries (internationalized
-// names are written in their xn-- form; "_" appears in service names).
-func notHostChar(r rune) bool {
-	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_')
-}
-
 // ParseUpstream turns "IP" or "IP:port" (IPv6 as "[::1]:53" or bare "::1")
 // into "IP:port" with port 53 by default.
 func ParseUpstream(s string) (string, error) {
@@ -415,10 +369,10 @@ func ParseUpstream(s string) (string, error) {
 	return "", fmt.Errorf("%q is not \"system\", an IP or IP:port", s)
 }
 
-// Resolver turns the file's settings into the resolver's configuration.
-// system is what "system" in upstreams expands to (the OS's own resolvers,
-// as the installer recorded them); it may be empty when there are none.
-func (c *Config) Resolver(system []string) resolver.Config {
+// UpstreamAddrs returns the upstreams as "IP:port", in order and without
+// repeats, with "system" expanded to system (the OS's own resolvers, as the
+// installer recorded them; entries that are not IP[:port] are skipped).
+func (c *Config) UpstreamAddrs(system []string) []string {
 	var ups []string
 	seen := map[string]bool{}
 	add := func(u string) {
@@ -439,22 +393,12 @@ func (c *Config) Resolver(system []string) resolver.Config {
 		p, _ := ParseUpstream(u) // validated
 		add(p)
 	}
-	clients, _ := c.clientPrefixes() // validated
-	return resolver.Config{
-		Listen:        append([]string(nil), c.Listen...),
-		AllowRemote:   c.AllowRemote,
-		AllowClients:  clients,
-		Upstreams:     ups,
-		Domains:       append([]string(nil), c.Platform.Domains...),
-		Pins:          append([]resolver.Pin(nil), c.Pins...),
-		Mode:          resolver.Mode(c.Mode),
-		AnswerBudget:  c.Outage.AnswerBudget.Duration,
-		ClientTimeout: c.Outage.ClientTimeout.Duration,
-		StaleTTL:      c.Outage.StaleTTL.Duration,
-		MaxStale:      c.Outage.MaxStale.Duration,
-		ProbeInterval: c.Outage.ProbeInterval.Duration,
-		RecoverAfter:  c.Outage.RecoverAfter,
-		StateDir:      c.StateDir,
-		CacheSize:     c.CacheSize,
-	}
+	return ups
+}
+
+// ClientNetworks returns allow_clients as networks (a single address as
+// its /32 or /128); nil without allow_remote.
+func (c *Config) ClientNetworks() []netip.Prefix {
+	ps, _ := c.clientPrefixes() // validated
+	return ps
 }

@@ -28,9 +28,8 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(c.Pins) == 0 || len(c.Platform.Domains) == 0 {
 		t.Fatalf("example config has no pins or domains: %+v", c)
 	}
-	rc := c.Resolver([]string{"192.0.2.53"})
-	if len(rc.Upstreams) == 0 || rc.AnswerBudget == 0 {
-		t.Fatalf("resolver config incomplete: %+v", rc)
+	if ups := c.UpstreamAddrs([]string{"192.0.2.53"}); len(ups) == 0 || c.Outage.AnswerBudget.Duration == 0 {
+		t.Fatalf("example config incomplete: upstreams %v, %+v", ups, c.Outage)
 	}
 }
 
@@ -71,13 +70,13 @@ max_files = 1
 	if c.Platform.Domains[0] != "tickets.example" || c.Pins[0].Name != "*.tickets.example" {
 		t.Errorf("names not canonical: %v %v", c.Platform.Domains, c.Pins[0].Name)
 	}
-	rc := c.Resolver([]string{"10.9.9.9", "192.0.2.1"})
+	ups := c.UpstreamAddrs([]string{"10.9.9.9", "192.0.2.1"})
 	want := []string{"10.9.9.9:53", "192.0.2.1:53", "[2001:db8::1]:5300"}
-	if strings.Join(rc.Upstreams, ",") != strings.Join(want, ",") {
-		t.Errorf("upstreams = %v, want %v (system expanded, deduplicated)", rc.Upstreams, want)
+	if strings.Join(ups, ",") != strings.Join(want, ",") {
+		t.Errorf("upstreams = %v, want %v (system expanded, deduplicated)", ups, want)
 	}
-	if rc.AnswerBudget != 100*time.Millisecond || rc.RecoverAfter != 5 || rc.ClientTimeout != 1800*time.Millisecond {
-		t.Errorf("outage values wrong: %+v", rc)
+	if o := c.Outage; o.AnswerBudget.Duration != 100*time.Millisecond || o.RecoverAfter != 5 || o.ClientTimeout.Duration != 1800*time.Millisecond {
+		t.Errorf("outage values wrong: %+v", o)
 	}
 }
 
@@ -97,6 +96,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[[pin]]\nname = \"a.example\"\na = [\"300.1.1.1\"]\n", "x.toml:3: pin.a: \"300.1.1.1\" is not an IP address"},
 		{"[[pin]]\nname = \"a.example\"\na = [\"2001:db8::1\"]\n", "2001:db8::1 is not an IPv4 address"},
 		{"[[pin]]\nname = \"a.example\"\n", "pin \"a.example\" has no addresses"},
+		{"[[pin]]\nname = \"a.example\"\naaaa = [\"fe80::1%eth0\"]\n", "x.toml:3: pin.aaaa: pin \"a.example\": fe80::1%eth0 has a zone"},
+		{"[[pin]]\nname = \"a.example\"\naaaa = [\"::ffff:192.0.2.1\"]\n", "x.toml:3: pin.aaaa: pin \"a.example\": ::ffff:192.0.2.1 is not an IPv6 address"},
 		{"[[pin]]\nname = \"a.*.example\"\na = [\"192.0.2.1\"]\n", "is not a name like"},
 		{"[platform]\ndomains = [\"*.example\"]\n", "platform.domains: \"*.example\""},
 		{"[platform]\ndomains = [\"a b\"]\n", "x.toml:2: platform.domains: \"a b\" is not a domain name like \"tickets.example\""},
@@ -120,7 +121,7 @@ func TestAllowRemote(t *testing.T) {
 	if err != nil {
 		t.Fatalf("allow_remote with a client list should permit a non-loopback listen address: %v", err)
 	}
-	got := fmt.Sprint(c.Resolver(nil).AllowClients)
+	got := fmt.Sprint(c.ClientNetworks())
 	if want := "[192.168.1.0/24 2001:db8::/64 10.1.2.3/32 10.0.0.0/8]"; got != want {
 		t.Errorf("AllowClients = %s, want %s", got, want)
 	}

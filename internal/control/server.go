@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/mode"
 )
 
 // Backend is what the control API serves. The service implements it over the
@@ -305,13 +305,13 @@ func (s *server) mode(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, msg+`; send {"mode":"pinned"}`)
 		return
 	}
-	m, err := resolver.ParseMode(req.Mode)
+	m, err := mode.Parse(req.Mode)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
 	p := peerOf(r)
-	if id := s.identify(p); m == resolver.ModePassthrough && !id.Admin {
+	if id := s.identify(p); m == mode.Passthrough && !id.Admin {
 		// Passthrough turns the backup addresses off: a box office user may
 		// switch between auto and pinned, not remove the protection.
 		s.logRefusal(id, "control: switch to passthrough refused: not an administrator", "peer", p)

@@ -1,4 +1,4 @@
-package installer
+package paths
 
 func defaultPaths() Paths {
 	return Paths{

@@ -1,6 +1,6 @@
 //go:build !linux && !darwin && !windows
 
-package installer
+package paths
 
 func defaultPaths() Paths {
 	return Paths{
