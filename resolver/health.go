@@ -76,6 +76,26 @@ type health struct {
 	fails  int    // counted failures in a row
 	goods  int    // counted good probes in a row
 	epoch  uint64 // bumped by every counted result; see begin
+	// recovered is when probes last brought the state back to normal; see
+	// settleAfterRecovery.
+	recovered time.Time
+}
+
+// settleAfterRecovery is how long after probes ended an outage a client's
+// failed or missed lookup does not move the state again. Recursive
+// resolvers keep a name's SERVFAIL for a while after its servers are back
+// (unbound 5 s, BIND up to 30 s): probes of fresh random names succeed
+// while names clients just asked still fail, and counting those would flap
+// normal -> degraded -> outage within a second of recovering (seen in the
+// replay with a real unbound). The client still gets its backup answer
+// (step 2 falls back on any failure); only the state waits, and a probe's
+// failure still counts at once.
+const settleAfterRecovery = 10 * time.Second
+
+// settling tells whether a client's bad result falls in the quiet time
+// after a recovery (mu held).
+func (h *health) settling(probe bool) bool {
+	return !probe && h.state == StateNormal && !h.recovered.IsZero() && h.now().Sub(h.recovered) < settleAfterRecovery
 }
 
 func newHealth(now func() time.Time, log *slog.Logger, onChange func()) *health {
@@ -119,7 +139,7 @@ func (h *health) report(ticket uint64, o outcome, probe bool, reason string, rec
 func (h *health) miss(reason string) {
 	h.mu.Lock()
 	old := h.state
-	if h.state == StateNormal {
+	if h.state == StateNormal && !h.settling(false) {
 		h.set(StateDegraded, reason)
 	}
 	h.changedLocked(old)
@@ -128,6 +148,9 @@ func (h *health) miss(reason string) {
 // apply changes the counters and the state for one result (mu held) and
 // tells whether the result counted.
 func (h *health) apply(o outcome, probe bool, reason string, recoverAfter int) bool {
+	if o != outcomeGood && h.settling(probe) {
+		return false
+	}
 	switch o {
 	case outcomeFailed:
 		h.goods = 0
@@ -182,12 +205,14 @@ func (h *health) apply(o outcome, probe bool, reason string, recoverAfter int) b
 			h.goods = 1
 			if recoverAfter <= 1 {
 				h.set(StateNormal, "the platform's DNS answers again")
+				h.recovered = h.now()
 			} else {
 				h.set(StateRecovering, "the platform's DNS answers again")
 			}
 		default: // degraded, recovering
 			if h.goods >= recoverAfter {
 				h.set(StateNormal, "the platform's DNS answered "+strconv.Itoa(h.goods)+" probes in a row")
+				h.recovered = h.now()
 			}
 		}
 		return true

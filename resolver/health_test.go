@@ -14,7 +14,8 @@ func TestHealthStateMachine(t *testing.T) {
 	t.Parallel()
 	// Results: F/S/G a client lookup failed / answered slowly / answered
 	// well, f/s/g the same from a probe, m a client lookup that missed
-	// answer_budget (its result comes separately).
+	// answer_budget (its result comes separately), z the quiet time after
+	// a recovery passing.
 	tests := []struct {
 		results string
 		recover int
@@ -50,6 +51,13 @@ func TestHealthStateMachine(t *testing.T) {
 		{"FFFgs", 3, "degraded degraded outage recovering degraded"},
 		{"sgsgg", 2, "degraded degraded degraded degraded normal"},
 		{"ggmg", 2, "normal normal degraded degraded"},
+		// Right after probes ended an outage, names clients asked may still
+		// fail from the recursive resolver's cache: no new state change.
+		{"FFFgggFFF", 3, "degraded degraded outage recovering recovering normal normal normal normal"},
+		{"FFFgggm", 3, "degraded degraded outage recovering recovering normal normal"},
+		{"FFFgggf", 3, "degraded degraded outage recovering recovering normal degraded"}, // a probe's failure counts
+		{"FFFgggzF", 3, "degraded degraded outage recovering recovering normal normal degraded"},
+		{"FgggF", 3, "degraded degraded degraded normal normal"},
 	}
 	for _, tt := range tests {
 		clock := newClock()
@@ -60,9 +68,12 @@ func TestHealthStateMachine(t *testing.T) {
 		wantChanges := 0
 		for _, c := range tt.results {
 			clock.Advance(time.Second)
-			if c == 'm' {
+			switch c {
+			case 'z':
+				clock.Advance(settleAfterRecovery)
+			case 'm':
 				h.miss("test miss")
-			} else {
+			default:
 				o := map[rune]outcome{'f': outcomeFailed, 's': outcomeSlow, 'g': outcomeGood}[c|0x20]
 				probe := c >= 'a'
 				h.report(h.begin(), o, probe, "test result", tt.recover)
