@@ -38,6 +38,10 @@ if [ "${1:-}" = --inner ]; then
   t=$(date +%s)
   "$WINE" wineboot -i >"$T/wineboot.log" 2>&1 || { cat "$T/wineboot.log"; echo "FAIL: wineboot -i" >&2; exit 1; }
   cp "$T/bcryptprimitives.dll" "$WINEPREFIX/drive_c/windows/system32/"
+  # How long the service manager waits for a started service to connect:
+  # Windows' default is 30 s, Wine's 3 s, too short for a Go service on a
+  # loaded machine ("Service request timeout"). Read when services.exe starts.
+  "$WINE" reg add 'HKLM\SYSTEM\CurrentControlSet\Control' /v ServicesPipeTimeout /t REG_DWORD /d 30000 /f >/dev/null
   # One wineserver for the whole run: without -p it exits 3 s after the
   # last process, and each later wine64 call would start it and the
   # prefix's services again (~10 s per `reg query` on a loaded machine).

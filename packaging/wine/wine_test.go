@@ -718,10 +718,13 @@ func msiexec(t *testing.T, args ...string) {
 	if err != nil {
 		b, _ := os.ReadFile(log)
 		text := utf16Text(b)
-		if len(text) > 6000 {
+		// The failing action ("Return value 3") and what led to it.
+		if i := strings.Index(text, "Return value 3"); i >= 0 {
+			text = text[max(0, i-4000):min(len(text), i+200)]
+		} else if len(text) > 6000 {
 			text = text[len(text)-6000:]
 		}
-		t.Fatalf("msiexec %s: %v\n%s\nlog (end):\n%s", strings.Join(args, " "), err, out, text)
+		t.Fatalf("msiexec %s: %v\n%s\nlog:\n%s", strings.Join(args, " "), err, out, text)
 	}
 }
 
