@@ -27,7 +27,7 @@ var cmdInstall = command{
 
 // systemInstaller is the Installer for this machine.
 func systemInstaller() *installer.Installer {
-	return &installer.Installer{GOOS: runtime.GOOS, Paths: installer.DefaultPaths()}
+	return &installer.Installer{GOOS: runtime.GOOS, Paths: installer.DefaultPaths(), Registry: installer.SystemRegistry()}
 }
 
 // runInstall is install with its Installer given, so tests run it against a
