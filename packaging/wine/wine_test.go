@@ -406,7 +406,8 @@ func utf16Text(b []byte) string {
 }
 
 // seedInterfaces gives Wine's registry what Windows has and Wine lacks:
-// interfaces with static and DHCP DNS servers. Once per prefix.
+// interfaces with static and DHCP DNS servers, a value in the Run key.
+// Once per prefix.
 var seeded atomic.Bool
 
 func seedInterfaces(t *testing.T) {
@@ -422,6 +423,10 @@ func seedInterfaces(t *testing.T) {
 		{v4 + "{33333333-3333-3333-3333-333333333333}", "NameServer", ""},
 		{v4 + "{33333333-3333-3333-3333-333333333333}", "DhcpNameServer", "192.0.2.68 192.0.2.69"},
 		{v6 + "{11111111-1111-1111-1111-111111111111}", "NameServer", "2001:db8::53"},
+		// Windows' Run key is never empty; Wine's is. Windows Installer
+		// deletes a key its removal leaves empty, which would make the
+		// MSI's removal look like a change.
+		{`HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Run`, "SecurityHealth", `%windir%\system32\SecurityHealthSystray.exe`},
 	} {
 		mustWine(t, "reg", "add", a[0], "/v", a[1], "/t", "REG_SZ", "/d", a[2], "/f")
 	}
@@ -682,6 +687,7 @@ func checkGone(t *testing.T, before string) {
 // answers and is activated; `uninstall` removes everything.
 func TestInstallSilent(t *testing.T) {
 	dir := env(t)
+	seedInterfaces(t)
 	up := startUpstream(t)
 	cfg := serviceConfig(t, up)
 	before := snapshot(t, installKeys)
@@ -736,6 +742,7 @@ func msiexec(t *testing.T, args ...string) {
 // msiexec /x leaves nothing behind.
 func TestMSI(t *testing.T) {
 	dir := env(t)
+	seedInterfaces(t)
 	up := startUpstream(t)
 	cfg := serviceConfig(t, up)
 	before := snapshot(t, installKeys)
