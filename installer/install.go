@@ -86,6 +86,10 @@ type InstallRequest struct {
 	Config   []byte            // the config to install, already validated
 	Binaries map[string]string // installed name ("dnspin", "dnspin-tray", with .exe on Windows) -> source path
 	Plan     Plan              // what to activate
+	// PackagedService says a package (the MSI) registers the service and
+	// owns its registration, recovery settings and removal: install leaves
+	// them alone and only starts the service before activating.
+	PackagedService bool
 }
 
 // Step is one line of install's or uninstall's account of what it did.
@@ -219,18 +223,20 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("config", in.Paths.Config)
 
-	// A service registered earlier (an upgrade, or the MSI's own
-	// ServiceInstall) is stopped and unregistered first, whether or not
-	// the manifest knows it: its binary can then be replaced (Windows locks
-	// a running executable) and the registration below is ours.
+	// A service registered earlier by dnspin install (an upgrade) is
+	// stopped and unregistered first, whether or not the manifest knows it:
+	// its binary can then be replaced (Windows locks a running executable)
+	// and the registration below is ours. One the package registered stays.
 	var svc ServiceManager
-	old, err := in.NewService(in.installedSpec())
-	if err != nil {
-		return steps, fmt.Errorf("service: %w", err)
-	}
-	_ = old.Stop()
-	if err := old.Uninstall(); err != nil && !errors.Is(err, ErrServiceNotInstalled) {
-		return steps, fmt.Errorf("service: removing the earlier registration: %w", err)
+	if !req.PackagedService {
+		old, err := in.NewService(in.installedSpec())
+		if err != nil {
+			return steps, fmt.Errorf("service: %w", err)
+		}
+		_ = old.Stop()
+		if err := old.Uninstall(); err != nil && !errors.Is(err, ErrServiceNotInstalled) {
+			return steps, fmt.Errorf("service: removing the earlier registration: %w", err)
+		}
 	}
 
 	// Binaries.
@@ -261,36 +267,25 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	if err != nil {
 		return steps, fmt.Errorf("service: %w", err)
 	}
-	if err := svc.Install(); err != nil {
-		return steps, fmt.Errorf("service: %w (if an old dnspin service is registered, run `dnspin uninstall` first)", err)
-	}
-	if err := add(Record{Kind: stepService, Key: ServiceName, Meta: map[string]string{"platform": svc.Platform()}}); err != nil {
-		return steps, err
-	}
-	say("service", ServiceName+" ("+svc.Platform()+")")
-	if in.GOOS == "windows" {
-		// Restart after 1 s, 5 s, then every 30 s; the failure count resets
-		// after a day. failureflag also counts non-crash exits with an error.
-		for _, args := range [][]string{
-			{"failure", ServiceName, "reset=", "86400", "actions=", "restart/1000/restart/5000/restart/30000"},
-			{"failureflag", ServiceName, "1"},
-		} {
-			if out, err := in.Run(ctx, "sc", args...); err != nil {
-				return steps, fmt.Errorf("sc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
-			}
+	if req.PackagedService {
+		// Registered (and removed again) by the package; the config is in
+		// place now, so it can start. A running one keeps running.
+		if err := svc.Start(); err != nil && !errors.Is(err, ErrServiceRunning) {
+			return steps, fmt.Errorf("service: start the %s service the package registered: %w", ServiceName, err)
 		}
-		if err := add(Record{Kind: stepRecovery, Key: ServiceName}); err != nil {
+		say("started", ServiceName+" (registered by the package)")
+	} else {
+		if err := in.registerService(ctx, svc, add, say); err != nil {
 			return steps, err
 		}
-		say("recovery", "restart on failure")
+		if err := svc.Start(); err != nil {
+			return steps, fmt.Errorf("service: start: %w", err)
+		}
+		if err := add(Record{Kind: stepStarted, Key: ServiceName}); err != nil {
+			return steps, err
+		}
+		say("started", ServiceName)
 	}
-	if err := svc.Start(); err != nil {
-		return steps, fmt.Errorf("service: start: %w", err)
-	}
-	if err := add(Record{Kind: stepStarted, Key: ServiceName}); err != nil {
-		return steps, err
-	}
-	say("started", ServiceName)
 
 	// Tray autostart for every user.
 	if tray, ok := installed[in.exeName("dnspin-tray")]; ok {
@@ -342,6 +337,40 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("activated", req.Plan.Mode)
 	return steps, nil
+}
+
+// registerService registers the service and, on Windows, its recovery
+// actions, recording each step.
+func (in *Installer) registerService(ctx context.Context, svc ServiceManager, add func(Record) error, say func(what, detail string)) error {
+	if err := svc.Install(); err != nil {
+		return fmt.Errorf("service: %w (if an old dnspin service is registered, run `dnspin uninstall` first)", err)
+	}
+	if err := add(Record{Kind: stepService, Key: ServiceName, Meta: map[string]string{"platform": svc.Platform()}}); err != nil {
+		return err
+	}
+	say("service", ServiceName+" ("+svc.Platform()+")")
+	if in.GOOS != "windows" {
+		return nil
+	}
+	// Restart after 1 s, 5 s, then every 30 s; the failure count resets
+	// after a day.
+	args := []string{"failure", ServiceName, "reset=", "86400", "actions=", "restart/1000/restart/5000/restart/30000"}
+	if out, err := in.Run(ctx, "sc", args...); err != nil {
+		return fmt.Errorf("sc %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	// failureflag also counts a stop with a non-zero exit code as a
+	// failure. Only a refinement (a crash restarts the service without it),
+	// and Wine's sc.exe lacks the command: a note, not a failed install.
+	flagOut, flagErr := in.Run(ctx, "sc", "failureflag", ServiceName, "1")
+	if err := add(Record{Kind: stepRecovery, Key: ServiceName}); err != nil {
+		return err
+	}
+	say("recovery", "restart on failure")
+	if flagErr != nil {
+		in.Logger.Warn("sc failureflag failed; the service is restarted after a crash, not after an exit with an error", "err", flagErr, "output", strings.TrimSpace(string(flagOut)))
+		say("recovery", "sc failureflag not available: restart after a crash only")
+	}
+	return nil
 }
 
 // configurator makes the DNS configurator on the installer's seams.

@@ -3,6 +3,7 @@ package installer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -457,5 +458,112 @@ func TestUninstallPutsBackEmptyConfig(t *testing.T) {
 				t.Errorf("uninstall did not put back the empty config:\n%s", wmLineDiff(before, after))
 			}
 		})
+	}
+}
+
+// With the MSI as the owner of the service (PackagedService), install
+// neither removes nor registers it and sets no recovery actions: it starts
+// it once the config is in place, and uninstall leaves the registration to
+// the MSI as well.
+func TestInstallPackagedService(t *testing.T) {
+	ctx := context.Background()
+	r := newInstallRig(t, "windows")
+	r.svc.installed = true // ServiceInstall of the MSI
+	beforeReg := r.reg.dump()
+	req := r.req
+	req.PackagedService = true
+	r.tr.section("install")
+	steps, err := r.in.Install(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepLines(r.tr, steps)
+	r.tr.section("uninstall")
+	steps, err = r.in.Uninstall(ctx, UninstallOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepLines(r.tr, steps)
+	tr := r.wmTranscript()
+	for _, bad := range []string{"service install", "service uninstall", "run sc "} {
+		if strings.Contains(tr, bad) {
+			t.Errorf("packaged service: transcript has %q:\n%s", bad, tr)
+		}
+	}
+	if !strings.Contains(tr, "service start") || !strings.Contains(tr, "=> started: dnspin (registered by the package)") {
+		t.Errorf("packaged service was not started:\n%s", tr)
+	}
+	if !strings.Contains(tr, "=> activated: scoped") || !strings.Contains(tr, "=> restored: DNS settings") {
+		t.Errorf("packaged service: no activation and restore:\n%s", tr)
+	}
+	if !r.svc.installed {
+		t.Error("uninstall removed the service the MSI owns")
+	}
+	if r.reg.dump() != beforeReg {
+		t.Errorf("registry after uninstall differs:\n%s", wmLineDiff(beforeReg, r.reg.dump()))
+	}
+}
+
+// A running service (StartServices of a repair, or a second install) is
+// fine for a packaged install; any other start failure is not.
+func TestInstallPackagedServiceStart(t *testing.T) {
+	for _, tc := range []struct {
+		err     error
+		wantErr bool
+	}{
+		{fmt.Errorf("%w: Errno 1056", ErrServiceRunning), false},
+		{errors.New("the service did not respond"), true},
+	} {
+		r := newInstallRig(t, "windows")
+		r.svc.installed = true
+		req := r.req
+		req.PackagedService = true
+		r.in.NewService = (&startErr{fakeService: r.svc, err: tc.err}).factory
+		_, err := r.in.Install(context.Background(), req)
+		if (err != nil) != tc.wantErr {
+			t.Errorf("start error %v: install error %v, want error: %v", tc.err, err, tc.wantErr)
+		}
+	}
+}
+
+type startErr struct {
+	*fakeService
+	err error
+}
+
+func (f *startErr) factory(spec ServiceSpec) (ServiceManager, error) { return f, nil }
+func (f *startErr) Start() error                                     { return f.err }
+
+// Wine's sc.exe (and older Windows) lack `sc failureflag`: install goes on
+// and says so; `sc failure` failing is still fatal.
+func TestInstallWithoutFailureflag(t *testing.T) {
+	for _, tc := range []struct {
+		failing string
+		wantErr bool
+	}{
+		{"sc failureflag dnspin 1", false},
+		{"sc failure dnspin reset= 86400 actions= restart/1000/restart/5000/restart/30000", true},
+	} {
+		r := newInstallRig(t, "windows")
+		run := newScriptRunner(r.tr)
+		run.on(tc.failing, func() (string, error) { return "[SC] unknown command", errors.New("exit status 1") })
+		r.in.Run = run.run
+		steps, err := r.in.Install(context.Background(), r.req)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("%s failing: install error %v, want error: %v", tc.failing, err, tc.wantErr)
+		}
+		if tc.wantErr {
+			continue
+		}
+		noted := false
+		for _, s := range steps {
+			noted = noted || (s.What == "recovery" && strings.Contains(s.Detail, "failureflag not available"))
+		}
+		if !noted {
+			t.Errorf("install does not say failureflag failed: %+v", steps)
+		}
+		if !r.svc.installed {
+			t.Error("service not registered")
+		}
 	}
 }

@@ -124,3 +124,6 @@ func (WinRegistry) DeleteKey(key string) error {
 	}
 	return nil
 }
+
+// SystemRegistry is this machine's HKLM (the tray's Run value).
+func SystemRegistry() Registry { return WinRegistry{} }

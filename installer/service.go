@@ -33,6 +33,10 @@ const (
 // not (or no longer) registered; uninstall treats it as done.
 var ErrServiceNotInstalled = errors.New("the dnspin service is not installed")
 
+// ErrServiceRunning is returned by ServiceManager.Start when the service
+// runs already.
+var ErrServiceRunning = errors.New("the dnspin service is already running")
+
 // ServiceSpec is what the service runs.
 type ServiceSpec struct {
 	Executable string // installed dnspin binary

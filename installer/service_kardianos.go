@@ -2,9 +2,11 @@ package installer
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"runtime"
 	"strings"
+	"syscall"
 
 	"github.com/kardianos/service"
 )
@@ -35,8 +37,19 @@ func NewKardianosService(fsys FS) ServiceFactory {
 	}
 }
 
-func (k *kardianosService) Install() error   { return k.s.Install() }
-func (k *kardianosService) Start() error     { return k.s.Start() }
+func (k *kardianosService) Install() error { return k.s.Install() }
+
+// errServiceAlreadyRunning is Windows' ERROR_SERVICE_ALREADY_RUNNING (1056),
+// spelled as a number so this file builds on every OS.
+const errServiceAlreadyRunning = syscall.Errno(1056)
+
+func (k *kardianosService) Start() error {
+	err := k.s.Start()
+	if runtime.GOOS == "windows" && errors.Is(err, errServiceAlreadyRunning) {
+		return fmt.Errorf("%w: %w", ErrServiceRunning, err)
+	}
+	return err
+}
 func (k *kardianosService) Stop() error      { return k.s.Stop() }
 func (k *kardianosService) Platform() string { return k.s.Platform() }
 
@@ -50,6 +63,13 @@ func (k *kardianosService) Uninstall() error {
 		}
 	}
 	err := k.s.Uninstall()
+	if runtime.GOOS == "windows" && err != nil && strings.Contains(err.Error(), "RemoveEventLogSource") {
+		// kardianos deletes the service, then the event-log source its
+		// Install made. A service registered by someone else (the MSI of
+		// an earlier dnspin) has none: the service is gone, which is all
+		// uninstall needs.
+		return nil
+	}
 	if errors.Is(err, service.ErrNotInstalled) || errors.Is(err, fs.ErrNotExist) ||
 		(err != nil && strings.HasSuffix(err.Error(), "is not installed")) { // Windows SCM, unwrapped
 		return ErrServiceNotInstalled

@@ -2,36 +2,25 @@ package installer
 
 import (
 	"context"
-	"fmt"
 	"runtime"
-
-	"github.com/kardianos/service"
 )
 
 // RunService runs run as the OS service until the service manager stops it.
 //
-// Only the Windows service control manager needs a handshake; there run goes
-// through kardianos/service with the same configuration Install registered.
-// systemd, SysV and launchd simply start the process and stop it with
-// SIGTERM, which the caller's ctx already carries, so run is called directly.
-// If run fails on its own under Windows, exit(1) ends the process so the
-// service manager's recovery actions restart it.
-func RunService(ctx context.Context, spec ServiceSpec, run func(ctx context.Context) error, exit func(code int)) error {
-	if runtime.GOOS != "windows" || service.Interactive() {
+// Only the Windows service control manager needs a handshake
+// (runWindowsService); systemd, SysV and launchd simply start the process
+// and stop it with SIGTERM, which the caller's ctx already carries, so run
+// is called directly. If run fails on its own under Windows, exit(1) ends the
+// process so the service manager's recovery actions restart it.
+func RunService(ctx context.Context, _ ServiceSpec, run func(ctx context.Context) error, exit func(code int)) error {
+	if runtime.GOOS != "windows" {
 		return run(ctx)
 	}
 	p := &serviceProgram{run: run, parent: ctx, done: make(chan error, 1), exit: exit}
-	s, err := service.New(p, ServiceConfig(spec, runtime.GOOS))
-	if err != nil {
-		return fmt.Errorf("service %s: %w", ServiceName, err)
-	}
-	if err := s.Run(); err != nil {
-		return err
-	}
-	return p.err
+	return runWindowsService(ctx, p)
 }
 
-// serviceProgram adapts a blocking run function to kardianos' Start/Stop.
+// serviceProgram adapts a blocking run function to the SCM's start and stop.
 type serviceProgram struct {
 	run    func(ctx context.Context) error
 	parent context.Context
@@ -41,7 +30,7 @@ type serviceProgram struct {
 	exit   func(code int)
 }
 
-func (p *serviceProgram) Start(service.Service) error {
+func (p *serviceProgram) Start() error {
 	ctx, cancel := context.WithCancel(p.parent)
 	p.cancel = cancel
 	go func() {
@@ -54,7 +43,7 @@ func (p *serviceProgram) Start(service.Service) error {
 	return nil
 }
 
-func (p *serviceProgram) Stop(service.Service) error {
+func (p *serviceProgram) Stop() error {
 	p.cancel()
 	p.err = <-p.done
 	return nil

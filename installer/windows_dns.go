@@ -258,6 +258,23 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 	// apply (whose records hold the true originals).
 	want := planSet{}
 	for _, k := range keys {
+		// The rule's parents too (DnsPolicyConfig is missing on a
+		// machine that never had a rule): SetValue creates them, and a
+		// restore that left them behind would not be "as it was".
+		for _, pk := range regAncestors(k) {
+			if _, ok := j.Find(kindRegKey, pk); ok {
+				want.add(kindRegKey, pk)
+				continue
+			}
+			ex, err := w.reg.KeyExists(pk)
+			if err != nil {
+				return err
+			}
+			if !ex {
+				want.add(kindRegKey, pk)
+				j.Records = append(j.Records, Record{Kind: kindRegKey, Key: pk, Meta: map[string]string{"parent": "true"}})
+			}
+		}
 		want.add(kindRegKey, k)
 		if _, ok := j.Find(kindRegKey, k); ok {
 			continue
@@ -302,6 +319,17 @@ func (w *windowsDNS) Apply(ctx context.Context, p Plan) error {
 	w.flush(ctx)
 	w.o.Logger.Info("DNS activated", "backend", backendWindows, "mode", p.Mode, "changes", len(changes))
 	return nil
+}
+
+// regAncestors are the keys above key, outermost first, below the hive's
+// top-level key (SYSTEM, SOFTWARE), which dnspin never creates or removes.
+func regAncestors(key string) []string {
+	parts := strings.Split(key, `\`)
+	var out []string
+	for i := 2; i < len(parts); i++ {
+		out = append(out, strings.Join(parts[:i], `\`))
+	}
+	return out
 }
 
 func (w *windowsDNS) recordValue(key, name string) (Record, error) {
@@ -367,6 +395,14 @@ func (w *windowsDNS) replay(rs []Record) error {
 				errs = append(errs, err)
 			}
 		case kindRegKey:
+			if !r.Existed && r.Meta["parent"] != "" {
+				// A parent dnspin created: only if nothing else was put
+				// under it since (another program's NRPT rule).
+				if subs, err := w.reg.SubKeys(r.Key); err != nil || len(subs) > 0 {
+					w.o.Logger.Info("restore: keeping a key dnspin created, something else is in it now", "key", HKLM(r.Key))
+					continue
+				}
+			}
 			if !r.Existed {
 				if err := w.reg.DeleteKey(r.Key); err != nil {
 					errs = append(errs, err)

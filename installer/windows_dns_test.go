@@ -297,3 +297,61 @@ func TestWindowsInterruptedRestoreIsNotReapplied(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A machine that never had an NRPT rule has no DnsPolicyConfig key (Wine
+// not even Dnscache): deactivate removes the keys activation created above
+// the rule too, unless something else was put under them meanwhile.
+func TestWindowsRestoreRemovesCreatedParents(t *testing.T) {
+	plan := Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+	for _, tc := range []struct {
+		name    string
+		parent  string // seeded, so it exists before activation ("" = Dnscache missing too)
+		foreign bool   // another program adds a rule while dnspin is active
+	}{
+		{"no DnsPolicyConfig", `SYSTEM\CurrentControlSet\Services\Dnscache\Parameters`, false},
+		{"no Dnscache (Wine)", "", false},
+		{"foreign rule added while active", "", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			tr := &wmTranscript{}
+			reg := newWMRegistry(tr)
+			reg.seed(tcpipIfKey+`\`+ifStatic, "NameServer", SZ("192.0.2.53"))
+			if tc.parent != "" {
+				reg.seed(tc.parent, "placeholder", DWord(0))
+			}
+			before := reg.dump()
+			o := Options{FS: newWMFS(tr), Run: newScriptRunner(tr).run, StateDir: `/state`}
+			c := NewWindowsConfigurator(o, reg)
+			if err := c.Apply(ctx, plan); err != nil {
+				t.Fatal(err)
+			}
+			if ok, _ := reg.KeyExists(nrptLocalKey); !ok {
+				t.Fatal("no NRPT key after activation")
+			}
+			foreign := nrptLocalKey + `\{00000000-1111-2222-3333-444444444444}`
+			if tc.foreign {
+				reg.seed(foreign, "Comment", SZ("VPN client"))
+			}
+			if err := c.Restore(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if tc.foreign {
+				if ok, _ := reg.KeyExists(foreign); !ok {
+					t.Fatal("restore removed another program's NRPT rule")
+				}
+				if err := reg.DeleteKey(foreign); err != nil {
+					t.Fatal(err)
+				}
+				// What is left must be the keys above it, nothing of dnspin.
+				if subs, _ := reg.SubKeys(nrptLocalKey); len(subs) != 0 {
+					t.Fatalf("rules left: %v", subs)
+				}
+				return
+			}
+			if after := reg.dump(); after != before {
+				t.Fatalf("registry after restore differs:\n%s", wmLineDiff(before, after))
+			}
+		})
+	}
+}

@@ -132,7 +132,7 @@ ca DnspinInstallRollback 4 "uninstall --silent --keep-state"
 ca DnspinUninstall 2 3090
 ca DnspinUninstall 4 "uninstall --silent"
 ca DnspinUninstallRollback 2 3410
-ca DnspinUninstallRollback 4 "install --silent"
+ca DnspinUninstallRollback 4 "install --silent --packaged-service"
 ca DnspinDeactivate 2 3090
 ca DnspinDeactivate 4 "deactivate"
 ca DnspinDeactivateRollback 2 3410
@@ -144,7 +144,7 @@ for a in SetScExe SetTaskkillExe SetInstallArgs SetInstallArgsConfig SetInstallA
   ca "$a" 2 51 # set a property, immediate (no stray flags: ICE68)
 done
 ca SetScExe 4 "[System64Folder]sc.exe"
-ca SetInstallArgs 4 "install --silent"
+ca SetInstallArgs 4 "install --silent --packaged-service"
 ca SetInstallArgsConfig 4 '[DNSPIN_INSTALL_ARGS] --config "[CONFIG]"'
 ca SetInstallArgsBundle 4 '[DNSPIN_INSTALL_ARGS] --bundle-url "[BUNDLE_URL]" --bundle-key "[BUNDLE_KEY]"'
 ca SetInstallArgsDomains 4 '[DNSPIN_INSTALL_ARGS] --platform-domains "[PLATFORM_DOMAINS]"'
@@ -166,9 +166,17 @@ before SetInstallArgsBundle SetInstallArgsDomains
 before InstallValidate RemoveExistingProducts
 before RemoveExistingProducts InstallInitialize
 before DnspinInstallRollback DnspinInstall
-before StartServices DnspinInstall
+# The MSI registers the service; dnspin install puts the config in place and
+# starts it, so it comes after InstallServices and before StartServices
+# (which, with Wait, fails the install if the service exits for lack of a
+# config).
+before InstallServices DnspinInstallRollback
+before ServiceRecovery DnspinInstall
+before DnspinInstall StartServices
 before InstallServices ServiceRecovery
 before ServiceRecovery StartServices
+ca ServiceFailureFlag 4 "failureflag dnspin 1"
+want "failureflag is not fatal (Wine's sc.exe lacks it)" "$(( $(field "$m1" CustomAction ServiceFailureFlag 2) & 64 ))" 64
 before DnspinUninstallRollback DnspinUninstall
 before DnspinUninstall StopServices
 before DnspinDeactivateRollback DnspinDeactivate

@@ -19,7 +19,7 @@ import (
 
 var cmdInstall = command{
 	name:    "install",
-	args:    "[--config FILE] [--silent] [--bundle-url URL]... [--bundle-key ed25519:KEY] [--platform-domains a,b]",
+	args:    "[--config FILE] [--silent] [--bundle-url URL]... [--bundle-key ed25519:KEY] [--platform-domains a,b] [--packaged-service]",
 	summary: "install the service, tray autostart and activation (admin)",
 	run: func(ctx context.Context, e *env, args []string) error {
 		return runInstall(ctx, e, args, systemInstaller())
@@ -28,7 +28,7 @@ var cmdInstall = command{
 
 // systemInstaller is the Installer for this machine.
 func systemInstaller() *installer.Installer {
-	return &installer.Installer{GOOS: runtime.GOOS, Paths: paths.Default()}
+	return &installer.Installer{GOOS: runtime.GOOS, Paths: paths.Default(), Registry: installer.SystemRegistry()}
 }
 
 // runInstall is install with its Installer given, so tests run it against a
@@ -40,6 +40,7 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	fs.Var(&urls, "bundle-url", "set [bundle] urls in the installed config (repeat for mirrors)")
 	key := fs.String("bundle-key", "", "set [bundle] public_key in the installed config (ed25519:BASE64)")
 	domains := fs.String("platform-domains", "", "set [platform] domains in the installed config (comma-separated); with no config anywhere, a config with defaults is made")
+	packaged := fs.Bool("packaged-service", false, "the service is registered by a package (the MSI does this): leave its registration alone, only start it")
 	if err := parseNoArgs(fs, args); err != nil {
 		return err
 	}
@@ -74,13 +75,17 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	}
 	plan := planFor(cfg)
 	if !*silent {
-		fmt.Fprintf(e.stdout, "dnspin will:\n  - install the config %s as %s (only administrators may change it)\n  - copy %d program file(s) to %s\n  - register and start the service %q (restarted if it stops)\n  - start the tray for every user who logs in\n  - point the system's DNS at dnspin (%s)\nContinue? [y/N] ",
-			srcName, in.Paths.Config, len(bins), in.Paths.BinDir, installer.ServiceName, plan.Mode)
+		svcLine := fmt.Sprintf("register and start the service %q (restarted if it stops)", installer.ServiceName)
+		if *packaged {
+			svcLine = fmt.Sprintf("start the service %q the package registered", installer.ServiceName)
+		}
+		fmt.Fprintf(e.stdout, "dnspin will:\n  - install the config %s as %s (only administrators may change it)\n  - copy %d program file(s) to %s\n  - %s\n  - start the tray for every user who logs in\n  - point the system's DNS at dnspin (%s)\nContinue? [y/N] ",
+			srcName, in.Paths.Config, len(bins), in.Paths.BinDir, svcLine, plan.Mode)
 		if !confirmed(e) {
 			return errors.New("cancelled; nothing was changed")
 		}
 	}
-	steps, err := in.Install(ctx, installer.InstallRequest{Config: src, Binaries: bins, Plan: plan})
+	steps, err := in.Install(ctx, installer.InstallRequest{Config: src, Binaries: bins, Plan: plan, PackagedService: *packaged})
 	return finish(steps, err)
 }
 

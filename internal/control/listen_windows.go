@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 
 	"github.com/Microsoft/go-winio"
+	"golang.org/x/sys/windows"
 )
 
 // pipeSDDL is the control pipe's security descriptor:
@@ -37,7 +39,55 @@ func Listen(address string) (net.Listener, error) {
 		}
 		return nil, fmt.Errorf("control pipe %s: %w", address, err)
 	}
-	return ln, nil
+	plug, err := plugFirstInstance(address)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control pipe %s: %w", address, err)
+	}
+	if plug == 0 {
+		return ln, nil
+	}
+	return &pluggedListener{Listener: ln, plug: plug}, nil
+}
+
+// plugFirstInstance connects to the pipe once, before anything accepts, and
+// returns that client handle if the connect succeeded.
+//
+// winio.ListenPipe creates a first pipe instance without read or write
+// access, which it never accepts on: it only holds the pipe's name and
+// security descriptor. Windows keeps such an instance disconnected, so
+// clients reach only the instances Accept creates, and this connect fails
+// with ERROR_PIPE_BUSY (nothing listens yet): nothing to do. Wine 8 lists
+// that instance as listening: the first client would connect to it, write
+// its request and wait for an answer forever (`dnspin status`: "context
+// deadline exceeded"; packaging/wine/pipecheck reproduces it). Taking that
+// instance ourselves leaves clients only the ones Accept serves.
+func plugFirstInstance(address string) (windows.Handle, error) {
+	p, err := windows.UTF16PtrFromString(address)
+	if err != nil {
+		return 0, err
+	}
+	h, err := windows.CreateFile(p, windows.GENERIC_READ, 0, nil, windows.OPEN_EXISTING, 0, 0)
+	switch {
+	case err == nil:
+		return h, nil
+	case errors.Is(err, windows.ERROR_PIPE_BUSY):
+		return 0, nil
+	}
+	return 0, fmt.Errorf("checking the new pipe: %w", err)
+}
+
+// pluggedListener closes the plug with the listener.
+type pluggedListener struct {
+	net.Listener
+	plug windows.Handle
+	once sync.Once
+}
+
+func (l *pluggedListener) Close() error {
+	err := l.Listener.Close()
+	l.once.Do(func() { windows.CloseHandle(l.plug) })
+	return err
 }
 
 // clientAccess is what the client asks for: FILE_GENERIC_READ (0x120089)
