@@ -20,10 +20,13 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/dnspin/dnspin/resolver"
 )
 
 // State is the outcome of verifying one pinned address.
@@ -253,4 +256,42 @@ func Roots(extra []*x509.Certificate) (*x509.CertPool, error) {
 		pool.AddCert(c)
 	}
 	return pool, err
+}
+
+// Targets lists what to verify for pins: every address of every exact pin.
+// Wildcard pins ("*.cdn.example") are left out: no single name stands for
+// them, so their addresses stay Unknown and keep the pin's order.
+func Targets(pins []resolver.Pin) []Target {
+	var out []Target
+	seen := map[Target]bool{}
+	for _, p := range pins {
+		if strings.HasPrefix(p.Name, "*.") {
+			continue
+		}
+		name := strings.ToLower(strings.TrimSuffix(p.Name, "."))
+		for _, a := range append(slices.Clone(p.A), p.AAAA...) {
+			t := Target{Name: name, Addr: a.Unmap()}
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// States turns results into what the resolver orders pinned answers by.
+func States(results []Result) map[resolver.PinAddr]resolver.PinState {
+	m := make(map[resolver.PinAddr]resolver.PinState, len(results))
+	for _, r := range results {
+		s := resolver.PinUnknown
+		switch r.State {
+		case Verified:
+			s = resolver.PinVerified
+		case Failed:
+			s = resolver.PinFailed
+		}
+		m[resolver.PinAddr{Name: r.Name, Addr: r.Addr}] = s
+	}
+	return m
 }
