@@ -105,3 +105,17 @@ func (v *pinVerdicts) order(p *Pin, addrs []netip.Addr) []netip.Addr {
 	}
 	return out
 }
+
+// Pins returns the pins in effect (config and bundle, after merging), for
+// the daemon's verification.
+func (r *Resolver) Pins() []Pin {
+	ps := r.cfg.Load().pins
+	out := make([]Pin, 0, ps.n)
+	for _, m := range []map[string]*Pin{ps.exact, ps.wild} {
+		for _, p := range m {
+			out = append(out, *p)
+		}
+	}
+	slices.SortFunc(out, func(a, b Pin) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
