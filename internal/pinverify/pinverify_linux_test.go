@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -22,10 +23,10 @@ import (
 // the order the states give.
 func TestVerifyPinsOnPort443(t *testing.T) {
 	nstest.Run(t, nstest.Options{}, func(t *testing.T, env *nstest.Env) {
-		ca := newTestCA(t)
-		serveTLS(t, "127.0.0.11:443", ca.leaf(t, "box.tickets.test"))
-		serveTLS(t, "127.0.0.12:443", ca.leaf(t, "other.example"))
-		serveSilent(t, "127.0.0.13:443")
+		ca := pinverifytest.NewCA(t)
+		pinverifytest.ServeTLS(t, "127.0.0.11:443", ca.Leaf(t, "box.tickets.test"))
+		pinverifytest.ServeTLS(t, "127.0.0.12:443", ca.Leaf(t, "other.example"))
+		pinverifytest.ServeSilent(t, "127.0.0.13:443")
 		// 127.0.0.14: nothing listens, the connection is refused.
 
 		a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -37,7 +38,7 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 		when := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 		var dialed []string
 		o := Options{
-			Roots: ca.pool(),
+			Roots: ca.Pool(),
 			Now:   func() time.Time { return when },
 			// A generous timeout for servers that answer: the machine may be
 			// loaded. The silent server is checked apart with a short one.

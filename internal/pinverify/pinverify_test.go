@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -20,9 +21,9 @@ import (
 // TLS server on 127.0.0.1.
 func TestSPKI(t *testing.T) {
 	t.Parallel()
-	ca := newTestCA(t)
-	other := newTestCA(t)
-	_, port, _ := net.SplitHostPort(serveTLS(t, "127.0.0.1:0", ca.leaf(t, "box.tickets.test")))
+	ca := pinverifytest.NewCA(t)
+	other := pinverifytest.NewCA(t)
+	_, port, _ := net.SplitHostPort(pinverifytest.ServeTLS(t, "127.0.0.1:0", ca.Leaf(t, "box.tickets.test")))
 	p, _ := strconv.Atoi(port)
 	target := []Target{{Name: "box.tickets.test", Addr: netip.MustParseAddr("127.0.0.1")}}
 	pinOf := func(c *x509.Certificate) [sha256.Size]byte {
@@ -38,10 +39,10 @@ func TestSPKI(t *testing.T) {
 		want State
 	}{
 		{"no pins", nil, Verified},
-		{"CA key pinned", [][sha256.Size]byte{pinOf(ca.cert)}, Verified},
-		{"another key pinned", [][sha256.Size]byte{pinOf(other.cert)}, Failed},
+		{"CA key pinned", [][sha256.Size]byte{pinOf(ca.Cert)}, Verified},
+		{"another key pinned", [][sha256.Size]byte{pinOf(other.Cert)}, Failed},
 	} {
-		res := Verify(context.Background(), target, Options{Port: p, Timeout: time.Minute, Roots: ca.pool(), SPKI: tc.spki})
+		res := Verify(context.Background(), target, Options{Port: p, Timeout: time.Minute, Roots: ca.Pool(), SPKI: tc.spki})
 		if res[0].State != tc.want {
 			t.Errorf("%s: %s (%s), want %s", tc.name, res[0].State, res[0].Error, tc.want)
 		}
@@ -50,7 +51,7 @@ func TestSPKI(t *testing.T) {
 		}
 	}
 	// Trusted by nobody: the machine's store does not know the test CA.
-	res := Verify(context.Background(), target, Options{Port: p, Timeout: time.Minute, Roots: other.pool()})
+	res := Verify(context.Background(), target, Options{Port: p, Timeout: time.Minute, Roots: other.Pool()})
 	if res[0].State != Failed || !strings.Contains(res[0].Error, "unknown authority") {
 		t.Errorf("untrusted CA: %s (%s), want failed: unknown authority", res[0].State, res[0].Error)
 	}

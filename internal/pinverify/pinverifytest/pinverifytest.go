@@ -1,4 +1,8 @@
-package pinverify
+// Package pinverifytest makes what tests of pin verification need: a CA of
+// their own (trusted only through the test's roots, never the machine's
+// store), server certificates, and TLS servers that answer, or accept and
+// never say a word.
+package pinverifytest
 
 import (
 	"crypto/ecdsa"
@@ -7,20 +11,21 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"math/big"
 	"net"
 	"testing"
 	"time"
 )
 
-// testCA is a CA made for one test: the test trusts it through its own
-// roots, never through the machine's trust store.
-type testCA struct {
-	cert *x509.Certificate
+// CA is a CA made for one test.
+type CA struct {
+	Cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 }
 
-func newTestCA(t *testing.T) *testCA {
+// NewCA makes a CA valid around now.
+func NewCA(t testing.TB) *CA {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -43,17 +48,23 @@ func newTestCA(t *testing.T) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testCA{cert: c, key: key}
+	return &CA{Cert: c, key: key}
 }
 
-func (ca *testCA) pool() *x509.CertPool {
+// Pool is a trust store holding only this CA.
+func (ca *CA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
-	p.AddCert(ca.cert)
+	p.AddCert(ca.Cert)
 	return p
 }
 
-// leaf issues a server certificate for names.
-func (ca *testCA) leaf(t *testing.T, names ...string) tls.Certificate {
+// PEM is the CA certificate in PEM, as a verify_ca file holds it.
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// Leaf issues a server certificate for names.
+func (ca *CA) Leaf(t testing.TB, names ...string) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -68,16 +79,16 @@ func (ca *testCA) leaf(t *testing.T, names ...string) tls.Certificate {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
-// serveTLS answers TLS handshakes on addr with cert until the test ends;
+// ServeTLS answers TLS handshakes on addr with cert until the test ends;
 // it returns the bound address.
-func serveTLS(t *testing.T, addr string, cert tls.Certificate) string {
+func ServeTLS(t testing.TB, addr string, cert tls.Certificate) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", addr, &tls.Config{Certificates: []tls.Certificate{cert}})
 	if err != nil {
@@ -101,9 +112,9 @@ func serveTLS(t *testing.T, addr string, cert tls.Certificate) string {
 	return ln.Addr().String()
 }
 
-// serveSilent accepts connections on addr and never says a word: the
+// ServeSilent accepts connections on addr and never says a word: the
 // handshake can only end by the client's timeout.
-func serveSilent(t *testing.T, addr string) {
+func ServeSilent(t testing.TB, addr string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
