@@ -84,6 +84,8 @@ type Platform struct {
 	// VerifyInterval is how often pins are checked while DNS is healthy
 	// (with jitter); 0 turns verification off.
 	VerifyInterval Duration `toml:"verify_interval"`
+	// VerifyTimeout bounds one address's connection and handshake.
+	VerifyTimeout Duration `toml:"verify_timeout"`
 }
 
 // Outage tunes the outage behaviour of SPEC.md "How a query is answered".
@@ -120,7 +122,7 @@ func Default() *Config {
 		StateDir:   p.StateDir,
 		Control:    p.Control,
 		CacheSize:  10000,
-		Platform:   Platform{VerifyPort: 443, VerifyInterval: Duration{time.Hour}},
+		Platform:   Platform{VerifyPort: 443, VerifyInterval: Duration{time.Hour}, VerifyTimeout: Duration{3 * time.Second}},
 		Outage: Outage{
 			AnswerBudget:  Duration{300 * time.Millisecond},
 			ClientTimeout: Duration{1800 * time.Millisecond},
@@ -327,6 +329,9 @@ func (c *Config) validateVerify() error {
 	if _, err := pinverify.ParseSPKI(p.VerifySPKI); err != nil {
 		return bad("platform.verify_spki", "%v", err)
 	}
+	if d := p.VerifyTimeout.Duration; d < 100*time.Millisecond || d > time.Minute {
+		return bad("platform.verify_timeout", "must be between 100ms and 1m, e.g. \"3s\"")
+	}
 	if d := p.VerifyInterval.Duration; d != 0 && d < time.Minute {
 		return bad("platform.verify_interval", "must be at least 1m so a fleet does not hammer the platform, or \"0s\" to turn verification off")
 	}
@@ -337,7 +342,7 @@ func (c *Config) validateVerify() error {
 // verify_ca, and the SPKI pins. A trust store that cannot be read is not
 // fatal (only verify_ca is trusted then): warn says so, for the log.
 func (c *Config) PinVerify() (o pinverify.Options, warn, err error) {
-	o.Port = c.Platform.VerifyPort
+	o.Port, o.Timeout = c.Platform.VerifyPort, c.Platform.VerifyTimeout.Duration
 	var extra []*x509.Certificate
 	if c.Platform.VerifyCA != "" {
 		cs, err := pinverify.LoadCA(c.Platform.VerifyCA)

@@ -114,6 +114,7 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[platform]\nverify_spki = [\"sha256/AAAA\"]\n", "x.toml:2: platform.verify_spki: \"sha256/AAAA\" is not sha256/ followed by 44 characters"},
 		{"[platform]\nverify_spki = [\"AAAA\"]\n", "platform.verify_spki: \"AAAA\" does not start with \"sha256/\""},
 		{"[platform]\nverify_interval = \"5s\"\n", "platform.verify_interval: must be at least 1m"},
+		{"[platform]\nverify_timeout = \"0s\"\n", "x.toml:2: platform.verify_timeout: must be between 100ms and 1m"},
 	} {
 		_, err := Parse("x.toml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -197,7 +198,7 @@ func TestVerifyCAFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	o, _, err := c.PinVerify()
-	if err != nil || o.Port != 443 || len(o.SPKI) != 1 || o.Roots == nil || c.Platform.VerifyInterval.Duration != 0 {
+	if err != nil || o.Port != 443 || o.Timeout != 3*time.Second || len(o.SPKI) != 1 || o.Roots == nil || c.Platform.VerifyInterval.Duration != 0 {
 		t.Errorf("PinVerify = %+v, %v; want port 443, one SPKI pin, the OS roots, verification off", o, err)
 	}
 }
