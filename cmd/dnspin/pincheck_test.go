@@ -112,3 +112,74 @@ func TestPinCheckerRounds(t *testing.T) {
 		t.Errorf("checks off, yet %d more rounds", n-before)
 	}
 }
+
+// TestOutageTriggersPinCheck: when the resolver declares an outage, the
+// daemon asks for one round over every pin (in the background).
+func TestOutageTriggersPinCheck(t *testing.T) {
+	t.Parallel()
+	a := netip.MustParseAddr("192.0.2.1")
+	// Nothing listens on the discard port: every exchange fails at once.
+	res, err := resolver.New(resolver.Config{
+		Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
+		Pins:     []resolver.Pin{{Name: "box.tickets.test", A: []netip.Addr{a}}},
+		StateDir: t.TempDir(), Mode: resolver.ModeAuto,
+		AnswerBudget: 50 * time.Millisecond, ClientTimeout: 100 * time.Millisecond, StaleTTL: time.Second,
+		MaxStale: time.Hour, ProbeInterval: 10 * time.Millisecond, RecoverAfter: 3,
+	}, resolver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := res.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		res.Shutdown(sctx)
+	})
+	verified := make(chan int, 10)
+	d := &daemon{log: slog.New(slog.DiscardHandler), res: res}
+	d.pins = newPinChecker(d.log, res, func() {})
+	d.pins.verify = func(_ context.Context, ts []pinverify.Target, _ pinverify.Options) []pinverify.Result {
+		verified <- len(ts)
+		return nil
+	}
+	d.pins.mu.Lock()
+	d.pins.opts, d.pins.interval = pinverify.Options{Port: 443}, time.Hour // no start round: only the outage's
+	d.pins.mu.Unlock()
+	go d.pins.run(ctx)
+	changed := d.Changed()
+	go d.followResolver(ctx)
+	// Wait until followResolver follows: it passes mode changes on (one
+	// made before it subscribed is not seen, so keep changing).
+	for mode := resolver.ModePassthrough; ; {
+		res.SetMode(mode)
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Millisecond):
+			mode = map[resolver.Mode]resolver.Mode{resolver.ModePassthrough: resolver.ModeAuto, resolver.ModeAuto: resolver.ModePassthrough}[mode]
+			continue
+		}
+		break
+	}
+	res.SetMode(resolver.ModeAuto)
+
+	deadline := time.Now().Add(time.Minute) // a safety net, not a timing assertion
+	for res.Status().State != resolver.StateOutage {
+		if time.Now().After(deadline) {
+			t.Fatalf("no outage; state %s", res.Status().State)
+		}
+		_, _, _ = res.Lookup(ctx, "box.tickets.test", 1) // A: fails upstream, answered from the pin
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case n := <-verified:
+		if n != 1 {
+			t.Errorf("outage round checked %d targets, want 1", n)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no pin check after the outage was declared")
+	}
+}
