@@ -168,7 +168,7 @@ func (p *pinChecker) round(ctx context.Context, kind int) {
 	}
 	list := p.snapshotLocked()
 	p.mu.Unlock()
-	p.res.SetPinVerification(pinverify.States(list))
+	p.res.SetPinVerification(pinStates(list))
 	p.notify()
 }
 
@@ -218,4 +218,20 @@ func (p *pinChecker) status() ([]control.PinCheck, string) {
 		out = append(out, c)
 	}
 	return out, summary
+}
+
+// pinStates turns results into what the resolver orders pinned answers by.
+func pinStates(results []pinverify.Result) map[resolver.PinAddr]resolver.PinState {
+	m := make(map[resolver.PinAddr]resolver.PinState, len(results))
+	for _, r := range results {
+		s := resolver.PinUnknown
+		switch r.State {
+		case pinverify.Verified:
+			s = resolver.PinVerified
+		case pinverify.Failed:
+			s = resolver.PinFailed
+		}
+		m[resolver.PinAddr{Name: r.Name, Addr: r.Addr}] = s
+	}
+	return m
 }

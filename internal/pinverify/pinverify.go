@@ -3,9 +3,10 @@
 // pinned name as SNI, the certificate verified for that name against the
 // OS trust store plus the platform's own CA and SPKI pins from the config.
 //
-// It knows nothing about DNS answers: the daemon runs it and hands the
-// results to the resolver, which only orders and filters pinned addresses
-// by them. A DNS answer never waits for a verification.
+// It knows nothing about DNS answers (and links no DNS library: the
+// config, which the tray links, uses it to check its keys): the daemon runs
+// it and hands the results to the resolver, which only orders and filters
+// pinned addresses by them. A DNS answer never waits for a verification.
 package pinverify
 
 import (
@@ -26,7 +27,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/internal/dnsname"
 )
 
 // State is the outcome of verifying one pinned address.
@@ -261,7 +262,7 @@ func Roots(extra []*x509.Certificate) (*x509.CertPool, error) {
 // Targets lists what to verify for pins: every address of every exact pin.
 // Wildcard pins ("*.cdn.example") are left out: no single name stands for
 // them, so their addresses stay Unknown and keep the pin's order.
-func Targets(pins []resolver.Pin) []Target {
+func Targets(pins []dnsname.Pin) []Target {
 	var out []Target
 	seen := map[Target]bool{}
 	for _, p := range pins {
@@ -278,20 +279,4 @@ func Targets(pins []resolver.Pin) []Target {
 		}
 	}
 	return out
-}
-
-// States turns results into what the resolver orders pinned answers by.
-func States(results []Result) map[resolver.PinAddr]resolver.PinState {
-	m := make(map[resolver.PinAddr]resolver.PinState, len(results))
-	for _, r := range results {
-		s := resolver.PinUnknown
-		switch r.State {
-		case Verified:
-			s = resolver.PinVerified
-		case Failed:
-			s = resolver.PinFailed
-		}
-		m[resolver.PinAddr{Name: r.Name, Addr: r.Addr}] = s
-	}
-	return m
 }

@@ -132,7 +132,7 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 		if got := askA("box.tickets.test"); got != "127.0.0.14,127.0.0.13,127.0.0.12,127.0.0.11" {
 			t.Errorf("before verification: box = %s, want the pin's order", got)
 		}
-		r.SetPinVerification(States(res))
+		r.SetPinVerification(resolverStates(res))
 		for name, want := range map[string]string{
 			"box.tickets.test":   "127.0.0.11",
 			"down.tickets.test":  "127.0.0.12,127.0.0.14",
@@ -143,4 +143,21 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 			}
 		}
 	})
+}
+
+// resolverStates is the daemon's mapping (cmd/dnspin pinStates), here so
+// this package links no resolver outside its tests.
+func resolverStates(results []Result) map[resolver.PinAddr]resolver.PinState {
+	m := map[resolver.PinAddr]resolver.PinState{}
+	for _, r := range results {
+		s := resolver.PinUnknown
+		switch r.State {
+		case Verified:
+			s = resolver.PinVerified
+		case Failed:
+			s = resolver.PinFailed
+		}
+		m[resolver.PinAddr{Name: r.Name, Addr: r.Addr}] = s
+	}
+	return m
 }
