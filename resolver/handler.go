@@ -301,10 +301,10 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 	ttl := uint32(c.StaleTTL / time.Second)
 	qname := a.q.Question[0].Name
 	if p := c.pins.match(a.name); p != nil {
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, pinAddrs(p, a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, r.orderedPinAddrs(p, a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
 	}
 	if rrs := r.learned.get(a.name, a.qtype, r.now(), c.MaxStale); rrs != nil {
-		ans, src := learnedAnswer(c.pins, a, qname, rrs, ttl)
+		ans, src := r.learnedAnswer(c.pins, a, qname, rrs, ttl)
 		return r.reply(a.q, a.wq, dns.RcodeSuccess, ans, ede(dns.ExtendedErrorCodeStaleAnswer, src)), src
 	}
 	if r.learned.known(a.name, r.now(), c.MaxStale) {
@@ -320,7 +320,7 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 // TTL stale_ttl, the asked name in the client's spelling. When the CNAME
 // chain leads to a pinned name, the pin owns that name's records too: the
 // chain is cut there and the pinned addresses follow (source pinned).
-func learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint32) ([]dns.RR, Source) {
+func (r *Resolver) learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint32) ([]dns.RR, Source) {
 	ans := make([]dns.RR, 0, len(rrs))
 	for _, rr := range rrs {
 		rr = dns.Copy(rr)
@@ -331,7 +331,7 @@ func learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint3
 		ans = append(ans, rr)
 		if cn, ok := rr.(*dns.CNAME); ok && a.qtype != dns.TypeCNAME {
 			if p := pins.match(cn.Target); p != nil {
-				return append(ans, pinnedRRs(cn.Target, a.qtype, pinAddrs(p, a.qtype), ttl)...), SourcePinned
+				return append(ans, pinnedRRs(cn.Target, a.qtype, r.orderedPinAddrs(p, a.qtype), ttl)...), SourcePinned
 			}
 		}
 	}

@@ -52,6 +52,8 @@ type Resolver struct {
 	learned *learned
 	counts  [len(sources)]atomic.Uint64
 
+	verdicts atomic.Pointer[pinVerdicts] // TLS checks of pinned addresses (verify.go)
+
 	flightMu sync.Mutex
 	flights  map[string]*flight // at most maxFlights
 

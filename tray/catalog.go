@@ -22,6 +22,8 @@ const (
 	KeyDegraded         Key = "status.degraded"
 	KeyOutageCovered    Key = "status.outage_covered"
 	KeyOutageUncovered  Key = "status.outage_uncovered"
+	KeyOutageVerified   Key = "status.outage_verified"   // covered, and the backup addresses passed the TLS check
+	KeyOutageUnverified Key = "status.outage_unverified" // covered, but a backup name has no address that passed it
 	KeyOutageNoBackup   Key = "status.outage_passthrough"
 	KeyRecovering       Key = "status.recovering"
 	KeyPinnedByHand     Key = "status.pinned"
@@ -61,6 +63,7 @@ func AllKeys() []Key {
 	return []Key{
 		KeyNotRunning, KeyNotActivated, KeyNormal, KeyNormalNoBackup, KeyRecentBackup,
 		KeyDegraded, KeyOutageCovered, KeyOutageUncovered, KeyOutageNoBackup, KeyRecovering,
+		KeyOutageVerified, KeyOutageUnverified,
 		KeyPinnedByHand, KeyStatusWithName, KeyTooltip,
 		KeyUseBackup, KeyReturnAuto, KeyCheck, KeySaveReport, KeyAbout, KeyQuit,
 		KeySwitching, KeySwitchFailed, KeyChecking, KeyCheckOK, KeyCheckProblem, KeyCheckProblems,
@@ -82,6 +85,8 @@ func catalogs() map[Lang]map[Key]string {
 			KeyRecentBackup:     "The internet had a short fault. Backup addresses were used just now.",
 			KeyDegraded:         "The internet connection is unstable. Backup addresses are ready.",
 			KeyOutageCovered:    "Internet fault. Backup addresses keep you connected.",
+			KeyOutageVerified:   "Internet fault. Checked backup addresses keep you connected.",
+			KeyOutageUnverified: "Internet fault. Backup addresses are in use but could not be checked. If pages do not open, please call support.",
 			KeyOutageUncovered:  "Internet fault. Some pages may not open. Please call support.",
 			KeyOutageNoBackup:   "Internet fault, and backup addresses are switched off. Please call support.",
 			KeyRecovering:       "The internet fault is clearing. Back to normal soon.",
@@ -124,6 +129,8 @@ func catalogs() map[Lang]map[Key]string {
 			KeyRecentBackup:     "Das Internet war kurz gestört. Eben wurden Ersatzadressen verwendet.",
 			KeyDegraded:         "Die Internetverbindung ist instabil. Die Ersatzadressen stehen bereit.",
 			KeyOutageCovered:    "Internetstörung. Die Ersatzadressen halten die Verbindung aufrecht.",
+			KeyOutageVerified:   "Internetstörung. Geprüfte Ersatzadressen halten die Verbindung aufrecht.",
+			KeyOutageUnverified: "Internetstörung. Die Ersatzadressen sind in Gebrauch, konnten aber nicht geprüft werden. Wenn sich Seiten nicht öffnen, rufen Sie bitte den Support an.",
 			KeyOutageUncovered:  "Internetstörung. Manche Seiten öffnen sich eventuell nicht. Bitte rufen Sie den Support an.",
 			KeyOutageNoBackup:   "Internetstörung, und die Ersatzadressen sind ausgeschaltet. Bitte rufen Sie den Support an.",
 			KeyRecovering:       "Die Internetstörung ist fast behoben. Bald läuft alles wieder normal.",
@@ -166,6 +173,8 @@ func catalogs() map[Lang]map[Key]string {
 			KeyRecentBackup:     "Brève panne d’Internet\u00a0: les adresses de secours viennent de prendre le relais.",
 			KeyDegraded:         "La connexion Internet est instable. Les adresses de secours sont prêtes.",
 			KeyOutageCovered:    "Panne d’Internet. Les adresses de secours vous maintiennent en ligne.",
+			KeyOutageVerified:   "Panne d’Internet. Des adresses de secours vérifiées vous maintiennent en ligne.",
+			KeyOutageUnverified: "Panne d’Internet. Les adresses de secours sont utilisées, mais n’ont pas pu être vérifiées. Si des pages ne s’ouvrent pas, appelez le support.",
 			KeyOutageUncovered:  "Panne d’Internet. Certaines pages risquent de ne pas s’ouvrir. Appelez le support.",
 			KeyOutageNoBackup:   "Panne d’Internet, et les adresses de secours sont désactivées. Appelez le support.",
 			KeyRecovering:       "La panne se résorbe. Retour à la normale sous peu.",

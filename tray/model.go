@@ -226,6 +226,14 @@ func classify(s *control.Status, recentBackup bool) (Icon, Key) {
 		case len(s.Unprotected) > 0:
 			return IconRed, KeyOutageUncovered
 		}
+		// The service checks backup addresses by TLS; an older one, or
+		// one with checks off, says nothing and keeps the plain sentence.
+		switch s.Platform.Verification {
+		case "verified":
+			return IconAmber, KeyOutageVerified
+		case "not_verified":
+			return IconAmber, KeyOutageUnverified
+		}
 		return IconAmber, KeyOutageCovered
 	case "recovering":
 		if pinned {

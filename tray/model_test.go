@@ -340,3 +340,41 @@ func golden(t *testing.T, name string, got []byte) {
 		t.Errorf("%s differs from the views built now; if the change is intended, run go test ./tray -update and review the diff", path)
 	}
 }
+
+// TestClassifyVerification: in a covered outage the sentence says whether
+// the backup addresses passed the service's TLS check; a gap stays red.
+func TestClassifyVerification(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		verification string
+		gap          bool
+		icon         Icon
+		key          Key
+	}{
+		{"", false, IconAmber, KeyOutageCovered},
+		{"verified", false, IconAmber, KeyOutageVerified},
+		{"not_verified", false, IconAmber, KeyOutageUnverified},
+		{"not_verified", true, IconRed, KeyOutageUncovered},
+		{"verified", true, IconRed, KeyOutageUncovered},
+	} {
+		var unprot []string
+		if tc.gap {
+			unprot = []string{"pay.tickets.example"}
+		}
+		s := status("outage", "auto", true, unprot...)
+		s.Platform.Verification = tc.verification
+		if icon, key := classify(s, false); icon != tc.icon || key != tc.key {
+			t.Errorf("verification %q gap=%v: got %v %s, want %v %s", tc.verification, tc.gap, icon, key, tc.icon, tc.key)
+		}
+		s.State = "normal" // outside an outage the check changes nothing
+		if _, key := classify(s, false); key != KeyNormal {
+			t.Errorf("normal with verification %q: %s", tc.verification, key)
+		}
+	}
+	for _, lang := range []Lang{English, German, French} {
+		v, u := catalogs()[lang][KeyOutageVerified], catalogs()[lang][KeyOutageUnverified]
+		if v == "" || u == "" || v == u || v == catalogs()[lang][KeyOutageCovered] {
+			t.Errorf("%s: verified %q and not verified %q must be distinct sentences", lang, v, u)
+		}
+	}
+}

@@ -10,12 +10,13 @@ import (
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/pinverify"
 )
 
 var cmdCheck = command{
 	name:    "check",
 	args:    "[--json] [--config F]",
-	summary: "is the system using dnspin, do the platform's names resolve, are pinned addresses reachable",
+	summary: "is the system using dnspin, do the platform's names resolve, do pinned addresses prove by TLS that they serve them",
 	run:     runCheck,
 }
 
@@ -72,6 +73,16 @@ func checkInputs(ctx context.Context, cfg *config.Config, o installer.Options) c
 	}
 	if c, err := installer.NewConfigurator(ctx, o); err == nil {
 		in.Snapshot = c.Current
+	}
+	if cfg.Platform.VerifyInterval.Duration > 0 {
+		// The same TLS check the service runs on its schedule; a CA file
+		// that went away since the config was read falls back to dialling.
+		if vo, _, err := cfg.PinVerify(); err == nil {
+			in.Port = uint16(vo.Port)
+			in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result {
+				return pinverify.Verify(ctx, ts, vo)
+			}
+		}
 	}
 	return in
 }

@@ -40,6 +40,7 @@ type daemon struct {
 	ring *control.LogRing // recent log lines for support reports; may be nil
 	inst installer.Options
 	res  *resolver.Resolver
+	pins *pinChecker     // TLS verification of pinned addresses (pincheck.go)
 	root context.Context // the daemon's lifetime; the fetcher runs under it
 
 	reloadMu sync.Mutex     // one Reload at a time: each replaces the fetcher
@@ -104,6 +105,10 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 	defer cancel()
 
 	d.root = ctx
+	d.pins = newPinChecker(log, d.res, d.Notify)
+	d.configurePinCheck(cfg, nil)
+	wg.Add(1)
+	go func() { defer wg.Done(); d.pins.run(ctx) }()
 	d.startFetcher(cfg)
 	wg.Add(1)
 	go func() { defer wg.Done(); d.followResolver(ctx) }()
@@ -192,6 +197,7 @@ func (d *daemon) reapply(ctx context.Context, c installer.Configurator, err erro
 func (d *daemon) startFetcher(cfg *config.Config) {
 	apply := func(pins []resolver.Pin) {
 		d.res.SetBundlePins(pins)
+		d.pins.trigger(checkNew)
 		d.Notify()
 	}
 	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.log)
@@ -241,6 +247,11 @@ func (d *daemon) followResolver(ctx context.Context) {
 		ch = d.res.Changed()
 		d.Notify()
 		st := d.res.Status().State
+		if st == resolver.StateOutage && last != resolver.StateOutage {
+			// Once per declared outage, in the background: are the
+			// backup addresses about to be served the platform's?
+			d.pins.trigger(checkAll)
+		}
 		if last == resolver.StateNormal && st != resolver.StateNormal {
 			d.mu.Lock()
 			f := d.fetcher
@@ -316,6 +327,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 			Address: u.Address, Healthy: u.Healthy, RTTMs: float64(u.RTT.Microseconds()) / 1000,
 		})
 	}
+	st.PinChecks, st.Platform.Verification = d.pins.status()
 	if j, err := installer.ReadJournal(d.inst.FS, d.inst.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
@@ -382,6 +394,7 @@ func (d *daemon) Reload(ctx context.Context) error {
 	d.mu.Lock()
 	d.cfg = next
 	d.mu.Unlock()
+	d.configurePinCheck(next, cur)
 	d.stopFetcherAndWait()
 	d.startFetcher(next)
 	d.Notify()
@@ -411,4 +424,25 @@ func (d *daemon) ReportInputs(ctx context.Context) control.ReportInputs {
 		in.OSDNS = snap
 	}
 	return in
+}
+
+// configurePinCheck applies cfg's pin verification settings. Unchanged
+// settings (a reload) only check pins that are new; changed ones check
+// every pin again.
+func (d *daemon) configurePinCheck(cfg, prev *config.Config) {
+	if prev != nil && prev.Platform.VerifyPort == cfg.Platform.VerifyPort && prev.Platform.VerifyCA == cfg.Platform.VerifyCA &&
+		slices.Equal(prev.Platform.VerifySPKI, cfg.Platform.VerifySPKI) && prev.Platform.VerifyInterval == cfg.Platform.VerifyInterval {
+		d.pins.trigger(checkNew)
+		return
+	}
+	o, warn, err := cfg.PinVerify()
+	if warn != nil {
+		d.log.Warn("pin verification", "err", warn)
+	}
+	if err != nil { // validated at load; the CA file may have gone since
+		d.log.Error("pin verification is off", "err", err)
+		d.pins.configure(o, 0)
+		return
+	}
+	d.pins.configure(o, cfg.Platform.VerifyInterval.Duration)
 }

@@ -82,6 +82,21 @@ func printStatus(w io.Writer, s control.Status) {
 	if len(s.Unprotected) > 0 {
 		row("No backup", "%s", strings.Join(s.Unprotected, ", "))
 	}
+	label = "Pin checks"
+	for _, c := range s.PinChecks {
+		line := fmt.Sprintf("%s %s  %s", c.Name, c.Address, c.State)
+		if c.Time != "" {
+			line += " at " + when(c.Time)
+		}
+		if c.LeftOut {
+			line += ", left out of backup answers"
+		}
+		if c.Error != "" {
+			line += ": " + c.Error
+		}
+		row(label, "%s", line)
+		label = ""
+	}
 	if b := s.Bundle; b != nil {
 		line := fmt.Sprintf("serial %d, %d pins", b.Serial, b.Pins)
 		if b.Expires != "" {

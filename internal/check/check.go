@@ -1,6 +1,7 @@
 // Package check answers the questions a support person asks first (SPEC.md
 // `dnspin check`): does this computer send the platform's names to dnspin,
-// do the platform's names resolve, and are the pinned addresses reachable.
+// do the platform's names resolve, and are the pinned addresses reachable
+// (by TLS handshake and certificate when Inputs.Verify is set).
 // Every result is one plain sentence a box office can read out on the phone.
 //
 // Everything that touches the system goes through the function fields of
@@ -22,6 +23,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -54,6 +56,10 @@ type Inputs struct {
 	Port uint16
 	// Now stamps the report; nil means time.Now.
 	Now func() time.Time
+	// Verify, when set, checks pinned addresses by TLS handshake
+	// (internal/pinverify with the config's settings) instead of only
+	// opening a connection: an address must prove it serves the name.
+	Verify func(ctx context.Context, ts []pinverify.Target) []pinverify.Result
 }
 
 func (in *Inputs) defaults() {
@@ -90,7 +96,11 @@ func Run(ctx context.Context, in Inputs) control.CheckReport {
 	}
 	rep.Results = append(rep.Results, systemUsesDnspin(ctx, in)...)
 	rep.Results = append(rep.Results, resolves(ctx, in)...)
-	rep.Results = append(rep.Results, reachable(ctx, in)...)
+	if in.Verify != nil {
+		rep.Results = append(rep.Results, verified(ctx, in)...)
+	} else {
+		rep.Results = append(rep.Results, reachable(ctx, in)...)
+	}
 	rep.OK = true
 	for _, r := range rep.Results {
 		rep.OK = rep.OK && r.OK
@@ -281,6 +291,38 @@ func reachable(ctx context.Context, in Inputs) []control.CheckResult {
 		}
 		out[i] = r
 	})
+	return out
+}
+
+// verified checks every exact pin's addresses by TLS handshake; wildcard
+// pins have no one name to check and are only dialled.
+func verified(ctx context.Context, in Inputs) []control.CheckResult {
+	var out []control.CheckResult
+	for _, r := range in.Verify(ctx, pinverify.Targets(in.Pins)) {
+		ap := netip.AddrPortFrom(r.Addr, in.Port).String()
+		c := control.CheckResult{Name: "verify:" + r.Name + "@" + ap}
+		switch r.State {
+		case pinverify.Verified:
+			c.OK = true
+			c.Detail = fmt.Sprintf("The pinned address %s of %s is genuine: it shows a valid certificate for %s on port %d.", r.Addr, r.Name, r.Name, in.Port)
+		case pinverify.Failed:
+			c.Detail = fmt.Sprintf("The pinned address %s of %s failed the certificate check on port %d (%s): the pin may be out of date, or a firewall or proxy is in the way.", r.Addr, r.Name, in.Port, r.Error)
+		default:
+			c.Detail = fmt.Sprintf("The pinned address %s of %s could not be checked (%s).", r.Addr, r.Name, r.Error)
+		}
+		out = append(out, c)
+	}
+	var wild []resolver.Pin
+	for _, p := range in.Pins {
+		if strings.HasPrefix(p.Name, "*.") {
+			wild = append(wild, p)
+		}
+	}
+	if len(wild) > 0 {
+		w := in
+		w.Pins = wild
+		out = append(out, reachable(ctx, w)...)
+	}
 	return out
 }
 

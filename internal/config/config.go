@@ -6,6 +6,7 @@ package config
 
 import (
 	"bytes"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -22,6 +23,7 @@ import (
 	"github.com/dnspin/dnspin/internal/dnsname"
 	"github.com/dnspin/dnspin/internal/mode"
 	"github.com/dnspin/dnspin/internal/paths"
+	"github.com/dnspin/dnspin/internal/pinverify"
 )
 
 // Duration is a Go duration ("300ms", "72h") in TOML.
@@ -67,10 +69,23 @@ type Config struct {
 	Path string `toml:"-"`
 }
 
-// Platform names the protected domains.
+// Platform names the protected domains and how their pins are verified
+// (docs/pin-verification.md).
 type Platform struct {
 	Name    string   `toml:"name"`
 	Domains []string `toml:"domains"`
+	// VerifyPort is where pinned addresses are checked by TLS handshake.
+	VerifyPort int `toml:"verify_port"`
+	// VerifyCA is a PEM file of CA certificates trusted besides the OS's.
+	VerifyCA string `toml:"verify_ca"`
+	// VerifySPKI, if set, are "sha256/BASE64" keys one of which the
+	// verified chain must carry (for platforms that pin their own keys).
+	VerifySPKI []string `toml:"verify_spki"`
+	// VerifyInterval is how often pins are checked while DNS is healthy
+	// (with jitter); 0 turns verification off.
+	VerifyInterval Duration `toml:"verify_interval"`
+	// VerifyTimeout bounds one address's connection and handshake.
+	VerifyTimeout Duration `toml:"verify_timeout"`
 }
 
 // Outage tunes the outage behaviour of SPEC.md "How a query is answered".
@@ -107,6 +122,7 @@ func Default() *Config {
 		StateDir:   p.StateDir,
 		Control:    p.Control,
 		CacheSize:  10000,
+		Platform:   Platform{VerifyPort: 443, VerifyInterval: Duration{time.Hour}, VerifyTimeout: Duration{3 * time.Second}},
 		Outage: Outage{
 			AnswerBudget:  Duration{300 * time.Millisecond},
 			ClientTimeout: Duration{1800 * time.Millisecond},
@@ -235,6 +251,9 @@ func (c *Config) validate() error {
 		}
 		c.Platform.Domains[i] = n
 	}
+	if err := c.validateVerify(); err != nil {
+		return err
+	}
 	for i := range c.Pins {
 		p, err := dnsname.CheckPin(c.Pins[i])
 		var pe *dnsname.PinError
@@ -290,6 +309,55 @@ func (c *Config) validate() error {
 		return bad("log.max_files", "must be 1 or more")
 	}
 	return nil
+}
+
+// validateVerify refuses pin verification settings that would fail at
+// run time: a CA file or SPKI pin that does not parse.
+func (c *Config) validateVerify() error {
+	p := c.Platform
+	if p.VerifyPort < 1 || p.VerifyPort > 65535 {
+		return bad("platform.verify_port", "%d is not a TCP port: write the port the platform serves HTTPS on, e.g. 443", p.VerifyPort)
+	}
+	if p.VerifyCA != "" {
+		if !filepath.IsAbs(p.VerifyCA) {
+			return bad("platform.verify_ca", "%q must be an absolute path to a PEM file", p.VerifyCA)
+		}
+		if _, err := pinverify.LoadCA(p.VerifyCA); err != nil {
+			return bad("platform.verify_ca", "%v", err)
+		}
+	}
+	if _, err := pinverify.ParseSPKI(p.VerifySPKI); err != nil {
+		return bad("platform.verify_spki", "%v", err)
+	}
+	if d := p.VerifyTimeout.Duration; d < 100*time.Millisecond || d > time.Minute {
+		return bad("platform.verify_timeout", "must be between 100ms and 1m, e.g. \"3s\"")
+	}
+	if d := p.VerifyInterval.Duration; d != 0 && d < time.Minute {
+		return bad("platform.verify_interval", "must be at least 1m so a fleet does not hammer the platform, or \"0s\" to turn verification off")
+	}
+	return nil
+}
+
+// PinVerify builds the verifier's settings: the OS trust store plus
+// verify_ca, and the SPKI pins. A trust store that cannot be read is not
+// fatal (only verify_ca is trusted then): warn says so, for the log.
+func (c *Config) PinVerify() (o pinverify.Options, warn, err error) {
+	o.Port, o.Timeout = c.Platform.VerifyPort, c.Platform.VerifyTimeout.Duration
+	var extra []*x509.Certificate
+	if c.Platform.VerifyCA != "" {
+		cs, err := pinverify.LoadCA(c.Platform.VerifyCA)
+		if err != nil {
+			return o, nil, fmt.Errorf("config %s: platform.verify_ca: %w", c.Path, err)
+		}
+		extra = cs
+	}
+	spki, err := pinverify.ParseSPKI(c.Platform.VerifySPKI)
+	if err != nil {
+		return o, nil, fmt.Errorf("config %s: platform.verify_spki: %w", c.Path, err)
+	}
+	o.SPKI = spki
+	o.Roots, warn = pinverify.Roots(extra)
+	return o, warn, nil
 }
 
 // clientPrefixes checks allow_remote and allow_clients together and

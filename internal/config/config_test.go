@@ -108,6 +108,13 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"[bundle]\nurls = [\"https://x/p.json\"]\n", "bundle.public_key"},
 		{"[log]\nmax_size_mb = 0\n", "log.max_size_mb"},
 		{"listen = [\n", "x.toml:1: listen: unexpected EOF"},
+		{"[platform]\nverify_port = 0\n", "x.toml:2: platform.verify_port: 0 is not a TCP port: write the port"},
+		{"[platform]\nverify_ca = \"ca.pem\"\n", "x.toml:2: platform.verify_ca: \"ca.pem\" must be an absolute path"},
+		{"[platform]\nverify_ca = \"/nonexistent/ca.pem\"\n", "platform.verify_ca: CA file /nonexistent/ca.pem: open"},
+		{"[platform]\nverify_spki = [\"sha256/AAAA\"]\n", "x.toml:2: platform.verify_spki: \"sha256/AAAA\" is not sha256/ followed by 44 characters"},
+		{"[platform]\nverify_spki = [\"AAAA\"]\n", "platform.verify_spki: \"AAAA\" does not start with \"sha256/\""},
+		{"[platform]\nverify_interval = \"5s\"\n", "platform.verify_interval: must be at least 1m"},
+		{"[platform]\nverify_timeout = \"0s\"\n", "x.toml:2: platform.verify_timeout: must be between 100ms and 1m"},
 	} {
 		_, err := Parse("x.toml", []byte(tc.src))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -171,5 +178,27 @@ func TestStartWarnings(t *testing.T) {
 	}
 	if got, want := c.Exposure(nil), "allow_remote is on: other machines can ask dnspin on [::]:53 (UDP and TCP); allowed clients: loopback, 192.168.1.0/24, 2001:db8::/64; everyone else gets REFUSED"; got != want {
 		t.Errorf("Exposure:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestVerifyCAFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.pem")
+	if err := os.WriteFile(bad, []byte("not a certificate\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := "[platform]\nverify_ca = \"" + bad + "\"\n"
+	_, err := Parse("x.toml", []byte(src))
+	if err == nil || !strings.Contains(err.Error(), "x.toml:2: platform.verify_ca: CA file "+bad+" holds no PEM certificate: write") {
+		t.Errorf("Parse with a CA file that is not PEM: %v", err)
+	}
+	c, err := Parse("x.toml", []byte("[platform]\nverify_spki = [\"sha256/47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\"]\nverify_interval = \"0s\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _, err := c.PinVerify()
+	if err != nil || o.Port != 443 || o.Timeout != 3*time.Second || len(o.SPKI) != 1 || o.Roots == nil || c.Platform.VerifyInterval.Duration != 0 {
+		t.Errorf("PinVerify = %+v, %v; want port 443, one SPKI pin, the OS roots, verification off", o, err)
 	}
 }

@@ -223,6 +223,12 @@ func Summary(s Status) string {
 		}
 		parts = append(parts, fmt.Sprintf("%d/%d DNS servers answer", ok, n))
 	}
+	switch s.Platform.Verification {
+	case "verified":
+		parts = append(parts, "backup addresses verified by TLS")
+	case "not_verified":
+		parts = append(parts, "backup addresses NOT verified: a pinned name has no address that passed the TLS check")
+	}
 	if n := len(s.Unprotected); n > 0 {
 		if n == 1 {
 			parts = append(parts, "1 platform name has no backup address")

@@ -74,6 +74,11 @@ func TestSummary(t *testing.T) {
 			s.Upstreams = append(s.Upstreams, Upstream{Address: "192.0.2.54:53"})
 			s.Unprotected = []string{"api.tickets.example"}
 		}, "dnspin 1.2.3: OUTAGE since 2026-11-25 14:02 UTC: the platform's DNS is down, its names are answered from backup addresses · mode pinned (backup addresses always) · NOT ACTIVE: this computer does not use dnspin (run: dnspin activate) · 1/2 DNS servers answer · 1 platform name has no backup address"},
+		{"outage, pins verified", func(s *Status) {
+			s.State, s.Platform.Verification = "outage", "verified"
+		}, "dnspin 1.2.3: OUTAGE since 2026-11-25 14:02 UTC: the platform's DNS is down, its names are answered from backup addresses · mode auto · this computer uses dnspin (scoped) · 1/1 DNS servers answer · backup addresses verified by TLS"},
+		{"pins not verified", func(s *Status) { s.Platform.Verification = "not_verified" },
+			"dnspin 1.2.3: OK since 2026-11-25 14:02 UTC: the platform's DNS works · mode auto · this computer uses dnspin (scoped) · 1/1 DNS servers answer · backup addresses NOT verified: a pinned name has no address that passed the TLS check"},
 	} {
 		s := sampleStatus()
 		tc.edit(&s)

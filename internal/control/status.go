@@ -29,6 +29,21 @@ type Status struct {
 	// Unprotected lists protected names that have neither a pin nor a
 	// learned answer: in an outage they cannot be answered (tray: red).
 	Unprotected []string `json:"unprotected,omitempty"`
+	// PinChecks is the last TLS verification of each pinned address (pin
+	// verification; absent before the first round or with checks off).
+	PinChecks []PinCheck `json:"pin_checks,omitempty"`
+}
+
+// PinCheck is the TLS verification of one pinned address.
+type PinCheck struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	State   string `json:"state"`           // "verified", "failed" or "unknown"
+	Error   string `json:"error,omitempty"` // why it failed
+	Time    string `json:"time,omitempty"`  // RFC 3339, when the check ended
+	// LeftOut: failed while another address of the name verified, so
+	// backup answers leave it out.
+	LeftOut bool `json:"left_out,omitempty"`
 }
 
 // Upstream is one upstream server's health as the resolver sees it.
@@ -44,6 +59,10 @@ type Platform struct {
 	Domains []string `json:"domains"`
 	Pins    int      `json:"pins"`
 	Learned int      `json:"learned"`
+	// Verification sums up PinChecks: "verified" when every checked pin
+	// has a verified address, "not_verified" when one has none; "" before
+	// the first check or with checks off.
+	Verification string `json:"verification,omitempty"`
 }
 
 // Answers counts answers by source since start.
@@ -117,6 +136,14 @@ func (s Status) Redacted() Status {
 		s.Bundle = &b
 	}
 	s.Unprotected = list(s.Unprotected)
+	s.Platform.Verification = str(s.Platform.Verification)
+	if s.PinChecks != nil {
+		s.PinChecks = slices.Clone(s.PinChecks)
+		for i := range s.PinChecks {
+			c := &s.PinChecks[i]
+			c.Name, c.Address, c.State, c.Error, c.Time = str(c.Name), str(c.Address), str(c.State), str(c.Error), str(c.Time)
+		}
+	}
 	return s
 }
 
