@@ -141,7 +141,7 @@ func TestEDNSKept(t *testing.T) {
 	}
 }
 
-// TestUpstreamFailures is SPEC.md "How a query is answered" under each way
+// TestUpstreamFailures is the README's "How a query is answered" under each way
 // upstream can fail.
 func TestUpstreamFailures(t *testing.T) {
 	t.Parallel()

@@ -32,7 +32,7 @@ func controlClient(cfgPath string) (*control.Client, error) {
 	return control.NewClient(addr), nil
 }
 
-// notRunning turns ErrNotRunning into the one line SPEC.md asks for.
+// notRunning turns ErrNotRunning into the one line every command gives when no service runs.
 func notRunning(err error, c *control.Client, cfgPath string) error {
 	if !errors.Is(err, control.ErrNotRunning) {
 		return err

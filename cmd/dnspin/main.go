@@ -1,5 +1,5 @@
 // Command dnspin is the dnspin resolver service and its command line
-// (SPEC.md "Command line"). This package only wires the other packages
+// (README: the command table). This package only wires the other packages
 // together: each command lives in its own file and is listed in commands.
 package main
 
@@ -74,7 +74,7 @@ func oneLine(s string) string {
 	return strings.Join(parts, "; ")
 }
 
-// usageError makes the process exit with code 2 (SPEC.md exit codes).
+// usageError makes the process exit with code 2 (the documented exit codes: 0 success, 1 failure, 2 usage).
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }

@@ -1,5 +1,5 @@
-// Package check answers the questions a support person asks first (SPEC.md
-// `dnspin check`): does this computer send the platform's names to dnspin,
+// Package check answers the questions a support person asks first
+// (`dnspin check`): does this computer send the platform's names to dnspin,
 // do the platform's names resolve, and are the pinned addresses reachable
 // (by TLS handshake and certificate when Inputs.Verify is set).
 // Every result is one plain sentence a box office can read out on the phone.

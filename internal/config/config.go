@@ -1,4 +1,4 @@
-// Package config reads dnspin's TOML configuration (SPEC.md "Config"). Every
+// Package config reads dnspin's TOML configuration (docs: README "Configuration"). Every
 // key is optional and defaults to what a user would pick; unknown keys and bad
 // values are errors that name the file, the line and the key, and say what
 // form is expected.
@@ -88,7 +88,7 @@ type Platform struct {
 	VerifyTimeout Duration `toml:"verify_timeout"`
 }
 
-// Outage tunes the outage behaviour of SPEC.md "How a query is answered".
+// Outage tunes the outage behaviour of README "How a query is answered".
 type Outage struct {
 	AnswerBudget  Duration `toml:"answer_budget"`
 	ClientTimeout Duration `toml:"client_timeout"`

@@ -155,7 +155,7 @@ func TestStatusAndMode(t *testing.T) {
 	}
 }
 
-// The status JSON keeps SPEC.md's field names.
+// The status JSON keeps its documented field names.
 func TestStatusWireNames(t *testing.T) {
 	t.Parallel()
 	b, _ := newLive()

@@ -9,7 +9,7 @@ import (
 	"github.com/dnspin/dnspin/internal/redact"
 )
 
-// Status is GET /v1/status and `dnspin status --json` (SPEC.md "Status").
+// Status is GET /v1/status and `dnspin status --json` (README "Status, control API and the tray").
 // Fields may be added, never renamed.
 type Status struct {
 	Version    string `json:"version"`
@@ -17,7 +17,7 @@ type Status struct {
 	State      string `json:"state"`
 	StateSince string `json:"state_since"` // RFC 3339
 	// StateReason says why the state last changed, e.g. "upstream
-	// 192.0.2.53:53 timed out" (added after SPEC.md's fields).
+	// 192.0.2.53:53 timed out" (added after the first fields).
 	StateReason string     `json:"state_reason,omitempty"`
 	Activation  string     `json:"activation"`
 	Activated   bool       `json:"activated"`
