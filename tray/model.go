@@ -8,7 +8,6 @@ package tray
 import (
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/dnspin/dnspin/internal/control"
 )
@@ -138,9 +137,6 @@ type Input struct {
 	Now          time.Time
 }
 
-// maxTooltip keeps the tooltip inside Windows' 128-character limit.
-const maxTooltip = 127
-
 // Update turns the input into the view in the given language. It is a pure
 // function: same input, same view.
 func Update(in Input, lang Lang) View {
@@ -175,7 +171,7 @@ func Update(in Input, lang Lang) View {
 	v := View{
 		Icon:    icon,
 		Status:  sentence,
-		Tooltip: truncate(t.Text(KeyTooltip, "status", sentence), maxTooltip),
+		Tooltip: cutUTF16(t.Text(KeyTooltip, "status", sentence), maxTooltip),
 		Items: []Item{
 			// Enabled: a disabled item is drawn light grey, the hardest line
 			// in the menu to read, and this one is written for the user.
@@ -300,15 +296,6 @@ func bundleText(t Texts, s *control.Status, now time.Time) string {
 		return t.Text(KeyAboutBundleOld, "serial", serial, "date", t.Date(exp))
 	}
 	return t.Text(KeyAboutBundle, "serial", serial, "date", t.Date(exp))
-}
-
-// truncate cuts s to at most n runes, ending in "…" when it had to cut.
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
 }
 
 // BackupTracker decides whether backup answers were served recently, from

@@ -132,7 +132,7 @@ func TestUpdateMenu(t *testing.T) {
 				if running && active && !strings.HasPrefix(v.Status, "Example Tickets") {
 					t.Errorf("status %q does not name the platform", v.Status)
 				}
-				if !strings.Contains(v.Tooltip, v.Status) && len([]rune(v.Tooltip)) < maxTooltip {
+				if !strings.Contains(v.Tooltip, v.Status) && utf16Len(v.Tooltip) < maxTooltip {
 					t.Errorf("tooltip %q lacks the status %q", v.Tooltip, v.Status)
 				}
 				mode := v.Item(ItemMode)
@@ -238,8 +238,8 @@ func TestTooltipFitsWindows(t *testing.T) {
 	s.Platform.Name = strings.Repeat("Very Long Platform Name ", 10)
 	for _, lang := range Langs() {
 		v := Update(Input{Status: s}, lang)
-		if n := len([]rune(v.Tooltip)); n > maxTooltip {
-			t.Errorf("%s tooltip has %d characters", lang, n)
+		if n := utf16Len(v.Tooltip); n > maxTooltip {
+			t.Errorf("%s tooltip has %d UTF-16 units", lang, n)
 		}
 	}
 }
