@@ -92,7 +92,7 @@ func (b *binding) settle(ctx context.Context) {
 		}
 		systray.SetTitle("dnspin")
 		systray.SetIcon(iconBytes(b.shown.Icon))
-		systray.SetTooltip(b.shown.Tooltip)
+		systray.SetTooltip(platformTooltip(b.shown.Tooltip))
 		b.mu.Unlock()
 	}
 }
@@ -112,7 +112,7 @@ func (b *binding) apply(v View, all bool) {
 		systray.SetIcon(iconBytes(v.Icon))
 	}
 	if all || v.Tooltip != old.Tooltip {
-		systray.SetTooltip(v.Tooltip)
+		systray.SetTooltip(platformTooltip(v.Tooltip))
 	}
 	for _, it := range v.Items {
 		m := b.items[it.ID]

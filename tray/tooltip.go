@@ -15,6 +15,17 @@ import (
 // keeps the tooltip the same everywhere.
 const maxTooltip = 127
 
+// windowsTooltipUnits is how much of a tooltip Windows shows when set
+// through fyne.io/systray v1.12.2: its NOTIFYICONDATAW has uTimeout and
+// uVersion as two fields where Windows has a union, so cbSize (984 on
+// amd64) matches no known version, and the shell falls back to the Windows
+// 95 layout with a 64-unit szTip — the same under Wine (seen there:
+// "… Bitten Si" and three garbage boxes, the text running past the 64 units
+// with no NUL in them). 63 units plus the library's NUL fit. Upstream:
+// fyne-io/systray issue 133; when that is fixed, this can go back to
+// maxTooltip.
+const windowsTooltipUnits = 63
+
 // cutUTF16 returns s if it fits in max UTF-16 code units; otherwise the
 // longest clean start of s that fits with a trailing "…". Clean means: never
 // inside a surrogate pair (a rune is taken whole), never before a combining
