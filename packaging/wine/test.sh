@@ -18,7 +18,8 @@
 # so dnspin.exe can take 127.0.0.1:53 there without touching this machine.
 # The prefix is made once per run (~20 s) and stopped with `wineserver -k`
 # on every exit, failure or not.
-# Needs root and: wine64 gcc-mingw-w64-x86-64-win32 iproute2 util-linux wixl msitools.
+# Needs root and: wine64 gcc-mingw-w64-x86-64-win32 iproute2 util-linux wixl msitools
+# xvfb xdotool imagemagick (the tray test: Wine's virtual desktop on Xvfb).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -64,8 +65,8 @@ while [ $# -gt 0 ]; do
 done
 fail() { echo "FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (network namespace)"
-for t in "$WINE" "$WINESERVER" x86_64-w64-mingw32-gcc unshare ip wixl msibuild; do
-  command -v "$t" >/dev/null || fail "$t missing: apt-get install -y wine64 gcc-mingw-w64-x86-64-win32 iproute2 util-linux wixl msitools"
+for t in "$WINE" "$WINESERVER" x86_64-w64-mingw32-gcc unshare ip wixl msibuild Xvfb xdotool import compare convert; do
+  command -v "$t" >/dev/null || fail "$t missing: apt-get install -y wine64 gcc-mingw-w64-x86-64-win32 iproute2 util-linux wixl msitools xvfb xdotool imagemagick"
 done
 t0=$(date +%s)
 step() { echo "-- [$(($(date +%s) - t0))s] $*"; }
