@@ -1,7 +1,7 @@
 // Package pinverifytest makes what tests of pin verification need: a CA of
 // their own (trusted only through the test's roots, never the machine's
 // store), server certificates, and TLS servers that answer, or accept and
-// never say a word.
+// never say a word, and a port that accepts and closes.
 package pinverifytest
 
 import (
@@ -131,4 +131,26 @@ func ServeSilent(t testing.TB, addr string) {
 			go func() { <-done; c.Close() }()
 		}
 	}()
+}
+
+// ServeAccept accepts connections on addr and closes each at once: a port
+// that is open and nothing more, for checks that only connect. It returns
+// the address it listens on (the port chosen when addr's is 0).
+func ServeAccept(t testing.TB, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
 }
