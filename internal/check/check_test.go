@@ -38,7 +38,7 @@ func TestRunAllGood(t *testing.T) {
 	in := Inputs{
 		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "full",
 		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, {Name: "*.tickets.example"}},
-		Answered: func(context.Context) (uint64, error) { return dnspin.Queries(), nil },
+		Answered: func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil },
 		Lookup:   systemPath(dnspin.Addr),
 		Port:     port,
 		Timeout:  20 * time.Second, // not the 2 s default: a loaded machine must not fail a good check
@@ -74,7 +74,7 @@ func TestRunFailures(t *testing.T) {
 	rep := Run(context.Background(), Inputs{
 		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "scoped",
 		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
-		Answered: func(context.Context) (uint64, error) { return dnspin.Queries(), nil },
+		Answered: func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil },
 		Lookup:   systemPath(other.Addr),
 		Port:     port,
 		Timeout:  20 * time.Second, // a hang guard: every failure here is immediate
@@ -141,7 +141,7 @@ func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
 		answered func(context.Context) (uint64, error)
 		reads    int32
 	}{
-		{"counting decides", func(context.Context) (uint64, error) { return dnspin.Queries(), nil }, 0},
+		{"counting decides", func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil }, 0},
 		{"no status", func(context.Context) (uint64, error) { return 0, errors.New("no service") }, 1},
 	} {
 		var reads atomic.Int32

@@ -54,7 +54,8 @@ type Upstream struct {
 	Addr    string
 	cfg     UpstreamConfig
 	mode    atomic.Int32
-	queries atomic.Uint64
+	queries atomic.Int64
+	srv     *dns.Server
 }
 
 // StartUpstream starts an Upstream in mode Answer and shuts it down when the
@@ -71,18 +72,27 @@ func StartUpstream(t testing.TB, c UpstreamConfig) *Upstream {
 	}
 	u.Addr = pc.LocalAddr().String()
 	started := make(chan struct{})
-	s := &dns.Server{PacketConn: pc, Handler: u, NotifyStartedFunc: func() { close(started) }}
-	go func() { _ = s.ActivateAndServe() }()
+	u.srv = &dns.Server{PacketConn: pc, Handler: u, NotifyStartedFunc: func() { close(started) }}
+	go func() { _ = u.srv.ActivateAndServe() }()
 	<-started
-	t.Cleanup(func() { _ = s.Shutdown() })
+	t.Cleanup(u.Close)
 	return u
 }
+
+// Close shuts the upstream down before the test ends: its port is closed,
+// so the kernel answers further queries with ICMP port unreachable, as for
+// a dead server. Closing twice is harmless.
+func (u *Upstream) Close() { _ = u.srv.Shutdown() }
 
 // SetMode switches how the upstream answers from the next query on.
 func (u *Upstream) SetMode(m Mode) { u.mode.Store(int32(m)) }
 
-// Queries is how many queries the upstream has received, answered or not.
-func (u *Upstream) Queries() uint64 { return u.queries.Load() }
+// Queries is how many queries the upstream has received since it started
+// or since ResetQueries, answered or not.
+func (u *Upstream) Queries() int64 { return u.queries.Load() }
+
+// ResetQueries sets the count Queries reports back to 0.
+func (u *Upstream) ResetQueries() { u.queries.Store(0) }
 
 // ServeDNS answers one query according to the mode.
 func (u *Upstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {

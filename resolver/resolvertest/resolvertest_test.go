@@ -57,6 +57,15 @@ func TestUpstreamModes(t *testing.T) {
 	if n := u.Queries(); n != 4 {
 		t.Errorf("queries = %d, want 4", n)
 	}
+	u.ResetQueries()
+	if n := u.Queries(); n != 0 {
+		t.Errorf("queries after reset = %d, want 0", n)
+	}
+	u.Close()
+	u.SetMode(Answer)
+	if r, err := exchange(t, u.Addr, "shop.tickets.test"); err == nil {
+		t.Errorf("closed upstream answered: %v", r)
+	}
 
 	d := StartUpstream(t, UpstreamConfig{Default: "198.51.100.7"})
 	if r, err := exchange(t, d.Addr, "any.example"); err != nil || describe(r) != "NOERROR 198.51.100.7" {
