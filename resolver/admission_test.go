@@ -29,19 +29,7 @@ func admissionLimits() *limits {
 func startLimited(t *testing.T, cfg Config, o Options) *Resolver {
 	t.Helper()
 	o.Logger = testLogger(t)
-	r, err := New(cfg, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
-	return r
+	return startWith(t, cfg, o)
 }
 
 func openFDs(t *testing.T) int {

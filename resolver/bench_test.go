@@ -119,14 +119,7 @@ func BenchmarkUDPCacheMiss(b *testing.B) {
 // udpClient starts a resolver for cfg and returns a UDP socket connected to
 // it, with a deadline that ends a stuck benchmark.
 func udpClient(b *testing.B, cfg Config, o Options) net.Conn {
-	r, err := New(cfg, o)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { r.Shutdown(context.Background()) })
+	r := startWith(b, cfg, o)
 	c, err := net.Dial("udp", r.Addrs()[0])
 	if err != nil {
 		b.Fatal(err)

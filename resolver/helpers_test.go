@@ -235,6 +235,15 @@ func startResolver(t *testing.T, cfg Config, clock *fakeClock) (*Resolver, strin
 	if clock != nil {
 		o.Now = clock.Now
 	}
+	r := startWith(t, cfg, o)
+	return r, r.Addrs()[0]
+}
+
+// startWith starts a resolver with cfg and o and shuts it down when the
+// test ends. (Tests outside this package use resolver/resolvertest; this
+// package cannot import it.)
+func startWith(t testing.TB, cfg Config, o Options) *Resolver {
+	t.Helper()
 	r, err := New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
@@ -243,11 +252,11 @@ func startResolver(t *testing.T, cfg Config, clock *fakeClock) (*Resolver, strin
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		r.Shutdown(ctx)
 	})
-	return r, r.Addrs()[0]
+	return r
 }
 
 type askOpt func(*dns.Msg, *dns.Client)

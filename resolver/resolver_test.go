@@ -339,14 +339,7 @@ func TestConcurrentMixedResultsCountOnce(t *testing.T) {
 	cfg := testConfig(up.addr)
 	cfg.ProbeInterval = time.Hour // only the clients' lookups speak here
 	var logs syncBuf
-	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	r := startWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	addr := r.Addrs()[0]
 	up.platform.Store("flaky")
 	// Every lookup of the burst is under way before the first answer
@@ -979,7 +972,7 @@ func TestIPv6Listener(t *testing.T) {
 func TestSurvivesPanics(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig("192.0.2.53:53")
-	r, err := New(cfg, Options{Upstreams: func(addr string) Upstream {
+	r := startWith(t, cfg, Options{Upstreams: func(addr string) Upstream {
 		return &funcUpstream{addr: addr, exchange: func(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 			if strings.HasPrefix(m.Question[0].Name, "boom") {
 				panic("boom")
@@ -987,13 +980,6 @@ func TestSurvivesPanics(t *testing.T) {
 			return memUpstream(addr).Exchange(ctx, m)
 		}}
 	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Shutdown(context.Background())
 	addr := r.Addrs()[0]
 	if m := ask(t, addr, "boom.other.test", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Fatalf("panicking upstream: %s, want SERVFAIL", describe(m))

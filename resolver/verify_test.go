@@ -1,12 +1,10 @@
 package resolver
 
 import (
-	"context"
 	"log/slog"
 	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
 )
@@ -22,18 +20,7 @@ func TestPinVerificationOrder(t *testing.T) {
 	}
 	cfg.Mode = ModePinned // every protected answer comes from the pin
 	var logs syncBuf
-	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
+	r := startWith(t, cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	addr := r.Addrs()[0]
 	check := func(step, name string, qtype uint16, want string) {
 		t.Helper()

@@ -10,60 +10,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
-
-// darkUpstream is a real miekg/dns server on 127.0.0.1 that answers every A
-// query (example.com with 127.0.0.1, where the test mirror listens) until
-// the test switches it to "drop" (silence) or "servfail".
-type darkUpstream struct {
-	addr string
-	mode atomic.Value
-}
-
-func startDarkUpstream(t *testing.T) *darkUpstream {
-	t.Helper()
-	u := &darkUpstream{}
-	u.mode.Store("ok")
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	u.addr = pc.LocalAddr().String()
-	started := make(chan struct{})
-	s := &dns.Server{PacketConn: pc, Handler: u, NotifyStartedFunc: func() { close(started) }}
-	go s.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { s.Shutdown() })
-	return u
-}
-
-func (u *darkUpstream) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
-	m := new(dns.Msg)
-	m.SetReply(q)
-	switch u.mode.Load().(string) {
-	case "drop":
-		return
-	case "servfail":
-		m.Rcode = dns.RcodeServerFailure
-		w.WriteMsg(m)
-		return
-	}
-	if len(q.Question) == 1 && q.Question[0].Qtype == dns.TypeA {
-		ip := net.IPv4(198, 51, 100, 7)
-		if strings.EqualFold(q.Question[0].Name, "example.com.") {
-			ip = net.IPv4(127, 0, 0, 1)
-		}
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: ip}}
-	}
-	w.WriteMsg(m)
-}
 
 // ask sends one real UDP query to the resolver and returns "rcode addr,addr".
 func ask(t *testing.T, server, name string) string {
@@ -107,11 +61,16 @@ func askLive(t *testing.T, server, name string) string {
 // config pin winning and a foreign name not pinned.
 func TestEndToEndBundleAnswersDuringOutage(t *testing.T) {
 	h := newHarness(t)
-	up := startDarkUpstream(t)
+	// The platform's DNS: example.com is where the test mirror listens.
+	up := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{
+		Answers: map[string]string{"example.com": "127.0.0.1"},
+		Default: "198.51.100.7",
+		TTL:     300,
+	})
 	rclock := &clock{t: time.Now()}
-	r, err := resolver.New(resolver.Config{
+	r, srv := resolvertest.Start(t, resolver.Config{
 		Listen:    []string{"127.0.0.1:0"},
-		Upstreams: []string{up.addr},
+		Upstreams: []string{up.Addr},
 		Domains:   []string{"tickets.example", "example.com"}, // the mirror's name is protected: learned and kept
 		Pins:      []resolver.Pin{pin("www.tickets.example", "192.0.2.1")},
 		Mode:      resolver.ModeAuto,
@@ -124,18 +83,6 @@ func TestEndToEndBundleAnswersDuringOutage(t *testing.T) {
 		RecoverAfter:  2,
 		StateDir:      filepath.Join(h.dir, "resolver"),
 	}, resolver.Options{Now: rclock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		r.Shutdown(ctx)
-	})
-	srv := r.Addrs()[0]
 
 	// Upstream healthy: live answers; the mirror's name is learned.
 	if got := askLive(t, srv, "example.com"); got != "NOERROR 127.0.0.1" {
@@ -145,7 +92,7 @@ func TestEndToEndBundleAnswersDuringOutage(t *testing.T) {
 		t.Fatalf("shop while healthy: %s", got)
 	}
 
-	up.mode.Store("drop")            // the platform's DNS goes dark
+	up.SetMode(resolvertest.Drop)    // the platform's DNS goes dark
 	rclock.Advance(10 * time.Minute) // and the cached answers (TTL 300) run out
 	if got := ask(t, srv, "box.tickets.example"); got != "SERVFAIL " {
 		t.Fatalf("box before the bundle: %s (want SERVFAIL: no pin, nothing learned)", got)

@@ -11,43 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
-
-// dnsServer answers A questions for names in zone from it, NXDOMAIN
-// otherwise, and counts every answer (like dnspin's status counters).
-func dnsServer(t *testing.T, zone map[string]string) (addr string, answered *atomic.Uint64) {
-	t.Helper()
-	answered = new(atomic.Uint64)
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		q := r.Question[0]
-		if ip, ok := zone[strings.TrimSuffix(q.Name, ".")]; ok {
-			if q.Qtype == dns.TypeA {
-				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 5}, A: net.ParseIP(ip)})
-			}
-		} else {
-			m.Rcode = dns.RcodeNameError
-		}
-		answered.Add(1)
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return pc.LocalAddr().String(), answered
-}
 
 // systemPath is a Go resolver whose every query goes to addr: the
 // "system path" of the test.
@@ -63,27 +32,14 @@ func systemPath(addr string) func(ctx context.Context, host string) ([]netip.Add
 
 func TestRunAllGood(t *testing.T) {
 	t.Parallel()
-	dnspin, answered := dnsServer(t, map[string]string{"shop.tickets.example": "127.0.0.1"})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	dnspin := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Answers: map[string]string{"shop.tickets.example": "127.0.0.1"}, TTL: 5})
+	platform := pinverifytest.ServeAccept(t, "127.0.0.1:0")
+	port := uint16(netip.MustParseAddrPort(platform).Port())
 	in := Inputs{
 		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "full",
 		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}, {Name: "*.tickets.example"}},
-		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
-		Lookup:   systemPath(dnspin),
+		Answered: func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil },
+		Lookup:   systemPath(dnspin.Addr),
 		Port:     port,
 		Timeout:  20 * time.Second, // not the 2 s default: a loaded machine must not fail a good check
 		Now:      func() time.Time { return time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC) },
@@ -107,8 +63,8 @@ func TestRunAllGood(t *testing.T) {
 
 func TestRunFailures(t *testing.T) {
 	t.Parallel()
-	_, answered := dnsServer(t, nil) // dnspin, never asked
-	other, _ := dnsServer(t, nil)    // the system asks someone else
+	dnspin := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{}) // never asked
+	other := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{})  // the system asks someone else
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -118,8 +74,8 @@ func TestRunFailures(t *testing.T) {
 	rep := Run(context.Background(), Inputs{
 		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "scoped",
 		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
-		Answered: func(context.Context) (uint64, error) { return answered.Load(), nil },
-		Lookup:   systemPath(other),
+		Answered: func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil },
+		Lookup:   systemPath(other.Addr),
 		Port:     port,
 		Timeout:  20 * time.Second, // a hang guard: every failure here is immediate
 	})
@@ -179,13 +135,13 @@ func TestAnsweredFrom(t *testing.T) {
 // Linux that runs resolvectl and nmcli), and then once for all probes.
 func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
 	t.Parallel()
-	dnspin, answered := dnsServer(t, nil)
+	dnspin := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{})
 	for _, tc := range []struct {
 		name     string
 		answered func(context.Context) (uint64, error)
 		reads    int32
 	}{
-		{"counting decides", func(context.Context) (uint64, error) { return answered.Load(), nil }, 0},
+		{"counting decides", func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil }, 0},
 		{"no status", func(context.Context) (uint64, error) { return 0, errors.New("no service") }, 1},
 	} {
 		var reads atomic.Int32
@@ -196,7 +152,7 @@ func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
 				reads.Add(1)
 				return installer.Snapshot{Backend: "resolv.conf", Activated: true}, nil
 			},
-			Lookup:  systemPath(dnspin),
+			Lookup:  systemPath(dnspin.Addr),
 			Timeout: 20 * time.Second, // a hang guard
 		})
 		if n := reads.Load(); n != tc.reads {

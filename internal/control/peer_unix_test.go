@@ -200,18 +200,6 @@ func realUsersDir(t *testing.T) string {
 	return dir
 }
 
-func serveAt(t *testing.T, addr string, b Backend, o ServerOptions) {
-	t.Helper()
-	ln, err := Listen(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, ln, b, o) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 // Real processes of other users connect through the 0666 socket. A plain
 // user reads the status (redacted), switches between auto and pinned, and
 // gets a reduced report; passthrough and reload are refused by its

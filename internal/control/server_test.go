@@ -102,6 +102,14 @@ func newLive() (*fakeBackend, *live) {
 func serve(t *testing.T, b Backend, o ServerOptions) string {
 	t.Helper()
 	addr := filepath.Join(t.TempDir(), "run", "dnspin.sock")
+	serveAt(t, addr, b, o)
+	return addr
+}
+
+// serveAt starts a real server on addr; it stops at the end of the test,
+// and Serve must then return without an error.
+func serveAt(t *testing.T, addr string, b Backend, o ServerOptions) {
+	t.Helper()
 	ln, err := Listen(addr)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +123,6 @@ func serve(t *testing.T, b Backend, o ServerOptions) string {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	return addr
 }
 
 // testCtx bounds a test that would otherwise hang on a bug; it is not a

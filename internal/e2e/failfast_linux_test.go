@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -20,56 +18,23 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
-// countingServer is a UDP DNS server on loopback that counts the queries
-// it gets. dark: it reads and never answers (an original server during the
-// outage). servfail: it answers SERVFAIL at once (dnspin once the outage is
-// declared, before the resolver half of that lands). Otherwise it answers
-// every A question with addr.
-type countingServer struct {
-	queries  atomic.Int64
-	dark     atomic.Bool
-	servfail bool
-	addr     string
-	srv      *dns.Server
-}
-
-func startCounting(t *testing.T, listen string, servfail bool, addr string) *countingServer {
+// startCounting is a UDP DNS server on listen that answers every A
+// question with addr (TTL 0) or, with servfail, SERVFAIL at once (dnspin
+// once the outage is declared, before the resolver half of that lands).
+// Queries counts what it gets, answered or not; in mode Drop it reads and
+// never answers (an original server during the outage); Close closes its
+// port, as for a dead dnspin.
+func startCounting(t *testing.T, listen string, servfail bool, addr string) *resolvertest.Upstream {
 	t.Helper()
-	s := &countingServer{servfail: servfail, addr: addr}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		s.queries.Add(1)
-		if s.dark.Load() {
-			return
-		}
-		m := new(dns.Msg)
-		m.SetReply(r)
-		switch {
-		case s.servfail:
-			m.Rcode = dns.RcodeServerFailure
-		case r.Question[0].Qtype == dns.TypeA:
-			q := r.Question[0]
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(s.addr)})
-		}
-		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", listen)
-	if err != nil {
-		t.Fatal(err)
+	u := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Listen: listen, Default: addr})
+	if servfail {
+		u.SetMode(resolvertest.ServFail)
 	}
-	s.srv = &dns.Server{PacketConn: pc, Handler: h}
-	started := make(chan struct{})
-	s.srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = s.srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(s.stop)
-	return s
+	return u
 }
-
-// stop closes the socket: the port is closed, so the kernel answers
-// further queries with ICMP port unreachable, as for a dead dnspin.
-func (s *countingServer) stop() { _ = s.srv.Shutdown() }
 
 // portRefuses asserts that a DNS query to addr is refused (ICMP port
 // unreachable, ECONNREFUSED on a connected UDP socket): what glibc's
@@ -202,18 +167,12 @@ func failFastBody(t *testing.T, env *nstest.Env, search string) {
 	before := stateOf(t, nstest.ResolvConfPath)
 	orig1 := startCounting(t, "127.0.0.2:53", false, upstreamAddr)
 	orig2 := startCounting(t, "127.0.0.3:53", false, upstreamAddr)
-	orig1.dark.Store(true)
-	orig2.dark.Store(true)
+	orig1.SetMode(resolvertest.Drop)
+	orig2.SetMode(resolvertest.Drop)
 	dnspin := startCounting(t, "127.0.0.1:53", true, "")
 
 	o := options(env)
-	c, err := installer.NewConfigurator(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Apply(ctx, plan); err != nil {
-		t.Fatal(err)
-	}
+	c := activate(t, env, plan)
 	checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, search)
 
 	// Every name glibc tries: the name itself, then one per search domain.
@@ -223,33 +182,33 @@ func failFastBody(t *testing.T, env *nstest.Env, search string) {
 		if db == "ahostsv4" {
 			perName = 1
 		}
-		dnspin.queries.Store(0)
-		orig1.queries.Store(0)
-		orig2.queries.Store(0)
+		dnspin.ResetQueries()
+		orig1.ResetQueries()
+		orig2.ResetQueries()
 		code, addrs, took := getentStatus(t, db, "www.example.org")
 		t.Logf("outage, %q, %d name(s) tried: getent %s exit %d after %v; dnspin answered %d SERVFAIL, the dark original got %d queries",
-			search, tried, db, code, took.Round(time.Millisecond), dnspin.queries.Load(), orig1.queries.Load())
+			search, tried, db, code, took.Round(time.Millisecond), dnspin.Queries(), orig1.Queries())
 		if code != 2 || len(addrs) != 0 {
 			t.Fatalf("getent %s during the outage: exit %d %v, want 2 (not found)", db, code, addrs)
 		}
 		// attempts:1: dnspin and the one listed original are each asked
 		// once per name tried; the second original is not listed at all.
-		if n := dnspin.queries.Load(); n < tried || n > perName*tried {
+		if n := dnspin.Queries(); n < tried || n > perName*tried {
 			t.Errorf("%s: dnspin got %d queries, want %d..%d", db, n, tried, perName*tried)
 		}
-		if n := orig1.queries.Load(); n < 1 || n > perName*tried {
+		if n := orig1.Queries(); n < 1 || n > perName*tried {
 			t.Errorf("%s: the listed dark original got %d queries, want 1..%d (one try per name)", db, n, perName*tried)
 		}
-		if n := orig2.queries.Load(); n != 0 {
+		if n := orig2.Queries(); n != 0 {
 			t.Errorf("%s: the unlisted original got %d queries", db, n)
 		}
 	}
 
 	// dnspin dead (its port closed: ICMP port unreachable), the original
 	// back: glibc moves on at once and the original answers.
-	dnspin.stop()
+	dnspin.Close()
 	portRefuses(t, "127.0.0.1:53")
-	orig1.dark.Store(false)
+	orig1.SetMode(resolvertest.Answer)
 	t.Logf("dead dnspin, %q:", search)
 	getentAnswers(t, "ahosts", "www.example.org", upstreamAddr)
 
@@ -283,35 +242,27 @@ func TestFailFastRealResolver(t *testing.T) {
 		ctx := context.Background()
 		before := stateOf(t, nstest.ResolvConfPath)
 		original := startCounting(t, "127.0.0.2:53", false, upstreamAddr)
-		original.dark.Store(true)
+		original.SetMode(resolvertest.Drop)
 		up := startCounting(t, "127.0.0.4:53", false, upstreamAddr) // dnspin's upstream, apart so the counts stay apart
-		up.dark.Store(true)
+		up.SetMode(resolvertest.Drop)
 		cfg := resolverConfig(filepath.Join(env.Dir, "learned"))
 		cfg.Upstreams = []string{"127.0.0.4:53"}
-		b, _ := json.Marshal(cfg)
-		env.Spawn(t, "resolver", string(b))
+		spawnResolver(t, env, cfg)
 
-		o := options(env)
-		c, err := installer.NewConfigurator(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen}); err != nil {
-			t.Fatal(err)
-		}
+		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen})
 		checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, "search lan")
 
 		t.Log("outage, pinned name:")
 		getentAnswers(t, "ahostsv4", "shop.tickets.example", pinAddr)
 		for i, name := range []string{"new1.other.example", "new2.other.example"} {
-			original.queries.Store(0)
+			original.ResetQueries()
 			code, addrs, took := getentStatus(t, "ahosts", name)
 			t.Logf("outage, unprotected name %d: getent ahosts exit %d after %v; the dark original got %d queries",
-				i+1, code, took.Round(time.Millisecond), original.queries.Load())
+				i+1, code, took.Round(time.Millisecond), original.Queries())
 			if code != 2 || len(addrs) != 0 {
 				t.Fatalf("%s in the outage: exit %d %v, want 2 (not found)", name, code, addrs)
 			}
-			if n := original.queries.Load(); n < 1 || n > 4 { // A+AAAA for the name and for name.lan
+			if n := original.Queries(); n < 1 || n > 4 { // A+AAAA for the name and for name.lan
 				t.Errorf("%s: the dark original got %d queries, want 1..4", name, n)
 			}
 		}
@@ -428,8 +379,8 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 
 	orig1 := startCounting(t, o1+":53", false, upstreamAddr)
 	orig2 := startCounting(t, o2+":53", false, upstreamAddr)
-	orig1.dark.Store(true)
-	orig2.dark.Store(true)
+	orig1.SetMode(resolvertest.Drop)
+	orig2.SetMode(resolvertest.Drop)
 	dnspin := startCounting(t, "127.0.0.1:53", true, "")
 	dnspin6 := startCounting(t, "[::1]:53", true, "")
 	// dnspin's default listen: both loopback addresses.
@@ -460,22 +411,22 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 
 	code, addrs, took := getentStatus(t, "ahosts", "www.example.org")
 	t.Logf("%s, outage, search lan: getent ahosts exit %d after %v; dnspin answered %d+%d SERVFAIL, the dark originals got %d and %d queries",
-		flavour, code, took.Round(time.Millisecond), dnspin.queries.Load(), dnspin6.queries.Load(), orig1.queries.Load(), orig2.queries.Load())
+		flavour, code, took.Round(time.Millisecond), dnspin.Queries(), dnspin6.Queries(), orig1.Queries(), orig2.Queries())
 	if code != 2 || len(addrs) != 0 {
 		t.Fatalf("getent during the outage: exit %d %v, want 2", code, addrs)
 	}
-	if n := orig1.queries.Load(); n < 1 || n > 4 { // A+AAAA, once, for the name and name.lan
+	if n := orig1.Queries(); n < 1 || n > 4 { // A+AAAA, once, for the name and name.lan
 		t.Errorf("the first original got %d queries, want 1..4 (one try per name)", n)
 	}
-	if n := orig2.queries.Load(); n != 0 {
+	if n := orig2.Queries(); n != 0 {
 		t.Errorf("the second original got %d queries; glibc should read only dnspin's two addresses and the first original", n)
 	}
 
-	dnspin.stop()
-	dnspin6.stop()
+	dnspin.Close()
+	dnspin6.Close()
 	portRefuses(t, "127.0.0.1:53")
 	portRefuses(t, "[::1]:53")
-	orig1.dark.Store(false)
+	orig1.SetMode(resolvertest.Answer)
 	t.Logf("%s, dead dnspin:", flavour)
 	getentAnswers(t, "ahosts", "www.example.org", upstreamAddr)
 

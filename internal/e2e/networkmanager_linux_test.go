@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // waitResolvConf waits (bounded) until NetworkManager has written
@@ -58,25 +58,17 @@ func TestNetworkManagerActivation(t *testing.T) {
 
 		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
 		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
-		rcJSON, _ := json.Marshal(rc)
-		dnspin := env.Spawn(t, "resolver", string(rcJSON))
-		o := options(env)
-		c, err := installer.NewConfigurator(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, scopedPlan); err != nil {
-			t.Fatal(err)
-		}
+		dnspin := spawnResolver(t, env, rc)
+		c := activate(t, env, scopedPlan)
 		snap, err := c.Current(ctx)
 		if err != nil || snap.Backend != string(installer.BackendNetworkManager) || !snap.Activated {
 			t.Fatalf("Current = %+v, %v; want the networkmanager backend, active", snap, err)
 		}
-		network.dark.Store(true)
+		network.SetMode(resolvertest.Drop)
 		if got := timedGetent(t, "outage", "shop.tickets.example"); got != pinAddr {
 			t.Fatalf("outage: %s, want the pin %s", got, pinAddr)
 		}
-		network.dark.Store(false)
+		network.SetMode(resolvertest.Answer)
 
 		// The network changes: NetworkManager writes its new servers over
 		// dnspin's file; the watcher's Reassert takes them as the original.
@@ -137,19 +129,12 @@ func TestNetworkManagerWithResolved(t *testing.T) {
 
 		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
 		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
-		rcJSON, _ := json.Marshal(rc)
-		dnspin := env.Spawn(t, "resolver", string(rcJSON))
-		c, err := installer.NewConfigurator(ctx, options(env))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, scopedPlan); err != nil {
-			t.Fatal(err)
-		}
+		dnspin := spawnResolver(t, env, rc)
+		c := activate(t, env, scopedPlan)
 		if snap, err := c.Current(ctx); err != nil || snap.Backend != string(installer.BackendResolved) {
 			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend", snap, err)
 		}
-		network.dark.Store(true)
+		network.SetMode(resolvertest.Drop)
 		if got := timedGetent(t, "outage", "shop.tickets.example"); got != pinAddr {
 			t.Fatalf("outage: %s, want the pin %s", got, pinAddr)
 		}

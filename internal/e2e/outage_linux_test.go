@@ -4,12 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,46 +15,16 @@ import (
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
-// upstream is a test upstream on 127.0.0.2:53 that can go dark (silent,
-// like a server under a denial-of-service attack) and come back.
-type upstream struct {
-	dark    atomic.Bool
-	answers map[string]string
-	stop    func()
-}
-
-func startUpstream(t *testing.T, listen string, answers map[string]string) *upstream {
+// startUpstream is the network's server on listen: A answers from answers
+// (other names NXDOMAIN) with TTL 0, so nothing is cached and every query
+// asks; SetMode(resolvertest.Drop) makes it silent, like a server under a
+// denial-of-service attack.
+func startUpstream(t *testing.T, listen string, answers map[string]string) *resolvertest.Upstream {
 	t.Helper()
-	u := &upstream{answers: answers}
-	h := dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		if u.dark.Load() {
-			return // silence
-		}
-		m := new(dns.Msg)
-		m.SetReply(r)
-		q := r.Question[0]
-		ip, ok := u.answers[strings.TrimSuffix(q.Name, ".")]
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case q.Qtype == dns.TypeA:
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(ip)}) // TTL 0: nothing cached, every query asks
-		}
-		_ = w.WriteMsg(m)
-	})
-	pc, err := net.ListenPacket("udp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: h}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-	return u
+	return resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Listen: listen, Answers: answers})
 }
 
 // resolverConfig is the real resolver as the e2e tests run it: fast
@@ -147,17 +114,10 @@ func TestRealResolverOutage(t *testing.T) {
 			"new2.other.example":   "198.51.100.23",
 		})
 		cfg := resolverConfig(filepath.Join(env.Dir, "learned"))
-		b, _ := json.Marshal(cfg)
-		dnspin := env.Spawn(t, "resolver", string(b))
+		dnspin := spawnResolver(t, env, cfg)
 
 		o := options(env)
-		c, err := installer.NewConfigurator(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen}); err != nil {
-			t.Fatal(err)
-		}
+		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen})
 		if got := getentLive(t, "shop.tickets.example", "198.51.100.20", "192.0.2.10"); got != "198.51.100.20" {
 			t.Fatalf("live: %s", got)
 		}
@@ -165,7 +125,7 @@ func TestRealResolverOutage(t *testing.T) {
 			t.Fatalf("live, unprotected: %s", got)
 		}
 
-		up.dark.Store(true)
+		up.SetMode(resolvertest.Drop)
 		for range 3 { // stays answerable, from the pin, while upstream is dark
 			if got := getent(t, "shop.tickets.example"); got != "192.0.2.10" {
 				t.Fatalf("outage: shop.tickets.example = %s, want the pin 192.0.2.10", got)
@@ -181,7 +141,7 @@ func TestRealResolverOutage(t *testing.T) {
 			t.Fatalf("dnspin for an unprotected name in the outage: %v %v, want a SERVFAIL, not silence", r, err)
 		}
 
-		up.dark.Store(false)
+		up.SetMode(resolvertest.Answer)
 		live := false
 		for i := 0; i < 100 && !live; i++ { // bounded: 100 tries, ~10 s
 			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
@@ -207,7 +167,7 @@ func TestRealResolverOutage(t *testing.T) {
 			t.Fatalf("Recover = %v %v %v", was, p, err)
 		}
 		sameState(t, "after Recover", stateOf(t, nstest.ResolvConfPath), before)
-		env.Spawn(t, "resolver", string(b))
+		spawnResolver(t, env, cfg)
 		if err := c.Apply(ctx, *p); err != nil {
 			t.Fatal(err)
 		}

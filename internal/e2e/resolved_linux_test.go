@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // The tests in this file run the real systemd-resolved (the Debian package,
@@ -28,7 +28,7 @@ var scopedPlan = installer.Plan{Mode: "scoped", Domains: []string{"tickets.examp
 // loopback one (a local dnsmasq) globally in /etc/systemd/resolved.conf,
 // the only place resolved can use it (link servers are asked through
 // their link).
-func resolvedNetwork(t *testing.T, env *nstest.Env, addr string) (*nstest.Resolved, *upstream) {
+func resolvedNetwork(t *testing.T, env *nstest.Env, addr string) (*nstest.Resolved, *resolvertest.Upstream) {
 	t.Helper()
 	rd := nstest.StartResolved(t, env)
 	net := startUpstream(t, addr+":53", map[string]string{
@@ -85,16 +85,9 @@ func TestResolvedScopedActivation(t *testing.T) {
 
 		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
 		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
-		rcJSON, _ := json.Marshal(rc)
-		dnspin := env.Spawn(t, "resolver", string(rcJSON))
+		dnspin := spawnResolver(t, env, rc)
 		o := options(env)
-		c, err := installer.NewConfigurator(ctx, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, scopedPlan); err != nil {
-			t.Fatal(err)
-		}
+		c := activate(t, env, scopedPlan)
 		snap, err := c.Current(ctx)
 		if err != nil || snap.Backend != string(installer.BackendResolved) || !snap.Activated {
 			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend, active", snap, err)
@@ -118,11 +111,11 @@ func TestResolvedScopedActivation(t *testing.T) {
 		// The outage: the network's server goes silent. glibc asks the
 		// stub, resolved routes the platform's domain to dnspin, dnspin
 		// answers with the pin.
-		network.dark.Store(true)
+		network.SetMode(resolvertest.Drop)
 		if got := timedGetent(t, "outage", "shop.tickets.example"); got != pinAddr {
 			t.Fatalf("outage: %s, want the pin %s", got, pinAddr)
 		}
-		network.dark.Store(false)
+		network.SetMode(resolvertest.Answer)
 
 		// kill -9: resolved gets "connection refused" from 127.0.0.1 and
 		// moves to the next server of the global list at once.
@@ -146,15 +139,15 @@ func TestResolvedScopedActivation(t *testing.T) {
 		if _, err := os.Lstat(installer.ResolvedDropIn); !os.IsNotExist(err) {
 			t.Fatalf("after Recover the drop-in is still there: %v", err)
 		}
-		env.Spawn(t, "resolver", string(rcJSON))
+		spawnResolver(t, env, rc)
 		if err := c.Apply(ctx, *p); err != nil {
 			t.Fatal(err)
 		}
-		network.dark.Store(true)
+		network.SetMode(resolvertest.Drop)
 		if got := timedGetent(t, "restarted, outage", "shop.tickets.example"); got != pinAddr {
 			t.Fatalf("restarted dnspin during the outage: %s, want the pin %s", got, pinAddr)
 		}
-		network.dark.Store(false)
+		network.SetMode(resolvertest.Answer)
 
 		if err := c.Restore(ctx); err != nil {
 			t.Fatal(err)
@@ -185,16 +178,9 @@ func TestResolvedOutageOtherNameFirst(t *testing.T) {
 		rd, network := resolvedNetwork(t, env, nstest.PeerAddr.String())
 		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
 		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
-		rcJSON, _ := json.Marshal(rc)
-		env.Spawn(t, "resolver", string(rcJSON))
-		c, err := installer.NewConfigurator(ctx, options(env))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, scopedPlan); err != nil {
-			t.Fatal(err)
-		}
-		network.dark.Store(true)
+		spawnResolver(t, env, rc)
+		activate(t, env, scopedPlan)
+		network.SetMode(resolvertest.Drop)
 		logAt := rd.LogSize()
 		start := time.Now()
 		// The name outside the platform is left to fail on its own (with a
@@ -233,15 +219,8 @@ func TestResolvedKillWithLoopbackServer(t *testing.T) {
 		ctx := context.Background()
 		rd, _ := resolvedNetwork(t, env, "127.0.0.2")
 		rc := resolverConfig(filepath.Join(env.Dir, "learned"))
-		rcJSON, _ := json.Marshal(rc)
-		dnspin := env.Spawn(t, "resolver", string(rcJSON))
-		c, err := installer.NewConfigurator(ctx, options(env))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Apply(ctx, scopedPlan); err != nil {
-			t.Fatal(err)
-		}
+		dnspin := spawnResolver(t, env, rc)
+		c := activate(t, env, scopedPlan)
 		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 127.0.0.2") {
 			t.Fatalf("resolvectl dns after activation:\n%s\nwant dnspin first, the local server after it", got)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // TestVerifyPinsOnPort443 runs real HTTPS servers on port 443 of pinned
@@ -94,7 +95,7 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 
 		// The resolver answers the verified address alone for box (the
 		// others failed), and every address for down (none verified).
-		r, err := resolver.New(resolver.Config{
+		r, addr := resolvertest.Start(t, resolver.Config{
 			Listen:    []string{"127.0.0.1:53"},
 			Upstreams: []string{"127.0.0.2:53"},
 			Domains:   []string{"tickets.test"},
@@ -102,22 +103,11 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 			Mode:      resolver.ModePinned,
 			StateDir:  env.Dir,
 		}, resolver.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := r.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			r.Shutdown(ctx)
-		})
 		askA := func(name string) string {
 			t.Helper()
 			m := new(dns.Msg)
 			m.SetQuestion(name+".", dns.TypeA)
-			in, _, err := (&dns.Client{Timeout: time.Minute}).Exchange(m, "127.0.0.1:53")
+			in, _, err := (&dns.Client{Timeout: time.Minute}).Exchange(m, addr)
 			if err != nil {
 				t.Fatalf("ask %s: %v", name, err)
 			}

@@ -1,7 +1,7 @@
 // Package pinverifytest makes what tests of pin verification need: a CA of
 // their own (trusted only through the test's roots, never the machine's
 // store), server certificates, and TLS servers that answer, or accept and
-// never say a word.
+// never say a word, and a port that accepts and closes.
 package pinverifytest
 
 import (
@@ -94,6 +94,45 @@ func ServeTLS(t testing.TB, addr string, cert tls.Certificate) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serve(t, ln, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			_ = c.(*tls.Conn).Handshake()
+			_ = c.SetReadDeadline(time.Now().Add(time.Minute))
+			_, _ = c.Read(make([]byte, 1)) // until the client hangs up
+		}()
+	})
+}
+
+// ServeSilent accepts connections on addr and never says a word: the
+// handshake can only end by the client's timeout.
+func ServeSilent(t testing.TB, addr string) {
+	t.Helper()
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	serve(t, listen(t, addr), func(c net.Conn) { go func() { <-done; c.Close() }() })
+}
+
+// ServeAccept accepts connections on addr and closes each at once: a port
+// that is open and nothing more, for checks that only connect. It returns
+// the address it listens on (the port chosen when addr's is 0).
+func ServeAccept(t testing.TB, addr string) string {
+	t.Helper()
+	return serve(t, listen(t, addr), func(c net.Conn) { c.Close() })
+}
+
+func listen(t testing.TB, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// serve hands every connection ln accepts to handle until the test ends,
+// and returns ln's address.
+func serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -101,34 +140,8 @@ func ServeTLS(t testing.TB, addr string, cert tls.Certificate) string {
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.(*tls.Conn).Handshake()
-				_ = c.SetReadDeadline(time.Now().Add(time.Minute))
-				_, _ = c.Read(make([]byte, 1)) // until the client hangs up
-			}()
+			handle(c)
 		}
 	}()
 	return ln.Addr().String()
-}
-
-// ServeSilent accepts connections on addr and never says a word: the
-// handshake can only end by the client's timeout.
-func ServeSilent(t testing.TB, addr string) {
-	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() { close(done); ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { <-done; c.Close() }()
-		}
-	}()
 }
