@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/redact"
 )
 
@@ -33,15 +34,6 @@ func activationOptions(cfg *config.Config, w io.Writer) installer.Options {
 	}
 }
 
-// planFor turns the config into an activation plan.
-func planFor(cfg *config.Config) installer.Plan {
-	return installer.Plan{
-		Mode:     cfg.Activation,
-		Domains:  append([]string(nil), cfg.Platform.Domains...),
-		Resolver: append([]string(nil), cfg.Listen...),
-	}
-}
-
 func runActivate(ctx context.Context, e *env, args []string) error {
 	fs, cfgPath := flagSet(e)
 	dry := fs.Bool("dry-run", false, "print what would change and check that dnspin answers; change nothing")
@@ -58,7 +50,7 @@ func runActivate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	o := activationOptions(cfg, e.stderr)
-	plan := planFor(cfg)
+	plan := daemon.Plan(cfg)
 	c, err := installer.NewConfigurator(ctx, o)
 	if err != nil {
 		return err
@@ -116,7 +108,7 @@ var otherDNSServers = []string{"dnsmasq", "named", "unbound", "systemd-resolve",
 // address before anything is changed. If not, the error names the program
 // holding the port (if any) and what to do.
 func preflight(ctx context.Context, cfg *config.Config) error {
-	src := configName(cfg)
+	src := daemon.ConfigName(cfg)
 	for _, addr := range cfg.Listen {
 		answered := answers(ctx, addr)
 		holder := installer.PortHolder("udp", addr)

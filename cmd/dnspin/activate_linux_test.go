@@ -18,6 +18,7 @@ import (
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
@@ -201,7 +202,7 @@ func runDaemonUntilStopped(t *testing.T, cfgPath string) (stop func()) {
 	ready := make(chan struct{}, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runDaemon(ctx, newLogger(io.Discard), nil, cfg, nil, func(*resolver.Resolver) { ready <- struct{}{} })
+		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: newLogger(io.Discard), Ready: func(*resolver.Resolver) { ready <- struct{}{} }})
 	}()
 	select {
 	case <-ready:

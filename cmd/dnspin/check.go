@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/check"
-	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
-	"github.com/dnspin/dnspin/internal/pinverify"
+	"github.com/dnspin/dnspin/internal/daemon"
 )
 
 var cmdCheck = command{
@@ -30,7 +28,7 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	in := checkInputs(ctx, cfg, activationOptions(cfg, e.stderr))
+	in := daemon.CheckInputs(ctx, cfg, activationOptions(cfg, e.stderr))
 	// With the service running, prove the system path reaches it by its
 	// answer counters rising, not only from the settings.
 	cl := control.NewClient(cfg.Control)
@@ -58,31 +56,4 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 		return errors.New("some checks failed (see above)")
 	}
 	return nil
-}
-
-// checkInputs are the checks for cfg, with the OS DNS settings read through
-// this OS's configurator; the caller adds how to count dnspin's answers.
-func checkInputs(ctx context.Context, cfg *config.Config, o installer.Options) check.Inputs {
-	in := check.Inputs{
-		Platform:    cfg.Platform.Name,
-		Domains:     cfg.Platform.Domains,
-		Pins:        cfg.Pins,
-		Listen:      cfg.Listen,
-		Activation:  cfg.Activation,
-		Unprotected: cfg.Unprotected(),
-	}
-	if c, err := installer.NewConfigurator(ctx, o); err == nil {
-		in.Snapshot = c.Current
-	}
-	if cfg.Platform.VerifyInterval.Duration > 0 {
-		// The same TLS check the service runs on its schedule; a CA file
-		// that went away since the config was read falls back to dialling.
-		if vo, _, err := cfg.PinVerify(); err == nil {
-			in.Port = uint16(vo.Port)
-			in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result {
-				return pinverify.Verify(ctx, ts, vo)
-			}
-		}
-	}
-	return in
 }

@@ -7,14 +7,6 @@ import (
 
 func defaultConfigPath() string { return paths.Default().Config }
 
-// configName names cfg's file in messages that tell the user what to change.
-func configName(cfg *config.Config) string {
-	if cfg.Path == "" {
-		return "the config"
-	}
-	return cfg.Path
-}
-
 // loadConfig reads the config named by --config, or the installed one.
 func loadConfig(path string) (*config.Config, error) {
 	if path == "" {

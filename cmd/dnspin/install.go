@@ -14,6 +14,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/paths"
 )
 
@@ -73,7 +74,7 @@ func runInstall(ctx context.Context, e *env, args []string, in *installer.Instal
 	if tray := filepath.Join(filepath.Dir(exe), "dnspin-tray"+ext); fileExists(tray) {
 		bins["dnspin-tray"+ext] = tray
 	}
-	plan := planFor(cfg)
+	plan := daemon.Plan(cfg)
 	if !*silent {
 		svcLine := fmt.Sprintf("register and start the service %q (restarted if it stops)", installer.ServiceName)
 		if *packaged {

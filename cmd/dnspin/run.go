@@ -9,6 +9,7 @@ import (
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/daemon"
 )
 
 var cmdRun = command{
@@ -29,10 +30,16 @@ var cmdRun = command{
 		}
 		ring := control.NewLogRing(reportLogLines, slog.LevelInfo)
 		if !*asService {
-			return runDaemon(ctx, newLogger(e.stderr, ring), ring, cfg, listen, nil)
+			return runDaemon(ctx, newLogger(e.stderr, ring), ring, cfg, listen)
 		}
 		return runService(ctx, e, cfg, ring, listen)
 	},
+}
+
+// runDaemon runs the daemon with this binary's version in its status.
+func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg *config.Config, listen []string) error {
+	v, _, _ := buildInfo()
+	return daemon.Run(ctx, cfg, daemon.Options{Logger: log, Ring: ring, Listen: listen, Version: v})
 }
 
 // reportLogLines is how many recent log lines a support report carries.
@@ -45,7 +52,7 @@ func runService(ctx context.Context, e *env, cfg *config.Config, ring *control.L
 		return err
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
-		return fmt.Errorf("state_dir %s: %w: make it writable for the service, or set state_dir in %s to a folder that is", cfg.StateDir, err, configName(cfg))
+		return fmt.Errorf("state_dir %s: %w: make it writable for the service, or set state_dir in %s to a folder that is", cfg.StateDir, err, daemon.ConfigName(cfg))
 	}
 	lf := fileLog(cfg)
 	defer lf.Close()
@@ -56,7 +63,7 @@ func runService(ctx context.Context, e *env, cfg *config.Config, ring *control.L
 	}
 	spec := installer.ServiceSpec{Executable: exe, ConfigPath: cfg.Path}
 	err = installer.RunService(ctx, spec, func(ctx context.Context) error {
-		err := runDaemon(ctx, log, ring, cfg, listen, nil)
+		err := runDaemon(ctx, log, ring, cfg, listen)
 		if err != nil {
 			log.Error("dnspin stopped", "err", err)
 		}

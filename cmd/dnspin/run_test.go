@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -78,7 +79,7 @@ func TestServeAndQuery(t *testing.T) {
 	ready := make(chan *resolver.Resolver, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runDaemon(ctx, newLogger(&strings.Builder{}), nil, cfg, nil, func(r *resolver.Resolver) { ready <- r })
+		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: newLogger(&strings.Builder{}), Ready: func(r *resolver.Resolver) { ready <- r }})
 	}()
 	var r *resolver.Resolver
 	select {

@@ -18,6 +18,7 @@ import (
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -183,7 +184,7 @@ public_key = %q
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)
 	go func() {
-		done <- runDaemon(ctx, newLogger(&logs, ring), ring, cfg, nil, func(*resolver.Resolver) { close(ready) })
+		done <- daemon.Run(ctx, cfg, daemon.Options{Logger: newLogger(&logs, ring), Ring: ring, Ready: func(*resolver.Resolver) { close(ready) }})
 	}()
 	defer func() { cancel(); <-done }()
 	select {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
@@ -55,7 +56,7 @@ func TestStartWarningsLogged(t *testing.T) {
 		ready := make(chan *resolver.Resolver, 1)
 		done := make(chan error, 1)
 		go func() {
-			done <- runDaemon(ctx, newLogger(&log), nil, cfg, nil, func(r *resolver.Resolver) { ready <- r })
+			done <- daemon.Run(ctx, cfg, daemon.Options{Logger: newLogger(&log), Ready: func(r *resolver.Resolver) { ready <- r }})
 		}()
 		var r *resolver.Resolver
 		select {

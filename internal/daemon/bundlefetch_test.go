@@ -1,21 +1,28 @@
-package main
+package daemon
 
 import (
+	"crypto/ed25519"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/dnsname"
 	"github.com/dnspin/dnspin/resolver"
 )
 
 func TestNewBundleFetcher(t *testing.T) {
 	dir := t.TempDir()
-	key := filepath.Join(dir, "k")
-	_, pub, _ := runCmd(t, "bundle", "keygen", "--out", key)
-	pub = strings.TrimSpace(pub)
+	pk, priv, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := bundle.FormatPublicKey(pk)
 	base := "state_dir = \"" + filepath.ToSlash(dir) + "\"\n[platform]\nname = \"Example Tickets\"\ndomains = [\"tickets.example\"]\n"
 
 	// No [bundle]: no fetcher.
@@ -28,12 +35,18 @@ func TestNewBundleFetcher(t *testing.T) {
 	}
 
 	// A stored bundle is applied as soon as the fetcher exists.
-	in := writeFile(t, dir, "pins.toml", "[[pin]]\nname = \"shop.tickets.example\"\na = [\"192.0.2.10\"]\n")
+	signed, err := bundle.Sign(priv, bundle.Payload{
+		Platform: "Example Tickets", Serial: 3, Issued: time.Now(), Expires: time.Now().Add(time.Hour),
+		Pins: []dnsname.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "bundle"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, e := runCmd(t, "bundle", "sign", "--key", key, "--serial", "3", "--expires", "1h", "--platform", "Example Tickets", in, "-o", filepath.Join(dir, "bundle", "bundle.json")); code != 0 {
-		t.Fatal(e)
+	if err := os.WriteFile(filepath.Join(dir, "bundle", "bundle.json"), signed, 0o644); err != nil {
+		t.Fatal(err)
 	}
 	c, err = config.Parse("b.toml", []byte(base+"[bundle]\nurls = [\"https://pins.example-mirror.net/pins.json\"]\npublic_key = \""+pub+"\"\n"))
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"fmt"
@@ -45,7 +45,7 @@ recover_after = 5
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc := resolverSettings(c, []string{"10.9.9.9", "192.0.2.1", "not an address"})
+	rc := ResolverSettings(c, []string{"10.9.9.9", "192.0.2.1", "not an address"})
 	for _, f := range reflect.VisibleFields(reflect.TypeOf(rc)) {
 		if reflect.ValueOf(rc).FieldByIndex(f.Index).IsZero() {
 			t.Errorf("resolver.Config.%s is not set from the file", f.Name)

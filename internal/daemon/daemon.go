@@ -1,9 +1,10 @@
-package main
-
-// daemon.go wires the long-running resolver (`dnspin run`, in the foreground
+// Package daemon is the long-running dnspin (`dnspin run`, in the foreground
 // or as the OS service): crash recovery of the activation, the resolver, the
 // control API, the signed-bundle fetcher and the resolv.conf watcher. Each
-// part lives in its own package; this file only connects them.
+// part lives in its own package; this package only connects them and turns
+// the config into their settings (settings.go). cmd/dnspin keeps the flags,
+// the printing and the service wrapper.
+package daemon
 
 import (
 	"context"
@@ -51,18 +52,35 @@ type daemon struct {
 	fetcher      *bundle.Fetcher
 	stopFetcher  context.CancelFunc
 	reloadListen []string // --listen overrides survive reloads
+	version      string   // status.version
 }
 
 var _ control.Backend = (*daemon)(nil)
 
-// runDaemon runs dnspin until ctx ends, then stops it cleanly. listen, when
-// set, replaces the config's listen addresses; ready (tests) is called once
-// everything answers.
-func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg *config.Config, listen []string, ready func(*resolver.Resolver)) error {
+// Options are what the command line hands the daemon besides the config.
+type Options struct {
+	Logger *slog.Logger
+	// Ring keeps recent log lines for support reports; may be nil.
+	Ring *control.LogRing
+	// Listen, when set, replaces the config's listen addresses (--listen),
+	// also across reloads.
+	Listen []string
+	// Version is reported as status.version (the binary's build stamp).
+	Version string
+	// Ready (tests) is called once everything answers.
+	Ready func(*resolver.Resolver)
+}
+
+// Run runs dnspin until ctx ends, then stops it cleanly.
+func Run(ctx context.Context, cfg *config.Config, o Options) error {
+	log, ring, listen, ready := o.Logger, o.Ring, o.Listen, o.Ready
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	if len(listen) > 0 {
 		cfg.Listen = listen
 	}
-	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen,
+	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen, version: o.Version,
 		inst: installer.Options{FS: installer.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
 
 	// A journal left by a crash or reboot: put the original settings back
@@ -82,13 +100,13 @@ func runDaemon(ctx context.Context, log *slog.Logger, ring *control.LogRing, cfg
 		var le *resolver.ListenError
 		if errors.As(err, &le) {
 			if errors.Is(le.Err, os.ErrPermission) {
-				return fmt.Errorf("%v: ports below 1024 need administrator rights (%s), or choose a port above 1023 with --listen or listen in %s", le, installer.AdminHint("run"), configName(cfg))
+				return fmt.Errorf("%v: ports below 1024 need administrator rights (%s), or choose a port above 1023 with --listen or listen in %s", le, installer.AdminHint("run"), ConfigName(cfg))
 			}
 			holder := ""
 			if h := installer.PortHolder(le.Net, le.Addr); h != "" {
 				holder = " (held by " + h + ")"
 			}
-			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in %s", le, holder, configName(cfg))
+			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in %s", le, holder, ConfigName(cfg))
 		}
 		return err
 	}
@@ -176,14 +194,14 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolve
 			d.log.Warn(`upstreams = ["system"] found no name server to forward to: add IP addresses to upstreams in the config`, "config", cfg.Path)
 		}
 	}
-	return resolverSettings(cfg, system)
+	return ResolverSettings(cfg, system)
 }
 
 // reapply points the OS at dnspin again after Recover restored the
 // original settings of a run that was active; err is NewConfigurator's.
 func (d *daemon) reapply(ctx context.Context, c installer.Configurator, err error, cfg *config.Config) {
 	if err == nil {
-		err = c.Apply(ctx, planFor(cfg))
+		err = c.Apply(ctx, Plan(cfg))
 	}
 	if err != nil {
 		d.log.Error("activation: could not point the system at dnspin again; the original settings are in place", "err", err)
@@ -296,9 +314,8 @@ func (d *daemon) config() (*config.Config, *bundle.Fetcher) {
 func (d *daemon) Status(ctx context.Context) control.Status {
 	cfg, f := d.config()
 	s := d.res.Status()
-	v, _, _ := buildInfo()
 	st := control.Status{
-		Version:     v,
+		Version:     d.version,
 		Mode:        string(s.Mode),
 		State:       string(s.State),
 		StateSince:  s.StateSince.UTC().Format(time.RFC3339),
@@ -352,7 +369,7 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 // reaches dnspin by watching this resolver's own answer counters.
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
-	in := checkInputs(ctx, cfg, d.inst)
+	in := CheckInputs(ctx, cfg, d.inst)
 	in.Answered = func(context.Context) (uint64, error) {
 		var n uint64
 		for _, v := range d.res.Status().Answers {

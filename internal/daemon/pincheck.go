@@ -1,4 +1,4 @@
-package main
+package daemon
 
 // pincheck.go schedules the TLS verification of pinned addresses
 // (internal/pinverify) and hands the results to the resolver, which orders

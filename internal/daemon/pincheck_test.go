@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 )
 
 // TestPinCheckerRounds drives the scheduler with a recording verifier (no
-// TLS, no network: pincheck_linux_test.go does the real thing): a full
+// TLS, no network: cmd/dnspin/pincheck_linux_test.go does the real thing): a full
 // round at start, only new pins when a bundle brings them, every pin for
 // an outage's round, rounds on the interval while healthy, nothing when
 // checks are off.
