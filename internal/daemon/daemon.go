@@ -65,7 +65,8 @@ type Options struct {
 	// Listen, when set, replaces the config's listen addresses (--listen),
 	// also across reloads.
 	Listen []string
-	// Version is reported as status.version (the binary's build stamp).
+	// Version is reported as status.version (the binary's build stamp);
+	// "dev" when empty.
 	Version string
 	// Ready (tests) is called once everything answers.
 	Ready func(*resolver.Resolver)
@@ -76,6 +77,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	log, ring, listen, ready := o.Logger, o.Ring, o.Listen, o.Ready
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if o.Version == "" {
+		o.Version = "dev"
 	}
 	if len(listen) > 0 {
 		cfg.Listen = listen
