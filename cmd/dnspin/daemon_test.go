@@ -11,6 +11,7 @@ import (
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/daemon"
+	"github.com/dnspin/dnspin/internal/daemon/daemontest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -53,8 +54,8 @@ func startDaemon(t *testing.T, path string) *resolver.Resolver {
 // tray do: status, mode and reload over the real control socket, answers
 // over real DNS.
 func TestDaemonControlAPI(t *testing.T) {
-	up := startUpstream(t)
-	path := writeConfig(t, up)
+	up := daemontest.StartUpstream(t)
+	path := daemontest.WriteConfig(t, up)
 	r := startDaemon(t, path)
 	addr := r.Addrs()[0]
 

@@ -17,6 +17,7 @@ import (
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/config"
+	"github.com/dnspin/dnspin/internal/daemon/daemontest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -25,7 +26,7 @@ import (
 // API's subscribers too (the tray would show a stale state until the next
 // change).
 func TestFollowResolverMissesNoChange(t *testing.T) {
-	cfg, err := config.Load(writeConfig(t, startUpstream(t)))
+	cfg, err := config.Load(daemontest.WriteConfig(t, daemontest.StartUpstream(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ func (g *gateHandler) Handle(_ context.Context, r slog.Record) error {
 // the daemon no longer knows: it would keep applying bundles of a config
 // that is gone (e.g. signed with a key the admin has just replaced).
 func TestOverlappingReloadsOneFetcher(t *testing.T) {
-	path := writeConfig(t, startUpstream(t))
+	path := daemontest.WriteConfig(t, daemontest.StartUpstream(t))
 	pub, _, err := ed25519.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,7 @@
-package daemon
-
-// Copies of cmd/dnspin's run_test.go helpers: the daemon's tests run it
-// with the same real upstream and config as the command's tests.
+// Package daemontest is the test kit of the daemon's tests and the
+// command's: a real upstream DNS server on loopback and a config that
+// forwards to it.
+package daemontest
 
 import (
 	"fmt"
@@ -13,9 +13,9 @@ import (
 	"github.com/miekg/dns"
 )
 
-// startUpstream is a real DNS server on loopback answering every A query
+// StartUpstream is a real DNS server on loopback answering every A query
 // with 198.18.0.1.
-func startUpstream(t *testing.T) string {
+func StartUpstream(t *testing.T) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -36,7 +36,10 @@ func startUpstream(t *testing.T) string {
 	return pc.LocalAddr().String()
 }
 
-func writeConfig(t *testing.T, upstream string) string {
+// WriteConfig writes a config to a temp dir that listens on a free
+// loopback port, forwards to upstream and pins shop.tickets.test to
+// 192.0.2.10, and returns its path.
+func WriteConfig(t *testing.T, upstream string) string {
 	t.Helper()
 	dir := t.TempDir()
 	p := filepath.Join(dir, "dnspin.toml")
