@@ -5,35 +5,19 @@ package daemontest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 
-	"github.com/miekg/dns"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // StartUpstream is a real DNS server on loopback answering every A query
-// with 198.18.0.1.
+// with 198.18.0.1 (resolvertest's, with a TTL of 60 s); it returns its
+// address.
 func StartUpstream(t *testing.T) string {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started := make(chan struct{})
-	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) }, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		if q.Question[0].Qtype == dns.TypeA {
-			m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 60}, A: net.IPv4(198, 18, 0, 1)}}
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	<-started
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
+	return resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Default: "198.18.0.1", TTL: 60}).Addr
 }
 
 // WriteConfig writes a config to a temp dir that listens on a free
