@@ -129,17 +129,12 @@ func startUpstream(t *testing.T) *upstream {
 	return u
 }
 
-// config writes a dnspin.toml for the resolver on 127.0.0.1:53 and returns
-// its Linux path. The state dir and pipe are per test.
-func config(t *testing.T, up *upstream, extra string) string {
-	t.Helper()
-	dir := t.TempDir()
-	name := strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-")
-	src := fmt.Sprintf(`listen = [%q]
+// configBody is what every test config shares: the resolver on
+// 127.0.0.1:53, the upstream, patient outage settings (Wine is slow to
+// start a process) and one pin. Top-level keys go before it.
+func configBody(up *upstream) string {
+	return fmt.Sprintf(`listen = [%q]
 upstreams = [%q]
-state_dir = %q
-control = %q
-%s
 [outage]
 answer_budget = "2s"
 client_timeout = "8s"
@@ -150,7 +145,17 @@ domains = ["tickets.test"]
 [[pin]]
 name = "shop.tickets.test"
 a = [%q]
-`, resolverAddr, up.addr, winPath(filepath.Join(dir, "state")), `\\.\pipe\dnspin-`+name, extra, pinnedAddr)
+`, resolverAddr, up.addr, pinnedAddr)
+}
+
+// config writes a dnspin.toml for the resolver on 127.0.0.1:53 and returns
+// its Linux path. The state dir and pipe are per test.
+func config(t *testing.T, up *upstream, extra string) string {
+	t.Helper()
+	dir := t.TempDir()
+	name := strings.ReplaceAll(strings.ToLower(t.Name()), "/", "-")
+	src := fmt.Sprintf("state_dir = %q\ncontrol = %q\n%s\n", winPath(filepath.Join(dir, "state")), `\\.\pipe\dnspin-`+name, extra) +
+		configBody(up)
 	p := filepath.Join(dir, "dnspin.toml")
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
@@ -654,20 +659,7 @@ func serviceState(t *testing.T) string {
 func serviceConfig(t *testing.T, up *upstream) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "site.toml")
-	src := fmt.Sprintf(`listen = [%q]
-upstreams = [%q]
-[outage]
-answer_budget = "2s"
-client_timeout = "8s"
-probe_interval = "1s"
-[platform]
-name = "Test Tickets"
-domains = ["tickets.test"]
-[[pin]]
-name = "shop.tickets.test"
-a = [%q]
-`, resolverAddr, up.addr, pinnedAddr)
-	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+	if err := os.WriteFile(p, []byte(configBody(up)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
