@@ -134,6 +134,8 @@ for t in $targets; do
     fi
   done
   cp README.md "$d/README.md"
+  # The README links into docs/: ship them, so the links work in the archive.
+  mkdir -p "$d/docs" && cp docs/*.md docs/*.png "$d/docs/"
   cp "$here/deb/dnspin.toml" "$d/dnspin.toml.example"
   case $os in
     windows)

@@ -12,7 +12,7 @@ import (
 
 // Benchmarks of the answer paths without sockets (the full picture with
 // sockets, against dnsmasq and unbound, comes from internal/bench; see
-// README "Speed and memory").
+// docs/benchmarks.md).
 
 func benchResolver(b *testing.B, mode Mode) *Resolver {
 	b.Helper()

@@ -72,7 +72,7 @@ func (r *Resolver) slowAnswer(ctx context.Context, pkt []byte, tcp bool) []byte 
 	return out
 }
 
-// answer is the README's "How a query is answered", top to bottom. It returns the
+// answer is docs/architecture.md's "How a query is answered", top to bottom. It returns the
 // packed reply (nil: drop the query) and where the answer came from.
 func (r *Resolver) answer(ctx context.Context, q *dns.Msg, tcp bool) ([]byte, Source) {
 	out, src := r.decide(ctx, q, tcp)

@@ -141,7 +141,7 @@ func TestEDNSKept(t *testing.T) {
 	}
 }
 
-// TestUpstreamFailures is the README's "How a query is answered" under each way
+// TestUpstreamFailures is docs/architecture.md's "How a query is answered" under each way
 // upstream can fail.
 func TestUpstreamFailures(t *testing.T) {
 	t.Parallel()

@@ -1,7 +1,7 @@
 // Package resolver is dnspin's local forwarding DNS resolver: it forwards
 // queries to upstream servers, caches answers, and keeps the platform's
 // protected names answerable from pins and learned answers while upstream
-// DNS fails (README "How a query is answered").
+// DNS fails (docs/architecture.md, "How a query is answered").
 //
 // The package knows nothing about operating systems: the caller passes the
 // upstream addresses, the state directory, the clock and the logger.

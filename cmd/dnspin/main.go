@@ -1,5 +1,5 @@
 // Command dnspin is the dnspin resolver service and its command line
-// (README: the command table). This package only wires the other packages
+// (docs/architecture.md: the command table). This package only wires the other packages
 // together: each command lives in its own file and is listed in commands.
 package main
 

@@ -17,7 +17,7 @@ var cmdStatus = command{
 	summary: "show the running service's state (first line: summary to read out to support)",
 	run: func(ctx context.Context, e *env, args []string) error {
 		fs, cfg := flagSet(e)
-		asJSON := fs.Bool("json", false, "print the status as JSON (fields may be added, never renamed)")
+		asJSON := fs.Bool("json", false, "print the status as JSON (fields may be added, never renamed; docs/support.md \"Status JSON\" lists them)")
 		if err := parseNoArgs(fs, args); err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-// Package config reads dnspin's TOML configuration (docs: README "Configuration"). Every
+// Package config reads dnspin's TOML configuration (docs/configuration.md). Every
 // key is optional and defaults to what a user would pick; unknown keys and bad
 // values are errors that name the file, the line and the key, and say what
 // form is expected.
@@ -88,7 +88,7 @@ type Platform struct {
 	VerifyTimeout Duration `toml:"verify_timeout"`
 }
 
-// Outage tunes the outage behaviour of README "How a query is answered".
+// Outage tunes the outage behaviour (docs/architecture.md, "How a query is answered").
 type Outage struct {
 	AnswerBudget  Duration `toml:"answer_budget"`
 	ClientTimeout Duration `toml:"client_timeout"`
@@ -158,10 +158,10 @@ func Parse(path string, src []byte) (*Config, error) {
 	}
 	if und := md.Undecoded(); len(und) > 0 {
 		k := und[0].String()
-		return nil, fmt.Errorf("config %s:%d: unknown key %q: check its spelling against the config reference in README.md", path, lineOf(src, k), k)
+		return nil, fmt.Errorf("config %s:%d: unknown key %q: check its spelling against docs/configuration.md", path, lineOf(src, k), k)
 	}
 	c.Path = path
-	d := Default() // SPEC: "" means the OS default
+	d := Default() // "" means the OS default
 	if c.StateDir == "" {
 		c.StateDir = d.StateDir
 	}

@@ -119,7 +119,7 @@ func expectedForm(key, value string) string {
 	}
 	switch {
 	case t == nil:
-		return "has the wrong type: see the config reference in README.md"
+		return "has the wrong type: see docs/configuration.md"
 	case t == reflect.TypeOf(Duration{}):
 		return fmt.Sprintf(`expects a duration in quotes, e.g. %s = "300ms"`, name)
 	case t.Kind() == reflect.Slice && t.Elem() == reflect.TypeOf(netip.Addr{}):
@@ -141,7 +141,7 @@ func expectedForm(key, value string) string {
 	case t.Kind() == reflect.String:
 		return fmt.Sprintf("expects one value in quotes, e.g. %s = %s", name, quoted)
 	}
-	return "has the wrong type: see the config reference in README.md"
+	return "has the wrong type: see docs/configuration.md"
 }
 
 // fieldType follows a dotted TOML key through Config's toml tags; list

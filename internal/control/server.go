@@ -20,7 +20,7 @@ import (
 // Backend is what the control API serves. The service implements it over the
 // resolver, the checks and the installer; tests use a struct of functions.
 type Backend interface {
-	// Status is the current status (README "Status, control API and the tray").
+	// Status is the current status (docs/support.md, "Status JSON").
 	Status(ctx context.Context) Status
 	// Changed returns a channel that is closed at the next change of the
 	// status; call it again for the change after that. Counters that move

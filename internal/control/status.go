@@ -9,7 +9,7 @@ import (
 	"github.com/dnspin/dnspin/internal/redact"
 )
 
-// Status is GET /v1/status and `dnspin status --json` (README "Status, control API and the tray").
+// Status is GET /v1/status and `dnspin status --json` (docs/support.md, "Status JSON").
 // Fields may be added, never renamed.
 type Status struct {
 	Version    string `json:"version"`

@@ -314,7 +314,7 @@ func (d *daemon) config() (*config.Config, *bundle.Fetcher) {
 	return d.cfg, d.fetcher
 }
 
-// Status is the status JSON (README "Status, control API and the tray") from the running parts.
+// Status is the status JSON (docs/support.md, "Status JSON") from the running parts.
 func (d *daemon) Status(ctx context.Context) control.Status {
 	cfg, f := d.config()
 	s := d.res.Status()

@@ -734,7 +734,7 @@ func TestInstallSilent(t *testing.T) {
 	if v := regValue(t, runKey, "dnspin-tray"); !strings.Contains(v, `dnspin-tray.exe`) {
 		t.Errorf("tray autostart: Run value %q", v)
 	}
-	// From the unpacked folder, as the README shows: the installed
+	// From the unpacked folder, as docs/support.md says: the installed
 	// dnspin.exe cannot delete itself while it runs (Windows and Wine lock
 	// a running executable; see docs/wine.md).
 	out, err = wine(t, nil, filepath.Join(dir, "bin", "dnspin.exe"), "uninstall", "--silent")
