@@ -29,7 +29,7 @@ import (
 func startDnspin(t *testing.T, listen string) {
 	t.Helper()
 	r, err := resolver.New(resolver.Config{
-		Listen:  []string{listen},
+		Listen:  []netip.AddrPort{netip.MustParseAddrPort(listen)},
 		Domains: []string{"tickets.example"},
 		Pins:    []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
 		Mode:    resolver.ModePinned,

@@ -370,7 +370,7 @@ func startReplay(t *testing.T, env *nstest.Env, bin string) *replay {
 	w.unbound = startReplayUnbound(t, bin, dir)
 
 	r, err := resolver.New(resolver.Config{
-		Listen:    []string{"127.0.0.1:53"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 		Upstreams: []string{replayUnbound + ":53"},
 		Domains:   []string{"tickets.example"},
 		Pins:      []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},

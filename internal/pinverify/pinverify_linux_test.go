@@ -96,7 +96,7 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 		// The resolver answers the verified address alone for box (the
 		// others failed), and every address for down (none verified).
 		r, addr := resolvertest.Start(t, resolver.Config{
-			Listen:    []string{"127.0.0.1:53"},
+			Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 			Upstreams: []string{"127.0.0.2:53"},
 			Domains:   []string{"tickets.test"},
 			Pins:      pins,

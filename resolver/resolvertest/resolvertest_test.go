@@ -79,7 +79,7 @@ func TestStart(t *testing.T) {
 	t.Parallel()
 	u := StartUpstream(t, UpstreamConfig{Answers: map[string]string{"www.example": "192.0.2.5"}})
 	_, addr := Start(t, resolver.Config{
-		Listen:    []string{"127.0.0.1:0"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		Upstreams: []string{u.Addr},
 		Domains:   []string{"tickets.test"},
 		Pins:      []resolver.Pin{{Name: "box.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.9")}}},
