@@ -73,15 +73,17 @@ func TestCommandsWithoutAdminRights(t *testing.T) {
 func TestMirrorSecretsRedactedEverywhere(t *testing.T) {
 	t.Parallel()
 	svc := newFakeControl()
-	svc.st.Bundle.LastError = leakedMirror + ": HTTP 503"
-	svc.st.Bundle.Source = leakedMirror
-	svc.st.StateReason = "bundle mirror " + leakedMirror + " failed"
-	svc.reportInputs = control.ReportInputs{
+	svc.Update(func(st *control.Status) {
+		st.Bundle.LastError = leakedMirror + ": HTTP 503"
+		st.Bundle.Source = leakedMirror
+		st.StateReason = "bundle mirror " + leakedMirror + " failed"
+	})
+	svc.SetReportInputs(control.ReportInputs{
 		ConfigText: "[bundle]\nurls = [\"" + leakedMirror + "\"]\n",
 		LogLines:   []string{`level=WARN msg="bundle: mirror failed" url=` + leakedMirror},
 		Notes:      []string{"mirror: " + leakedMirror},
 		Check:      &control.CheckReport{Results: []control.CheckResult{{Name: "bundle", Detail: "mirror " + leakedMirror + " answers"}}},
-	}
+	})
 	cfg := startControlServer(t, svc)
 
 	code, out, errs := runCmd(t, "status", "--json", "--config", cfg)
