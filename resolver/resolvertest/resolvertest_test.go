@@ -101,4 +101,10 @@ func TestStart(t *testing.T) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
+	if got := AskA(t, addr, "box.tickets.test"); got != "192.0.2.9" {
+		t.Errorf("AskA box.tickets.test = %q, want 192.0.2.9", got)
+	}
+	if got := AskA(t, addr, "nothing.example"); got != "" {
+		t.Errorf("AskA of an NXDOMAIN name = %q, want none", got)
+	}
 }
