@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/daemon"
+	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -132,19 +132,6 @@ func TestLoggerRedacts(t *testing.T) {
 	}
 }
 
-// lockedBuf is a log sink the daemon writes from many goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // The whole daemon with a bundle mirror URL carrying credentials, as in
 // issue 12: the real fetcher fails on it (nothing listens there) and
 // quotes it; status --json, status and the log show it redacted.
@@ -181,7 +168,7 @@ public_key = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuf
+	var logs nstest.SyncBuffer // the daemon logs from many goroutines
 	ring := control.NewLogRing(50, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)
