@@ -31,7 +31,7 @@ func TestAllowClients(t *testing.T) {
 		}
 		up := startUpstream(t)
 		cfg := testConfig(up.addr)
-		cfg.Listen = []string{"[::]:0"}
+		cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("[::]:0")}
 		cfg.AllowRemote = true
 		cfg.AllowClients = []netip.Prefix{netip.MustParsePrefix("198.51.100.7/32"), netip.MustParsePrefix("2001:db8:1::7/128")}
 		r, addr := startResolver(t, cfg, nil)

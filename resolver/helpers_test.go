@@ -199,7 +199,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // tests, long enough for a loaded machine.
 func testConfig(upstreams ...string) Config {
 	return Config{
-		Listen:    []string{"127.0.0.1:0"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		Upstreams: upstreams,
 		Domains:   []string{"tickets.test"},
 		Pins: []Pin{

@@ -723,10 +723,10 @@ func TestBadInput(t *testing.T) {
 func TestNewChecksConfig(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Listen = []string{"192.0.2.1:53"}
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:53")}
 	_, err := New(cfg, Options{})
-	if err == nil || !strings.Contains(err.Error(), "allow_remote") || !strings.Contains(err.Error(), "192.0.2.1:53") {
-		t.Fatalf("non-loopback listen: %v; want a refusal naming the address and allow_remote", err)
+	if err == nil || !strings.Contains(err.Error(), "AllowRemote") || !strings.Contains(err.Error(), "192.0.2.1:53") {
+		t.Fatalf("non-loopback listen: %v; want a refusal naming the address and AllowRemote", err)
 	}
 	cfg.AllowRemote = true
 	if _, err := New(cfg, Options{}); err == nil || !strings.Contains(err.Error(), "client list") {
@@ -751,7 +751,7 @@ func TestListenError(t *testing.T) {
 	t.Parallel()
 	_, addr := startResolver(t, testConfig(), nil)
 	cfg := testConfig()
-	cfg.Listen = []string{"127.0.0.1:0", addr} // the first binds, the second is taken
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0"), netip.MustParseAddrPort(addr)} // the first binds, the second is taken
 	r, err := New(cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -801,7 +801,7 @@ func TestReconfigureAndBundlePins(t *testing.T) {
 	}
 
 	cfg := testConfig(up.addr)
-	cfg.Listen = []string{addr}
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort(addr)}
 	cfg.Pins = []Pin{{Name: "shop.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.77")}}}
 	if err := r.Reconfigure(cfg); err == nil || !strings.Contains(err.Error(), "restart needed") {
 		t.Fatalf("Reconfigure with another listen address: %v; want restart needed", err)
@@ -948,7 +948,7 @@ func TestIPv6Listener(t *testing.T) {
 	}
 	up := startUpstream(t)
 	cfg := testConfig(up.addr)
-	cfg.Listen = []string{"[::1]:0", "127.0.0.1:0"}
+	cfg.Listen = []netip.AddrPort{netip.MustParseAddrPort("[::1]:0"), netip.MustParseAddrPort("127.0.0.1:0")}
 	r, _ := startResolver(t, cfg, nil)
 	addrs := r.Addrs()
 	if len(addrs) != 2 || !strings.HasPrefix(addrs[0], "[::1]:") {

@@ -222,13 +222,12 @@ func validate(c Config) error {
 	if len(c.Listen) == 0 {
 		return errors.New("no listen address: set listen, e.g. [\"127.0.0.1:53\"]")
 	}
-	for _, l := range c.Listen {
-		ap, err := netip.ParseAddrPort(l)
-		if err != nil {
-			return fmt.Errorf("listen address %q is not IP:port (write IPv6 as \"[::1]:53\")", l)
-		}
+	// Not a check of the user's text (internal/config does that): the
+	// client check (acl.go) lets everyone in without AllowRemote because
+	// every listener is then on loopback, so the resolver holds to that.
+	for _, ap := range c.Listen {
 		if !ap.Addr().IsLoopback() && !c.AllowRemote {
-			return fmt.Errorf("listen address %s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true if you really mean to serve other machines", l)
+			return fmt.Errorf("listen address %s is not a loopback address and AllowRemote is off: dnspin listens on loopback only so it is never an open resolver", ap)
 		}
 	}
 	if c.AllowRemote && len(c.AllowClients) == 0 {
@@ -314,8 +313,8 @@ func (r *Resolver) Start(ctx context.Context) error {
 		}
 		return err
 	}
-	for _, a := range r.base.Listen {
-		ap, _ := netip.ParseAddrPort(a) // validated in New
+	for _, ap := range r.base.Listen {
+		a := ap.String()
 		for try := 1; ; try++ {
 			uc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
 			if err != nil {
@@ -541,7 +540,9 @@ func (r *Resolver) Status() Snapshot {
 	r.mu.Lock()
 	s.Listen = slices.Clone(r.addrs)
 	if s.Listen == nil {
-		s.Listen = slices.Clone(r.base.Listen)
+		for _, ap := range r.base.Listen {
+			s.Listen = append(s.Listen, ap.String())
+		}
 	}
 	s.NoBackup = slices.Clone(r.noBackup)
 	r.mu.Unlock()

@@ -60,8 +60,11 @@ type Pin = dnsname.Pin
 // the TOML file). New and Reconfigure fill in defaults for zero values and
 // reject what the resolver cannot use.
 type Config struct {
-	Listen      []string // host:port, UDP and TCP on each
-	AllowRemote bool     // permit non-loopback listen addresses
+	// Listen are the addresses to answer on, UDP and TCP on each; the
+	// caller checks and parses them (internal/config does, with messages
+	// that name the key).
+	Listen      []netip.AddrPort
+	AllowRemote bool // permit non-loopback listen addresses
 	// AllowClients are the networks, besides loopback, whose queries are
 	// answered; every other client gets REFUSED. Required with AllowRemote.
 	AllowClients []netip.Prefix

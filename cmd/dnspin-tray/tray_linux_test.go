@@ -18,13 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/godbus/dbus/v5"
 
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/control/controltest"
 	"github.com/dnspin/dnspin/tray"
 )
 
@@ -43,80 +43,12 @@ func TestMain(m *testing.M) {
 // deadline bounds every wait so a bug fails the test instead of hanging it.
 const deadline = 30 * time.Second
 
-// fakeService is the service side behind the real control API server
-// (control.Serve): an in-memory status that records mode switches.
-type fakeService struct {
-	mu      sync.Mutex
-	st      control.Status
-	changed chan struct{} // closed and replaced on every change
-	modes   chan string
-	reads   int // Status calls
-}
-
-var _ control.Backend = (*fakeService)(nil)
-
-func (f *fakeService) Status(ctx context.Context) control.Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.reads++
-	return f.st
-}
-
-func (f *fakeService) statusReads() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.reads
-}
-
-func (f *fakeService) Changed() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.changed
-}
-
-func (f *fakeService) SetMode(ctx context.Context, mode string) error {
-	f.mu.Lock()
-	f.st.Mode = mode
-	close(f.changed)
-	f.changed = make(chan struct{})
-	f.mu.Unlock()
-	f.modes <- mode
-	return nil
-}
-
-func (f *fakeService) Check(ctx context.Context) control.CheckReport {
-	return control.CheckReport{OK: true}
-}
-
-func (f *fakeService) Reload(ctx context.Context) error { return nil }
-
-func (f *fakeService) ReportInputs(ctx context.Context) control.ReportInputs {
-	return control.ReportInputs{}
-}
-
-// startService serves the control API (the real server) on a Unix socket.
-func startService(t *testing.T, st control.Status) (*fakeService, string) {
+// startService serves the control API (the real server) on a Unix socket,
+// with an in-memory service behind it that records mode switches.
+func startService(t *testing.T, st control.Status) (*controltest.Backend, string) {
 	t.Helper()
-	f := &fakeService{st: st, changed: make(chan struct{}), modes: make(chan string, 10)}
-	dir := t.TempDir()
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sock := filepath.Join(dir, "dnspin.sock")
-	ln, err := control.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, ln, f, control.ServerOptions{}) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("control server: %v", err)
-		}
-	})
-	return f, sock
+	f := controltest.NewBackend(st)
+	return f, controltest.Serve(t, f, control.ServerOptions{})
 }
 
 // startBus starts a private session bus and returns its address.
@@ -536,7 +468,7 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	}
 	click(tx.Text(tray.KeyUseBackup), 0)
 	select {
-	case m := <-fake.modes:
+	case m := <-fake.Modes():
 		if m != "pinned" {
 			t.Errorf("service got mode %q, want pinned", m)
 		}
@@ -556,9 +488,9 @@ func testTray(t *testing.T, lang tray.Lang, locale string) {
 	if !got[0].enabled || got[0].label != want.Status {
 		t.Errorf("status item %q enabled=%v, want %q enabled", got[0].label, got[0].enabled, want.Status)
 	}
-	before := fake.statusReads()
+	before := fake.Reads()
 	click(want.Status, 0)
-	for stop := time.After(deadline); fake.statusReads() == before; {
+	for stop := time.After(deadline); fake.Reads() == before; {
 		select {
 		case <-stop:
 			t.Fatal("a click on the status sentence did not read the status")

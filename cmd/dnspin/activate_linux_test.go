@@ -13,14 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/installer"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // startDnspin runs the real resolver in-process on listen, in pinned mode
@@ -29,7 +29,7 @@ import (
 func startDnspin(t *testing.T, listen string) {
 	t.Helper()
 	r, err := resolver.New(resolver.Config{
-		Listen:  []string{listen},
+		Listen:  []netip.AddrPort{netip.MustParseAddrPort(listen)},
 		Domains: []string{"tickets.example"},
 		Pins:    []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
 		Mode:    resolver.ModePinned,
@@ -58,20 +58,7 @@ func TestActivateCheckDeactivateInNamespace(t *testing.T) {
 	orig := "nameserver 127.0.0.2\nsearch lan\n"
 	nstest.Run(t, nstest.Options{ResolvConf: orig, ResolvConfMode: 0o644}, func(t *testing.T, env *nstest.Env) {
 		startDnspin(t, "127.0.0.1:53")
-		l, err := net.Listen("tcp", "127.0.0.1:443") // the "platform", reachable
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		pinverifytest.ServeAccept(t, "127.0.0.1:443") // the "platform", reachable
 		cfg := writeActivateConfig(t, env.Dir, fmt.Sprintf(`
 listen = ["127.0.0.1:53"]
 activation = "full"
@@ -126,7 +113,6 @@ a = ["127.0.0.1"]
 		if code != 0 || !strings.Contains(out, "nothing to restore") {
 			t.Fatalf("second deactivate: exit %d %s", code, out)
 		}
-		l.Close()
 		code, out, _ = runCmd(t, "check", "--config", cfg)
 		if code != 1 || !strings.Contains(out, "FAIL This computer's DNS settings (resolv.conf) do not send Example Tickets's names to dnspin") {
 			t.Fatalf("check after deactivate: exit %d\n%s", code, out)
@@ -166,28 +152,6 @@ func TestActivatePreflightNamesHolder(t *testing.T) {
 			t.Fatalf("a failed preflight created state: %v", err)
 		}
 	})
-}
-
-// upstreamServer answers every A question with addr on UDP at listen.
-func upstreamServer(t *testing.T, listen, addr string) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", listen)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP(addr)})
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
 }
 
 // runDaemonUntilStopped runs the whole daemon for cfgPath until the returned stop is
@@ -232,7 +196,7 @@ func runDaemonUntilStopped(t *testing.T, cfgPath string) (stop func()) {
 func TestServiceRestartReapplies(t *testing.T) {
 	orig := "nameserver 127.0.0.2\noptions edns0\n"
 	nstest.Run(t, nstest.Options{ResolvConf: orig, ResolvConfMode: 0o644}, func(t *testing.T, env *nstest.Env) {
-		upstreamServer(t, "127.0.0.2:53", "198.51.100.2")
+		resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Listen: "127.0.0.2:53", Default: "198.51.100.2"})
 		cfg := writeActivateConfig(t, env.Dir, fmt.Sprintf(`
 listen = ["127.0.0.1:53"]
 activation = "full"

@@ -2,37 +2,13 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/internal/nstest"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
-
-// resolvedNetworkServer answers every A question with 198.51.100.2 on
-// PeerAddr:53: the network's server, set on dnsv0 as DHCP would.
-func resolvedNetworkServer(t *testing.T) {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", nstest.PeerAddr.String()+":53")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		m := new(dns.Msg).SetReply(r)
-		if q := r.Question[0]; q.Qtype == dns.TypeA {
-			m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 0}, A: net.ParseIP("198.51.100.2")})
-		}
-		_ = w.WriteMsg(m)
-	})}
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	go func() { _ = srv.ActivateAndServe() }()
-	<-started
-	t.Cleanup(func() { _ = srv.Shutdown() })
-}
 
 // TestActivateOnRealResolved runs the commands a support person runs
 // against the real systemd-resolved: the dry run shows the drop-in, activate
@@ -41,7 +17,8 @@ func resolvedNetworkServer(t *testing.T) {
 func TestActivateOnRealResolved(t *testing.T) {
 	nstest.Run(t, nstest.Options{PIDNamespace: true}, func(t *testing.T, env *nstest.Env) {
 		rd := nstest.StartResolved(t, env)
-		resolvedNetworkServer(t)
+		// The network's server, set on dnsv0 as DHCP would.
+		resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Listen: nstest.PeerAddr.String() + ":53", Default: "198.51.100.2"})
 		rd.Resolvectl(t, "dns", "dnsv0", nstest.PeerAddr.String())
 		startDnspin(t, "127.0.0.1:53")
 		if got := nstest.MustGetent(t, "ahostsv4", "shop.tickets.example"); len(got) != 1 || got[0].String() != "198.51.100.2" {

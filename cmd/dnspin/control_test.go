@@ -6,55 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/control/controltest"
 )
-
-// fakeControlService is a control.Backend with function fields over a status.
-type fakeControlService struct {
-	mu sync.Mutex
-	st control.Status
-	ch chan struct{}
-
-	SetModeFn    func(mode string) error
-	reportInputs control.ReportInputs // zero: a config and a log line
-}
-
-func (f *fakeControlService) Status(context.Context) control.Status {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.st
-}
-func (f *fakeControlService) Changed() <-chan struct{} {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.ch
-}
-func (f *fakeControlService) SetMode(_ context.Context, m string) error {
-	if f.SetModeFn != nil {
-		if err := f.SetModeFn(m); err != nil {
-			return err
-		}
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.st.Mode = m
-	close(f.ch)
-	f.ch = make(chan struct{})
-	return nil
-}
-func (f *fakeControlService) Check(context.Context) control.CheckReport {
-	return control.CheckReport{Time: "2026-11-25T14:03:00Z", OK: true, Results: []control.CheckResult{{Name: "system-uses-dnspin", OK: true, Detail: "This computer asks dnspin."}}}
-}
-func (f *fakeControlService) Reload(context.Context) error { return nil }
-func (f *fakeControlService) ReportInputs(context.Context) control.ReportInputs {
-	if f.reportInputs.ConfigText != "" {
-		return f.reportInputs
-	}
-	return control.ReportInputs{ConfigText: "[bundle]\npublic_key = \"ed25519:SECRETISH\"\n", LogLines: []string{"level=INFO msg=started"}}
-}
 
 func controlStatusFixture() control.Status {
 	return control.Status{
@@ -67,25 +23,15 @@ func controlStatusFixture() control.Status {
 	}
 }
 
-// startControlServer runs a real control server on a socket and writes a config
-// naming it; it returns the config path.
-func startControlServer(t *testing.T, svc *fakeControlService, opts ...control.ServerOptions) string {
+// startControlServer runs the real control server for svc and writes a
+// config naming its socket; it returns the config path.
+func startControlServer(t *testing.T, svc control.Backend, opts ...control.ServerOptions) string {
 	t.Helper()
 	var o control.ServerOptions
 	if len(opts) > 0 {
 		o = opts[0]
 	}
-	dir := t.TempDir()
-	sock := filepath.Join(dir, "dnspin.sock")
-	ln, err := control.Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- control.Serve(ctx, ln, svc, o) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return writeControlConfig(t, dir, sock)
+	return writeControlConfig(t, t.TempDir(), controltest.Serve(t, svc, o))
 }
 
 func writeControlConfig(t *testing.T, dir, sock string) string {
@@ -96,8 +42,13 @@ func writeControlConfig(t *testing.T, dir, sock string) string {
 	return cfg
 }
 
-func newFakeControl() *fakeControlService {
-	return &fakeControlService{st: controlStatusFixture(), ch: make(chan struct{})}
+// newFakeControl is the service behind the commands' tests: the status
+// fixture, a passing check with one result, a config and a log line.
+func newFakeControl() *controltest.Backend {
+	be := controltest.NewBackend(controlStatusFixture())
+	be.SetCheck(control.CheckReport{Time: "2026-11-25T14:03:00Z", OK: true, Results: []control.CheckResult{{Name: "system-uses-dnspin", OK: true, Detail: "This computer asks dnspin."}}})
+	be.SetReportInputs(control.ReportInputs{ConfigText: "[bundle]\npublic_key = \"ed25519:SECRETISH\"\n", LogLines: []string{"level=INFO msg=started"}})
+	return be
 }
 
 func TestStatusCommand(t *testing.T) {
@@ -150,9 +101,9 @@ func TestModeCommand(t *testing.T) {
 			t.Errorf("%q: exit %d, %q", args, code, errs)
 		}
 	}
-	svc.SetModeFn = func(string) error {
+	svc.FailSetMode(func(string) error {
 		return controlErr("cannot switch: the resolver is restarting, try again in a few seconds")
-	}
+	})
 	code, _, errs = runCmd(t, "mode", "auto", "--config", cfg)
 	if code != 1 || errs != "dnspin mode: cannot switch: the resolver is restarting, try again in a few seconds\n" {
 		t.Fatalf("backend error: exit %d, %q", code, errs)

@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // TestPinCheckInNamespace runs the daemon with pins on addresses that serve
@@ -25,10 +24,8 @@ import (
 // hourly round.
 func TestPinCheckInNamespace(t *testing.T) {
 	nstest.Run(t, nstest.Options{}, func(t *testing.T, env *nstest.Env) {
-		ca := pinverifytest.NewCA(t)
-		pinverifytest.ServeTLS(t, "127.0.0.11:443", ca.Leaf(t, "box.tickets.test", "new.tickets.test"))
-		pinverifytest.ServeTLS(t, "127.0.0.12:443", ca.Leaf(t, "other.example"))
-		pinverifytest.ServeSilent(t, "127.0.0.13:443")
+		// 127.0.0.11 genuine, .12 an impostor, .13 silent.
+		ca := pinverifytest.ServeScene(t, "box.tickets.test", "new.tickets.test").CA
 		caPath := filepath.Join(env.Dir, "platform-ca.pem")
 		if err := os.WriteFile(caPath, ca.PEM(), 0o644); err != nil {
 			t.Fatal(err)
@@ -74,7 +71,7 @@ a = ["127.0.0.13", "127.0.0.12", "127.0.0.11"]
 		if st.Platform.Verification != "verified" {
 			t.Errorf("platform.verification = %q, want verified", st.Platform.Verification)
 		}
-		if got := pinCheckAsk(t, "box.tickets.test"); got != "127.0.0.11" {
+		if got := resolvertest.AskA(t, "127.0.0.1:53", "box.tickets.test"); got != "127.0.0.11" {
 			t.Errorf("box.tickets.test answered %s, want only the verified 127.0.0.11", got)
 		}
 
@@ -108,7 +105,7 @@ a = ["127.0.0.13", "127.0.0.12", "127.0.0.11"]
 				t.Errorf("reload checked %s %s again: %s, was %s", c.Name, c.Address, c.Time, before[c.Address])
 			}
 		}
-		if got := pinCheckAsk(t, "new.tickets.test"); got != "127.0.0.11" {
+		if got := resolvertest.AskA(t, "127.0.0.1:53", "new.tickets.test"); got != "127.0.0.11" {
 			t.Errorf("new.tickets.test answered %s, want only the verified 127.0.0.11", got)
 		}
 	})
@@ -148,22 +145,4 @@ func pinCheckWait(t *testing.T, cl *control.Client, cond func(control.Status) bo
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// pinCheckAsk asks dnspin for name's A records, in answer order.
-func pinCheckAsk(t *testing.T, name string) string {
-	t.Helper()
-	m := new(dns.Msg)
-	m.SetQuestion(name+".", dns.TypeA)
-	in, _, err := (&dns.Client{Timeout: time.Minute}).Exchange(m, "127.0.0.1:53")
-	if err != nil {
-		t.Fatalf("ask %s: %v", name, err)
-	}
-	var out []string
-	for _, rr := range in.Answer {
-		if a, ok := rr.(*dns.A); ok {
-			out = append(out, a.A.String())
-		}
-	}
-	return strings.Join(out, ",")
 }

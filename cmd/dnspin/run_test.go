@@ -88,3 +88,13 @@ func TestRunPortInUse(t *testing.T) {
 		t.Fatalf("exit %d, stderr %q; want one line with %q", code, errs, want)
 	}
 }
+
+// TestRunListenChecked: --listen goes through the config's check of listen
+// addresses, with its message, before anything is bound.
+func TestRunListenChecked(t *testing.T) {
+	code, _, errs := runCmd(t, "run", "--config", daemontest.WriteConfig(t, "192.0.2.53"), "--listen", "0.0.0.0:5399")
+	want := "--listen: 0.0.0.0:5399 is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true"
+	if code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("exit %d, stderr %q; want %q", code, errs, want)
+	}
+}

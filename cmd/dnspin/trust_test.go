@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/daemon"
+	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -73,15 +73,17 @@ func TestCommandsWithoutAdminRights(t *testing.T) {
 func TestMirrorSecretsRedactedEverywhere(t *testing.T) {
 	t.Parallel()
 	svc := newFakeControl()
-	svc.st.Bundle.LastError = leakedMirror + ": HTTP 503"
-	svc.st.Bundle.Source = leakedMirror
-	svc.st.StateReason = "bundle mirror " + leakedMirror + " failed"
-	svc.reportInputs = control.ReportInputs{
+	svc.Update(func(st *control.Status) {
+		st.Bundle.LastError = leakedMirror + ": HTTP 503"
+		st.Bundle.Source = leakedMirror
+		st.StateReason = "bundle mirror " + leakedMirror + " failed"
+	})
+	svc.SetReportInputs(control.ReportInputs{
 		ConfigText: "[bundle]\nurls = [\"" + leakedMirror + "\"]\n",
 		LogLines:   []string{`level=WARN msg="bundle: mirror failed" url=` + leakedMirror},
 		Notes:      []string{"mirror: " + leakedMirror},
 		Check:      &control.CheckReport{Results: []control.CheckResult{{Name: "bundle", Detail: "mirror " + leakedMirror + " answers"}}},
-	}
+	})
 	cfg := startControlServer(t, svc)
 
 	code, out, errs := runCmd(t, "status", "--json", "--config", cfg)
@@ -130,19 +132,6 @@ func TestLoggerRedacts(t *testing.T) {
 	}
 }
 
-// lockedBuf is a log sink the daemon writes from many goroutines.
-type lockedBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedBuf) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
-
 // The whole daemon with a bundle mirror URL carrying credentials, as in
 // issue 12: the real fetcher fails on it (nothing listens there) and
 // quotes it; status --json, status and the log show it redacted.
@@ -179,7 +168,7 @@ public_key = %q
 	if err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuf
+	var logs nstest.SyncBuffer // the daemon logs from many goroutines
 	ring := control.NewLogRing(50, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	ready, done := make(chan struct{}), make(chan error, 1)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
-
-// lockedWarningsBuffer is a log sink the daemon writes while the test reads.
-type lockedWarningsBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedWarningsBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedWarningsBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestStartWarningsLogged runs the daemon with allow_remote on a
 // non-loopback address (in a fresh network namespace) and a config without
@@ -51,7 +32,7 @@ func TestStartWarningsLogged(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var log lockedWarningsBuffer
+		var log nstest.SyncBuffer
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan *resolver.Resolver, 1)
 		done := make(chan error, 1)

@@ -69,7 +69,7 @@ func TestEndToEndBundleAnswersDuringOutage(t *testing.T) {
 	})
 	rclock := &clock{t: time.Now()}
 	r, srv := resolvertest.Start(t, resolver.Config{
-		Listen:    []string{"127.0.0.1:0"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		Upstreams: []string{up.Addr},
 		Domains:   []string{"tickets.example", "example.com"}, // the mirror's name is protected: learned and kept
 		Pins:      []resolver.Pin{pin("www.tickets.example", "192.0.2.1")},

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -67,6 +68,9 @@ type Config struct {
 
 	// Path is the file this was read from; "" for built-in defaults.
 	Path string `toml:"-"`
+
+	// listen is Listen parsed, by the one check (checkListen).
+	listen []netip.AddrPort
 }
 
 // Platform names the protected domains and how their pins are verified
@@ -133,6 +137,7 @@ func Default() *Config {
 		},
 		Bundle: Bundle{Refresh: Duration{15 * time.Minute}},
 		Log:    Log{MaxSizeMB: 5, MaxFiles: 3},
+		listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53"), netip.MustParseAddrPort("[::1]:53")},
 	}
 }
 
@@ -204,18 +209,11 @@ func lineOf(src []byte, key string) int {
 }
 
 func (c *Config) validate() error {
-	if len(c.Listen) == 0 {
-		return bad("listen", "needs at least one address, e.g. [\"127.0.0.1:53\"]")
+	listen, err := checkListen("listen", c.Listen, c.AllowRemote)
+	if err != nil {
+		return err
 	}
-	for _, l := range c.Listen {
-		ap, err := netip.ParseAddrPort(l)
-		if err != nil {
-			return bad("listen", "%q is not IP:port (write IPv6 as \"[::1]:53\")", l)
-		}
-		if !ap.Addr().IsLoopback() && !c.AllowRemote {
-			return bad("listen", "%s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true only if you really mean to serve other machines", l)
-		}
-	}
+	c.listen = listen
 	if _, err := c.clientPrefixes(); err != nil {
 		return err
 	}
@@ -401,6 +399,44 @@ func (c *Config) Unprotected() string {
 	}
 	return fmt.Sprintf("%s protects no names: it has no [platform] domains, so dnspin only forwards DNS; add them under [platform], e.g. domains = [\"tickets.example\"]", name)
 }
+
+// checkListen is the one check of listen addresses, for the listen key
+// and for `dnspin run --listen` (key names which in messages): each must be
+// IP:port, on loopback unless allow_remote is on. The resolver takes the
+// parsed addresses and does not parse them again.
+func checkListen(key string, addrs []string, allowRemote bool) ([]netip.AddrPort, error) {
+	if len(addrs) == 0 {
+		return nil, bad(key, "needs at least one address, e.g. [\"127.0.0.1:53\"]")
+	}
+	out := make([]netip.AddrPort, 0, len(addrs))
+	for _, l := range addrs {
+		ap, err := netip.ParseAddrPort(l)
+		if err != nil {
+			return nil, bad(key, "%q is not IP:port (write IPv6 as \"[::1]:53\")", l)
+		}
+		if !ap.Addr().IsLoopback() && !allowRemote {
+			return nil, bad(key, "%s is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true only if you really mean to serve other machines", l)
+		}
+		out = append(out, ap)
+	}
+	return out, nil
+}
+
+// SetListen replaces the listen addresses (`dnspin run --listen`), with the
+// same check as the listen key; on error c is unchanged and the message
+// starts with "--listen: ".
+func (c *Config) SetListen(addrs []string) error {
+	listen, err := checkListen("--listen", addrs, c.AllowRemote)
+	if err != nil {
+		return err
+	}
+	c.Listen, c.listen = slices.Clone(addrs), listen
+	return nil
+}
+
+// ListenAddrs are the listen addresses as checked by Parse or SetListen
+// (nil for a Config that went through neither).
+func (c *Config) ListenAddrs() []netip.AddrPort { return slices.Clone(c.listen) }
 
 // Exposure says, in one line, what allow_remote opens to other machines
 // ("" when nothing is): the service logs it as a warning at start, with

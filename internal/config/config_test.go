@@ -202,3 +202,48 @@ func TestVerifyCAFile(t *testing.T) {
 		t.Errorf("PinVerify = %+v, %v; want port 443, one SPKI pin, the OS roots, verification off", o, err)
 	}
 }
+
+// TestListenAddrs: the listen key and --listen go through the one check;
+// what passes reaches the resolver parsed.
+func TestListenAddrs(t *testing.T) {
+	t.Parallel()
+	if got := fmt.Sprint(Default().ListenAddrs()); got != "[127.0.0.1:53 [::1]:53]" {
+		t.Errorf("default listen addresses %s", got)
+	}
+	c, err := Parse("l.toml", []byte("listen = [\"127.0.0.1:5353\", \"[::1]:5353\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.ListenAddrs()); got != "[127.0.0.1:5353 [::1]:5353]" {
+		t.Errorf("parsed listen addresses %s", got)
+	}
+	for _, tc := range []struct {
+		addrs []string
+		want  string
+	}{
+		{[]string{"0.0.0.0:53"}, "--listen: 0.0.0.0:53 is not a loopback address: dnspin listens on loopback only so it is never an open resolver; set allow_remote = true"},
+		{[]string{"127.0.0.1:53", "localhost"}, `--listen: "localhost" is not IP:port (write IPv6 as "[::1]:53")`},
+		{[]string{"::1:53"}, `--listen: "::1:53" is not IP:port`},
+	} {
+		err := c.SetListen(tc.addrs)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("SetListen(%q) = %v, want %q", tc.addrs, err, tc.want)
+		}
+	}
+	if got := fmt.Sprint(c.ListenAddrs()) + " " + strings.Join(c.Listen, ","); got != "[127.0.0.1:5353 [::1]:5353] 127.0.0.1:5353,[::1]:5353" {
+		t.Errorf("after refused SetListen calls: %s, want the file's addresses unchanged", got)
+	}
+	if err := c.SetListen([]string{"127.0.0.2:53"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.ListenAddrs()) + " " + strings.Join(c.Listen, ","); got != "[127.0.0.2:53] 127.0.0.2:53" {
+		t.Errorf("after SetListen: %s", got)
+	}
+	remote, err := Parse("r.toml", []byte("allow_remote = true\nallow_clients = [\"192.168.1.0/24\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.SetListen([]string{"0.0.0.0:53"}); err != nil {
+		t.Errorf("SetListen with allow_remote: %v", err)
+	}
+}

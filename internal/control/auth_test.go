@@ -2,13 +2,13 @@ package control
 
 import (
 	"errors"
-	"io"
 	"log/slog"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/nstest"
 )
 
 // leakedURL is issue 12's example: a mirror URL with credentials in a
@@ -185,11 +185,11 @@ func BenchmarkStatusRedacted(b *testing.B) {
 // cannot flood the log the support report carries.
 func TestRefusalsLoggedOncePerMinute(t *testing.T) {
 	t.Parallel()
-	var buf strings.Builder
+	var buf nstest.SyncBuffer
 	now := time.Date(2026, 12, 5, 9, 0, 0, 0, time.UTC)
 	b, _ := newLive()
 	addr := serve(t, b, ServerOptions{AdminUID: 4242, Now: func() time.Time { return now },
-		Logger: slog.New(slog.NewTextHandler(&lockedWriter{w: &buf}, nil))})
+		Logger: slog.New(slog.NewTextHandler(&buf, nil))})
 	c := NewClient(addr)
 	for i := 0; i < 5; i++ {
 		if err := c.SetMode(testCtx(t), "passthrough"); err == nil {
@@ -202,15 +202,4 @@ func TestRefusalsLoggedOncePerMinute(t *testing.T) {
 	if n := strings.Count(buf.String(), "level=WARN"); n != 1 {
 		t.Fatalf("%d Warn lines for 10 refusals, want 1:\n%s", n, buf.String())
 	}
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }

@@ -82,7 +82,9 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		o.Version = "dev"
 	}
 	if len(listen) > 0 {
-		cfg.Listen = listen
+		if err := cfg.SetListen(listen); err != nil {
+			return err
+		}
 	}
 	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen, version: o.Version,
 		inst: installer.Options{FS: installer.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
@@ -401,7 +403,9 @@ func (d *daemon) Reload(ctx context.Context) error {
 		return err
 	}
 	if len(d.reloadListen) > 0 {
-		next.Listen = d.reloadListen
+		if err := next.SetListen(d.reloadListen); err != nil {
+			return err // checked at start; only allow_remote can have changed
+		}
 	}
 	rc := d.resolverConfig(ctx, next)
 	if next.Mode == cur.Mode {

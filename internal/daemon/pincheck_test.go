@@ -22,7 +22,7 @@ func TestPinCheckerRounds(t *testing.T) {
 	t.Parallel()
 	a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
 	res, err := resolver.New(resolver.Config{
-		Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
 		Pins:     []resolver.Pin{{Name: "box.tickets.test", A: []netip.Addr{a("192.0.2.1"), a("192.0.2.2")}}},
 		StateDir: t.TempDir(),
 	}, resolver.Options{})
@@ -120,7 +120,7 @@ func TestOutageTriggersPinCheck(t *testing.T) {
 	a := netip.MustParseAddr("192.0.2.1")
 	// Nothing listens on the discard port: every exchange fails at once.
 	res, err := resolver.New(resolver.Config{
-		Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
 		Pins:     []resolver.Pin{{Name: "box.tickets.test", A: []netip.Addr{a}}},
 		StateDir: t.TempDir(), Mode: resolver.ModeAuto,
 		AnswerBudget: 50 * time.Millisecond, ClientTimeout: 100 * time.Millisecond, StaleTTL: time.Second,

@@ -22,7 +22,7 @@ import (
 // resolvers, as the installer recorded them); it may be empty.
 func ResolverSettings(c *config.Config, system []string) resolver.Config {
 	return resolver.Config{
-		Listen:        append([]string(nil), c.Listen...),
+		Listen:        c.ListenAddrs(),
 		AllowRemote:   c.AllowRemote,
 		AllowClients:  c.ClientNetworks(),
 		Upstreams:     c.UpstreamAddrs(system),

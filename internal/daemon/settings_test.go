@@ -52,7 +52,7 @@ recover_after = 5
 		}
 	}
 	for _, tc := range []struct{ what, got, want string }{
-		{"listen", strings.Join(rc.Listen, ","), "127.0.0.1:5353,192.0.2.7:53"},
+		{"listen", fmt.Sprint(rc.Listen), "[127.0.0.1:5353 192.0.2.7:53]"},
 		{"allow_clients", fmt.Sprint(rc.AllowClients), "[192.0.2.0/24 10.1.2.3/32]"},
 		{"upstreams (system expanded, deduplicated)", strings.Join(rc.Upstreams, ","), "10.9.9.9:53,192.0.2.1:53,[2001:db8::1]:5300"},
 		{"domains", strings.Join(rc.Domains, ","), "tickets.example,cdn.example"},

@@ -249,7 +249,7 @@ func TestFailFastRealResolver(t *testing.T) {
 		cfg.Upstreams = []string{"127.0.0.4:53"}
 		spawnResolver(t, env, cfg)
 
-		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen})
+		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
 		checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, "search lan")
 
 		t.Log("outage, pinned name:")

@@ -27,11 +27,20 @@ func startUpstream(t *testing.T, listen string, answers map[string]string) *reso
 	return resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Listen: listen, Answers: answers})
 }
 
+// listenStrings are cfg's listen addresses as an activation plan names them.
+func listenStrings(cfg resolver.Config) []string {
+	var out []string
+	for _, ap := range cfg.Listen {
+		out = append(out, ap.String())
+	}
+	return out
+}
+
 // resolverConfig is the real resolver as the e2e tests run it: fast
 // budgets so an outage shows within a second.
 func resolverConfig(stateDir string) resolver.Config {
 	return resolver.Config{
-		Listen:        []string{"127.0.0.1:53"},
+		Listen:        []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 		Upstreams:     []string{"127.0.0.2:53"},
 		Domains:       []string{"tickets.example"},
 		Pins:          []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
@@ -117,7 +126,7 @@ func TestRealResolverOutage(t *testing.T) {
 		dnspin := spawnResolver(t, env, cfg)
 
 		o := options(env)
-		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: cfg.Listen})
+		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
 		if got := getentLive(t, "shop.tickets.example", "198.51.100.20", "192.0.2.10"); got != "198.51.100.20" {
 			t.Fatalf("live: %s", got)
 		}

@@ -276,22 +276,11 @@ func replayAnswer(m *dns.Msg) string {
 
 // replayLog records the resolver's state changes with the wall-clock time
 // they were seen, for the figures the test logs.
-type replayLog struct {
-	mu    sync.Mutex
-	lines bytes.Buffer
-}
-
-func (s *replayLog) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.lines.Write(p)
-}
+type replayLog struct{ nstest.SyncBuffer }
 
 func (s *replayLog) changes() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []string
-	for _, l := range strings.Split(s.lines.String(), "\n") {
+	for _, l := range strings.Split(s.String(), "\n") {
 		if strings.Contains(l, "platform DNS state changed") {
 			out = append(out, l)
 		}
@@ -370,7 +359,7 @@ func startReplay(t *testing.T, env *nstest.Env, bin string) *replay {
 	w.unbound = startReplayUnbound(t, bin, dir)
 
 	r, err := resolver.New(resolver.Config{
-		Listen:    []string{"127.0.0.1:53"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 		Upstreams: []string{replayUnbound + ":53"},
 		Domains:   []string{"tickets.example"},
 		Pins:      []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("192.0.2.10")}}},
@@ -388,7 +377,7 @@ func startReplay(t *testing.T, env *nstest.Env, bin string) *replay {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		_ = r.Shutdown(ctx)
-		t.Logf("dnspin's log:\n%s", w.logs.lines.String())
+		t.Logf("dnspin's log:\n%s", w.logs.String())
 	})
 	// Healthy: live answers; www is learned.
 	w.liveEventually(t, "shop.tickets.example", "198.51.100.10")

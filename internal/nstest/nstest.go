@@ -314,7 +314,7 @@ func raceEnv() string {
 // Process is a helper started by Spawn.
 type Process struct {
 	Cmd    *exec.Cmd
-	output *syncBuffer
+	output *SyncBuffer
 }
 
 // Spawn starts the helper registered in Main under name, in this namespace,
@@ -332,7 +332,7 @@ func (e *Env) Spawn(t testing.TB, name string, args ...string) *Process {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Process{Cmd: cmd, output: &syncBuffer{}}
+	p := &Process{Cmd: cmd, output: &SyncBuffer{}}
 	cmd.Stderr = p.output
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("nstest: starting helper %s: %v", name, err)
@@ -454,19 +454,21 @@ func WriteResolvConfBehindBack(t testing.TB, content string, perm fs.FileMode) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for the reader goroutine and the test.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer a process (or a reader goroutine) writes to
+// while the test reads it; the zero value is ready. Set it as an
+// exec.Cmd's Stdout or Stderr.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -150,7 +150,7 @@ func startSystemBus(t testing.TB, dir string) {
 		t.Fatal(err)
 	}
 	bus := exec.Command("dbus-daemon", "--nofork", "--nopidfile", "--config-file="+busConf)
-	var busOut syncBuffer
+	var busOut SyncBuffer
 	bus.Stdout, bus.Stderr = &busOut, &busOut
 	if err := bus.Start(); err != nil {
 		t.Fatalf("nstest: starting dbus-daemon (is the dbus package installed?): %v", err)
@@ -276,7 +276,7 @@ func (r *Resolved) ready() error {
 
 // waitFor polls cond every 50 ms until it returns nil; a bound of 60 s
 // (a slow, loaded machine) catches a daemon that never comes up.
-func waitFor(t testing.TB, what string, cond func() error, out *syncBuffer) {
+func waitFor(t testing.TB, what string, cond func() error, out *SyncBuffer) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {

@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
@@ -24,11 +22,9 @@ import (
 // the order the states give.
 func TestVerifyPinsOnPort443(t *testing.T) {
 	nstest.Run(t, nstest.Options{}, func(t *testing.T, env *nstest.Env) {
-		ca := pinverifytest.NewCA(t)
-		pinverifytest.ServeTLS(t, "127.0.0.11:443", ca.Leaf(t, "box.tickets.test"))
-		pinverifytest.ServeTLS(t, "127.0.0.12:443", ca.Leaf(t, "other.example"))
-		pinverifytest.ServeSilent(t, "127.0.0.13:443")
-		// 127.0.0.14: nothing listens, the connection is refused.
+		// 127.0.0.11 genuine, .12 an impostor, .13 silent; on 127.0.0.14
+		// nothing listens, the connection is refused.
+		ca := pinverifytest.ServeScene(t, "box.tickets.test").CA
 
 		a := func(s string) netip.Addr { return netip.MustParseAddr(s) }
 		pins := []resolver.Pin{
@@ -96,29 +92,14 @@ func TestVerifyPinsOnPort443(t *testing.T) {
 		// The resolver answers the verified address alone for box (the
 		// others failed), and every address for down (none verified).
 		r, addr := resolvertest.Start(t, resolver.Config{
-			Listen:    []string{"127.0.0.1:53"},
+			Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:53")},
 			Upstreams: []string{"127.0.0.2:53"},
 			Domains:   []string{"tickets.test"},
 			Pins:      pins,
 			Mode:      resolver.ModePinned,
 			StateDir:  env.Dir,
 		}, resolver.Options{})
-		askA := func(name string) string {
-			t.Helper()
-			m := new(dns.Msg)
-			m.SetQuestion(name+".", dns.TypeA)
-			in, _, err := (&dns.Client{Timeout: time.Minute}).Exchange(m, addr)
-			if err != nil {
-				t.Fatalf("ask %s: %v", name, err)
-			}
-			var out []string
-			for _, rr := range in.Answer {
-				if x, ok := rr.(*dns.A); ok {
-					out = append(out, x.A.String())
-				}
-			}
-			return strings.Join(out, ",")
-		}
+		askA := func(name string) string { return resolvertest.AskA(t, addr, name) }
 		if got := askA("box.tickets.test"); got != "127.0.0.14,127.0.0.13,127.0.0.12,127.0.0.11" {
 			t.Errorf("before verification: box = %s, want the pin's order", got)
 		}

@@ -13,13 +13,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf16"
 
 	"github.com/miekg/dns"
+
+	"github.com/dnspin/dnspin/internal/nstest"
 )
 
 const (
@@ -209,28 +210,10 @@ func waitSilent(t *testing.T, what string) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer a process writes to while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // proc is a running dnspin.exe.
 type proc struct {
 	cmd    *exec.Cmd
-	log    *syncBuffer
+	log    *nstest.SyncBuffer
 	exited chan struct{}
 	err    error
 }
@@ -258,7 +241,7 @@ func runDnspin(t *testing.T, cfg string) *proc {
 	t.Helper()
 	dir := env(t)
 	p := &proc{cmd: exec.Command(wineBin, filepath.Join(dir, "bin", "dnspin.exe"), "run", "--config", winPath(cfg)),
-		log: &syncBuffer{}, exited: make(chan struct{})}
+		log: &nstest.SyncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	p.cmd.WaitDelay = 2 * time.Second
 	if err := p.cmd.Start(); err != nil {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/dnspin/dnspin/internal/nstest"
 )
 
 // The virtual desktop's size. Wine's explorer puts its taskbar along the
@@ -52,7 +54,7 @@ func TestTrayUnderWine(t *testing.T) {
 			desk := exec.Command(wineBin, "explorer", fmt.Sprintf("/desktop=dnspin-%s,%dx%d", lang, deskW, deskH),
 				winPath(filepath.Join(dir, "bin", "dnspin-tray.exe")), "--lang", lang, "--config", winPath(cfg), "--log", winPath(logFile))
 			desk.Env = append(os.Environ(), "DISPLAY="+display)
-			var deskOut syncBuffer
+			var deskOut nstest.SyncBuffer
 			desk.Stdout, desk.Stderr = &deskOut, &deskOut
 			desk.WaitDelay = 2 * time.Second
 			if err := desk.Start(); err != nil {
@@ -124,7 +126,7 @@ func startXvfb(t *testing.T) string {
 	}
 	display := fmt.Sprintf(":%d", n)
 	x := exec.Command("Xvfb", display, "-screen", "0", fmt.Sprintf("%dx%dx24", deskW, deskH), "-nolisten", "tcp")
-	var out syncBuffer
+	var out nstest.SyncBuffer
 	x.Stdout, x.Stderr = &out, &out
 	if err := x.Start(); err != nil {
 		t.Fatal(err)

@@ -152,3 +152,24 @@ func Start(t testing.TB, cfg resolver.Config, o resolver.Options) (*resolver.Res
 	})
 	return r, r.Addrs()[0]
 }
+
+// AskA sends one A query for name to server over UDP and returns the
+// answer's addresses in answer order, joined by "," ("" for none). It
+// fails the test when no answer comes within a minute (generous for a
+// loaded machine; nothing here measures time).
+func AskA(t testing.TB, server, name string) string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+	in, _, err := (&dns.Client{Timeout: time.Minute}).Exchange(m, server)
+	if err != nil {
+		t.Fatalf("ask %s for %s: %v", server, name, err)
+	}
+	var out []string
+	for _, rr := range in.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return strings.Join(out, ",")
+}

@@ -79,7 +79,7 @@ func TestStart(t *testing.T) {
 	t.Parallel()
 	u := StartUpstream(t, UpstreamConfig{Answers: map[string]string{"www.example": "192.0.2.5"}})
 	_, addr := Start(t, resolver.Config{
-		Listen:    []string{"127.0.0.1:0"},
+		Listen:    []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")},
 		Upstreams: []string{u.Addr},
 		Domains:   []string{"tickets.test"},
 		Pins:      []resolver.Pin{{Name: "box.tickets.test", A: []netip.Addr{netip.MustParseAddr("192.0.2.9")}}},
@@ -100,5 +100,11 @@ func TestStart(t *testing.T) {
 		if got := describe(r); got != tc.want {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
+	}
+	if got := AskA(t, addr, "box.tickets.test"); got != "192.0.2.9" {
+		t.Errorf("AskA box.tickets.test = %q, want 192.0.2.9", got)
+	}
+	if got := AskA(t, addr, "nothing.example"); got != "" {
+		t.Errorf("AskA of an NXDOMAIN name = %q, want none", got)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -144,4 +145,29 @@ func serve(t testing.TB, ln net.Listener, handle func(net.Conn)) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// Scene is the pin-check set-up the verifier's and the daemon's namespace
+// tests share: HTTPS on port 443 of three loopback addresses, which only a
+// test in its own network namespace may take.
+type Scene struct {
+	CA *CA
+	// Genuine (127.0.0.11) answers with a certificate for the names given.
+	Genuine netip.Addr
+	// Impostor (127.0.0.12) answers with a certificate for other.example.
+	Impostor netip.Addr
+	// Silent (127.0.0.13) accepts and never says a word.
+	Silent netip.Addr
+}
+
+// ServeScene makes a CA and serves the Scene until the test ends; names
+// are what the genuine server's certificate is valid for.
+func ServeScene(t testing.TB, names ...string) *Scene {
+	t.Helper()
+	s := &Scene{CA: NewCA(t), Genuine: netip.MustParseAddr("127.0.0.11"),
+		Impostor: netip.MustParseAddr("127.0.0.12"), Silent: netip.MustParseAddr("127.0.0.13")}
+	ServeTLS(t, netip.AddrPortFrom(s.Genuine, 443).String(), s.CA.Leaf(t, names...))
+	ServeTLS(t, netip.AddrPortFrom(s.Impostor, 443).String(), s.CA.Leaf(t, "other.example"))
+	ServeSilent(t, netip.AddrPortFrom(s.Silent, 443).String())
+	return s
 }
