@@ -17,5 +17,5 @@ require (
 
 require (
 	github.com/nfnt/resize v0.0.0-20180221191011-83c6a9932646 // indirect
-	golang.org/x/image v0.12.0 // indirect
+	golang.org/x/image v0.48.0 // indirect
 )
