@@ -1,0 +1,99 @@
+package activation
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"time"
+)
+
+// Options are the seams every configurator takes.
+type Options struct {
+	FS       FS           // nil: the real filesystem
+	Run      Runner       // nil: real commands
+	StateDir string       // where the journal lives
+	Logger   *slog.Logger // nil: discard
+	// Now stamps the journal; nil: time.Now.
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.FS == nil {
+		o.FS = OSFS{}
+	}
+	if o.Run == nil {
+		o.Run = ExecRunner
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// NewConfigurator returns this OS's configurator (see configurator_*.go).
+func NewConfigurator(ctx context.Context, o Options) (Configurator, error) {
+	return newConfigurator(ctx, o.withDefaults())
+}
+
+// SystemResolvers returns the name servers the OS had before dnspin: the
+// ones recorded in the journal while dnspin is active, otherwise the ones the
+// OS uses now. dnspin's own addresses are left out, so it never forwards to
+// itself: those in self (its listen addresses), and on a port where it
+// listens on a wildcard address, every loopback address.
+func SystemResolvers(ctx context.Context, o Options, self []string) ([]string, error) {
+	o = o.withDefaults()
+	var ns []string
+	j, err := ReadJournal(o.FS, o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	if j != nil && len(j.Nameservers) > 0 {
+		ns = j.Nameservers
+	} else if ns, err = currentResolvers(ctx, o); err != nil {
+		return nil, err
+	}
+	return withoutSelf(ns, self), nil
+}
+
+func withoutSelf(ns, self []string) []string {
+	skip := map[netip.AddrPort]bool{}
+	v4Any, anyAny := map[uint16]bool{}, map[uint16]bool{} // ports with 0.0.0.0, [::] (dual-stack)
+	for _, s := range self {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			continue
+		}
+		skip[ap] = true
+		switch {
+		case ap.Addr() == netip.IPv4Unspecified():
+			v4Any[ap.Port()] = true
+		case ap.Addr() == netip.IPv6Unspecified():
+			anyAny[ap.Port()] = true
+		}
+	}
+	var out []string
+	for _, n := range ns {
+		ap, err := netip.ParseAddrPort(n)
+		if err != nil {
+			a, err := netip.ParseAddr(n)
+			if err != nil {
+				continue
+			}
+			ap = netip.AddrPortFrom(a, 53)
+		}
+		a, port := ap.Addr().Unmap(), ap.Port()
+		local := a.IsLoopback() || a.IsUnspecified() // "0.0.0.0" as a server means this host
+		switch {
+		case skip[ap],
+			a.IsUnspecified() && skip[netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)],
+			local && anyAny[port],
+			local && a.Is4() && v4Any[port]:
+			continue
+		}
+		out = append(out, ap.String())
+	}
+	return out
+}
