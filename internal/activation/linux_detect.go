@@ -2,8 +2,11 @@ package activation
 
 import (
 	"bytes"
+	"context"
+	"io/fs"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Backend is how activation changes DNS on Linux.
@@ -83,4 +86,51 @@ func absLink(dir, target string) string {
 		return filepath.Clean(target)
 	}
 	return filepath.Join(dir, target)
+}
+
+// backend returns the backend of name b, as the journal records it: the
+// one place that maps a name to its type. An unknown name (a journal of a
+// newer dnspin) is treated as resolv.conf written directly.
+func (c *linuxConfigurator) backend(b Backend) linuxBackend {
+	switch b {
+	case BackendResolved:
+		return resolvedBackend{fs: c.fs, run: c.o.Run}
+	case BackendNetworkManager:
+		return nmBackend{directBackend{fs: c.fs}}
+	case BackendResolvconf:
+		return resolvconfBackend{fs: c.fs}
+	default:
+		return directBackend{fs: c.fs}
+	}
+}
+
+// chooseBackend picks the backend for this machine now.
+func (c *linuxConfigurator) chooseBackend(ctx context.Context) linuxBackend {
+	return c.backend(ChooseLinuxBackend(c.env(ctx)))
+}
+
+// env takes the snapshot ChooseLinuxBackend decides on.
+func (c *linuxConfigurator) env(ctx context.Context) LinuxEnv {
+	var e LinuxEnv
+	e.ResolvConf, _ = c.fs.ReadFile(ResolvConf)
+	if fi, err := c.fs.Lstat(ResolvConf); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if t, err := c.fs.Readlink(ResolvConf); err == nil {
+			e.ResolvConfLink = absLink(filepath.Dir(ResolvConf), t)
+		}
+	}
+	// The probes are bounded: a wedged D-Bus must not hang activation.
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if _, err := c.o.Run(ctx, "resolvectl", "--no-pager", "status"); err == nil {
+		e.ResolvedRunning = true
+	}
+	if out, err := c.o.Run(ctx, "nmcli", "-t", "-f", "RUNNING", "general"); err == nil && strings.TrimSpace(string(out)) == "running" {
+		e.NetworkManagerRunning = true
+	}
+	if fi, err := c.fs.Stat(filepath.Dir(ResolvconfHead)); err == nil && fi.IsDir() {
+		e.Resolvconf = "debian"
+	} else if _, err := c.fs.Stat(OpenresolvConf); err == nil {
+		e.Resolvconf = "openresolv"
+	}
+	return e
 }
