@@ -2,6 +2,7 @@ package activation
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -97,3 +98,31 @@ func withoutSelf(ns, self []string) []string {
 	}
 	return out
 }
+
+// ownAddrs returns dnspin's listen addresses on port, in listen order, as
+// the system is to name them: the one place that decides, for every OS.
+// IPv4-mapped addresses are named as IPv4. A wildcard listen address
+// (0.0.0.0, [::]) answers on loopback too: it is named wildcard (Windows
+// and macOS: 127.0.0.1), or kept as it is when wildcard is the zero Addr
+// (Linux: glibc reads "nameserver 0.0.0.0" as this host).
+func ownAddrs(resolver []string, port uint16, wildcard netip.Addr) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, r := range resolver {
+		ap, err := netip.ParseAddrPort(r)
+		if err != nil {
+			return nil, fmt.Errorf("listen address %q is not IP:port", r)
+		}
+		if ap.Port() != port {
+			continue
+		}
+		a := ap.Addr().Unmap()
+		if a.IsUnspecified() && wildcard.IsValid() {
+			a = wildcard
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// loopback4 is how Windows and macOS name a wildcard listen address.
+var loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})

@@ -615,27 +615,28 @@ func validatePlan(p Plan) error {
 	return nil
 }
 
-// port53 returns the first listen address on port 53, IPv4 first: the one
-// resolv.conf can name (it has no port syntax). The direct backend lists
-// only this one and then one original server (see directResolvConf).
-func port53(p Plan) (netip.Addr, error) {
-	var v6 netip.Addr
-	for _, r := range p.Resolver {
-		ap, _ := netip.ParseAddrPort(r)
-		if ap.Port() != 53 {
-			continue
-		}
-		if ap.Addr().Is4() {
-			return ap.Addr(), nil
-		}
-		if !v6.IsValid() {
-			v6 = ap.Addr()
+// port53 returns dnspin's addresses resolv.conf can name (it has no port
+// syntax): the first IPv4 and the first IPv6 listen address on port 53, each
+// "" if there is none. The direct backend lists one of them (IPv4 first)
+// and then one original server (see directResolvConf), the resolvconf
+// backends both (see resolvconfServers).
+func port53(p Plan) (v4, v6 string, err error) {
+	as, err := ownAddrs(p.Resolver, 53, netip.Addr{})
+	if err != nil {
+		return "", "", fmt.Errorf("activation: %w", err)
+	}
+	for _, a := range as {
+		switch {
+		case a.Is4() && v4 == "":
+			v4 = a.String()
+		case a.Is6() && v6 == "":
+			v6 = a.String()
 		}
 	}
-	if v6.IsValid() {
-		return v6, nil
+	if v4 == "" && v6 == "" {
+		return "", "", fmt.Errorf("activation: resolv.conf can only name servers on port 53, but listen is %v: add \"127.0.0.1:53\" to listen in the config", p.Resolver)
 	}
-	return netip.Addr{}, fmt.Errorf("activation: resolv.conf can only name servers on port 53, but listen is %v: add \"127.0.0.1:53\" to listen in the config", p.Resolver)
+	return v4, v6, nil
 }
 
 func ensureNL(s string) string {

@@ -3,6 +3,7 @@ package activation
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -54,16 +55,17 @@ func (plainBackend) snapshot(j *Journal, s *Snapshot)     {}
 // to all of them (upstreams = ["system"]). "options rotate" is dropped: it
 // would send a share of queries around dnspin.
 func directResolvConf(p Plan, orig []byte) ([]byte, error) {
-	self, err := port53(p)
+	v4, v6, err := port53(p)
 	if err != nil {
 		return nil, err
 	}
+	self := cmp.Or(v4, v6)
 	var fallback, fallbackAddr string
 	var others []string
 	for _, n := range nameserverTokens(orig) {
 		a := ParseNameservers([]byte("nameserver " + n))[0]
 		switch {
-		case a == self.String() || a == fallbackAddr || slices.Contains(others, a):
+		case a == self || a == fallbackAddr || slices.Contains(others, a):
 		case fallback == "":
 			fallback, fallbackAddr = n, a
 		default:
@@ -73,7 +75,7 @@ func directResolvConf(p Plan, orig []byte) ([]byte, error) {
 	var sb strings.Builder
 	sb.WriteString(Marker + "\n")
 	sb.WriteString("# dnspin activation (" + p.Mode + "): dnspin first, then one original server (used if dnspin is not running).\n")
-	sb.WriteString("nameserver " + self.String() + "\n")
+	sb.WriteString("nameserver " + self + "\n")
 	if fallback != "" {
 		sb.WriteString("nameserver " + fallback + "\n")
 	}

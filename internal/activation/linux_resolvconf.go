@@ -3,7 +3,6 @@ package activation
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"strings"
 )
@@ -105,19 +104,8 @@ func (b resolvconfBackend) recordResolvOptions(r *Record) {
 // original server, as with the direct backend: a dark network then costs
 // 1 s per name tried, not 2 s. A dead dnspin refuses on both at once.
 func resolvconfServers(p Plan) ([]string, error) {
-	var v4, v6 string
-	for _, r := range p.Resolver {
-		ap, _ := netip.ParseAddrPort(r)
-		switch {
-		case ap.Port() != 53:
-		case ap.Addr().Is4() && v4 == "":
-			v4 = ap.Addr().String()
-		case ap.Addr().Is6() && v6 == "":
-			v6 = ap.Addr().String()
-		}
-	}
-	if v4 == "" && v6 == "" {
-		_, err := port53(p) // its error names the fix
+	v4, v6, err := port53(p)
+	if err != nil {
 		return nil, err
 	}
 	var out []string

@@ -70,29 +70,23 @@ type macChange struct {
 func (m *macDNS) resolverFile(p Plan, originals []string) ([]byte, error) {
 	var b bytes.Buffer
 	b.WriteString(Marker + "\n")
-	port := uint16(0)
+	if len(p.Resolver) == 0 {
+		return nil, errors.New("dnspin has no listen address to point the system at: set listen in the config")
+	}
+	first, err := netip.ParseAddrPort(p.Resolver[0])
+	if err != nil {
+		return nil, fmt.Errorf("listen address %q is not IP:port", p.Resolver[0])
+	}
+	port := first.Port() // resolver(5) has one port per file: the first address's
+	as, err := ownAddrs(p.Resolver, port, loopback4)
+	if err != nil {
+		return nil, err
+	}
 	var self []string
-	for _, r := range p.Resolver {
-		ap, err := netip.ParseAddrPort(r)
-		if err != nil {
-			return nil, fmt.Errorf("listen address %q is not IP:port", r)
-		}
-		if port == 0 {
-			port = ap.Port()
-		}
-		if ap.Port() != port { // resolver(5) has one port per file
-			continue
-		}
-		a := ap.Addr().Unmap()
-		if a.IsUnspecified() {
-			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		}
+	for _, a := range as {
 		if !slices.Contains(self, a.String()) {
 			self = append(self, a.String())
 		}
-	}
-	if port == 0 {
-		return nil, errors.New("dnspin has no listen address to point the system at: set listen in the config")
 	}
 	var fallback []string
 	if port == 53 {

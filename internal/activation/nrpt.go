@@ -3,7 +3,6 @@ package activation
 import (
 	"crypto/sha256"
 	"fmt"
-	"net/netip"
 	"strings"
 )
 
@@ -61,20 +60,13 @@ type namedValue struct {
 }
 
 // port53Servers returns the addresses among dnspin's listen addresses that
-// the Windows DNS client can use: it only speaks to port 53.
+// the Windows and macOS DNS clients can use: they only speak to port 53.
 func port53Servers(resolver []string) (v4, v6 []string, err error) {
-	for _, r := range resolver {
-		ap, perr := netip.ParseAddrPort(r)
-		if perr != nil {
-			return nil, nil, fmt.Errorf("listen address %q is not IP:port", r)
-		}
-		if ap.Port() != 53 {
-			continue
-		}
-		a := ap.Addr().Unmap()
-		if a.IsUnspecified() {
-			a = netip.AddrFrom4([4]byte{127, 0, 0, 1})
-		}
+	as, err := ownAddrs(resolver, 53, loopback4)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range as {
 		if a.Is4() {
 			v4 = append(v4, a.String())
 		} else {
