@@ -25,7 +25,7 @@ var cmdActivate = command{
 	run:     runActivate,
 }
 
-// activationOptions are the installer seams for cfg, logging warnings and
+// activationOptions are the activation seams for cfg, logging warnings and
 // errors to w (the command line stays quiet when all goes well).
 func activationOptions(cfg *config.Config, w io.Writer) activation.Options {
 	return activation.Options{

@@ -38,7 +38,7 @@ type Inputs struct {
 	// config that protects nothing never passes as healthy.
 	Unprotected string
 
-	// Snapshot describes the OS DNS settings (installer Configurator.Current).
+	// Snapshot describes the OS DNS settings (activation.Configurator.Current).
 	// nil: not consulted.
 	Snapshot func(ctx context.Context) (activation.Snapshot, error)
 	// Answered returns how many queries dnspin has answered so far (the sum

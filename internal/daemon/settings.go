@@ -19,7 +19,7 @@ import (
 // configuration. It lives with the daemon, not in internal/config, so the
 // config (which the tray reads for the control address) does not link the
 // resolver. system is what "system" in upstreams expands to (the OS's own
-// resolvers, as the installer recorded them); it may be empty.
+// resolvers, as activation recorded them); it may be empty.
 func ResolverSettings(c *config.Config, system []string) resolver.Config {
 	return resolver.Config{
 		Listen:        append([]string(nil), c.Listen...),
