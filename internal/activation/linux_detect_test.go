@@ -1,6 +1,9 @@
 package activation
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestChooseLinuxBackend(t *testing.T) {
 	t.Parallel()
@@ -39,5 +42,32 @@ func TestChooseLinuxBackend(t *testing.T) {
 				t.Fatalf("ChooseLinuxBackend(%+v) = %s, want %s", tc.env, got, tc.want)
 			}
 		})
+	}
+}
+
+// A journal's backend name maps back to the type that wrote it, with what
+// that type does differently; a name this dnspin does not know is written
+// as plain resolv.conf, reloading nothing.
+func TestLinuxBackendFromJournalName(t *testing.T) {
+	t.Parallel()
+	c := &linuxConfigurator{fs: RootFS(t.TempDir())}
+	for _, tc := range []struct {
+		name   Backend
+		want   Backend
+		scopes bool
+		reload int
+		files  string
+	}{
+		{BackendDirect, BackendDirect, false, 0, ResolvConf},
+		{BackendNetworkManager, BackendNetworkManager, false, 0, ResolvConf},
+		{BackendResolved, BackendResolved, true, 2, ResolvedDropIn},
+		{BackendResolvconf, BackendResolvconf, false, 1, OpenresolvConf}, // no Debian head dir in the root
+		{"from-a-newer-dnspin", BackendDirect, false, 0, ResolvConf},
+	} {
+		b := c.backend(tc.name)
+		if b.name() != tc.want || b.scopes() != tc.scopes || len(b.reload()) != tc.reload || strings.Join(b.files(), " ") != tc.files {
+			t.Errorf("backend(%q) = %s scopes=%v reload=%v files=%v, want %s scopes=%v %d commands files=%s",
+				tc.name, b.name(), b.scopes(), b.reload(), b.files(), tc.want, tc.scopes, tc.reload, tc.files)
+		}
 	}
 }

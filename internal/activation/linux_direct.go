@@ -33,8 +33,10 @@ func (directBackend) desired(j *Journal, r Record) ([]byte, error) {
 	return directResolvConf(j.Plan, r.Data)
 }
 
-// plainBackend is what the backends that only write files share: nothing
-// to learn beyond the file, no daemon to reload, no single domains.
+// plainBackend holds the defaults of a backend that only writes files:
+// nothing to learn beyond the file, no daemon to reload, no single domains,
+// nothing to show beyond the files. The resolvconf backend overrides what
+// it does beyond that (learn, relearn, reload).
 type plainBackend struct{}
 
 func (plainBackend) learn(ctx context.Context, r *Record) {}
