@@ -39,8 +39,8 @@ type daemon struct {
 	control.Notifier // Changed for the control API's event stream
 
 	log  *slog.Logger
-	ring *control.LogRing // recent log lines for support reports; may be nil
-	inst activation.Options
+	ring *control.LogRing   // recent log lines for support reports; may be nil
+	act  activation.Options // the OS DNS activation seams
 	res  *resolver.Resolver
 	pins *pinChecker     // TLS verification of pinned addresses (pincheck.go)
 	root context.Context // the daemon's lifetime; the fetcher runs under it
@@ -86,12 +86,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		cfg.Listen = listen
 	}
 	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen, version: o.Version,
-		inst: activation.Options{FS: activation.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
+		act: activation.Options{FS: activation.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
 
 	// A journal left by a crash or reboot: put the original settings back
 	// first, so "system" upstreams are the real ones, then re-apply below
 	// once dnspin answers.
-	wasActive, _, err := activation.Recover(ctx, d.inst)
+	wasActive, _, err := activation.Recover(ctx, d.act)
 	if err != nil {
 		log.Error("activation: could not restore the settings an earlier run left; run `dnspin deactivate` as administrator", "err", err)
 	}
@@ -148,7 +148,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		}()
 	}
 
-	c, err := activation.NewConfigurator(ctx, d.inst)
+	c, err := activation.NewConfigurator(ctx, d.act)
 	if wasActive {
 		d.reapply(ctx, c, err, cfg)
 	}
@@ -191,7 +191,7 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolve
 	var system []string
 	if slices.Contains(cfg.Upstreams, "system") {
 		var err error
-		system, err = activation.SystemResolvers(ctx, d.inst, cfg.Listen)
+		system, err = activation.SystemResolvers(ctx, d.act, cfg.Listen)
 		if err != nil {
 			d.log.Warn("cannot read the system's resolvers; only explicit upstreams are used", "err", err)
 		}
@@ -350,7 +350,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 		})
 	}
 	st.PinChecks, st.Platform.Verification = d.pins.status()
-	if j, err := activation.ReadJournal(d.inst.FS, d.inst.StateDir); err == nil && j != nil {
+	if j, err := activation.ReadJournal(d.act.FS, d.act.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
 	if f != nil {
@@ -374,7 +374,7 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 // reaches dnspin by watching this resolver's own answer counters.
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
-	in := CheckInputs(ctx, cfg, d.inst)
+	in := CheckInputs(ctx, cfg, d.act)
 	in.Answered = func(context.Context) (uint64, error) {
 		var n uint64
 		for _, v := range d.res.Status().Answers {
@@ -438,7 +438,7 @@ func (d *daemon) ReportInputs(ctx context.Context) control.ReportInputs {
 	if d.ring != nil {
 		in.LogLines = d.ring.Lines()
 	}
-	if c, err := activation.NewConfigurator(ctx, d.inst); err != nil {
+	if c, err := activation.NewConfigurator(ctx, d.act); err != nil {
 		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())
 	} else if snap, err := c.Current(ctx); err != nil {
 		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())

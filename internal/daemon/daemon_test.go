@@ -141,7 +141,7 @@ func TestOverlappingReloadsOneFetcher(t *testing.T) {
 	}
 	root, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := &daemon{log: log, cfg: cfg, res: res, root: root, inst: activation.Options{StateDir: cfg.StateDir, Logger: log}}
+	d := &daemon{log: log, cfg: cfg, res: res, root: root, act: activation.Options{StateDir: cfg.StateDir, Logger: log}}
 	d.startFetcher(cfg)
 	gate.armed.Store(true)
 
