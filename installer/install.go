@@ -1,8 +1,10 @@
-// Package installer registers dnspin with the operating system: the service,
-// tray autostart, and the system DNS settings (activation), with an exact,
-// crash-safe restore. It knows nothing about DNS packets; every OS difference
-// lives in this package's per-OS files, behind small interfaces, so callers
-// never switch on GOOS. Where the files go is internal/paths.
+// Package installer registers dnspin with the operating system: the
+// service, tray autostart and the install manifest, with an exact undo by
+// uninstall. The system DNS settings are internal/activation's, which
+// install and uninstall call; where the files go is internal/paths. It
+// knows nothing about DNS packets; every OS difference lives in this
+// package's per-OS files, behind small interfaces, so callers never switch
+// on GOOS.
 package installer
 
 import (

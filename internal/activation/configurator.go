@@ -1,3 +1,13 @@
+// Package activation points the operating system's DNS at dnspin and puts
+// back exactly what was there, also after a crash: the Configurator of
+// each OS (Linux: linux.go, the journal core, and one file per backend;
+// Windows: windows_dns.go, nrpt.go; macOS: macos_dns.go), the plan, the
+// journal written before the first change, recovery, the fallback servers
+// listed after dnspin and the watcher that re-applies what the OS rewrote.
+// It knows nothing about DNS packets. The per-OS logic has no build tags
+// (only the files that touch the real system do: configurator_GOOS.go,
+// the registry, file owners and locks, the port holder), so it compiles
+// everywhere; the Windows and macOS tests run on any OS against fakes.
 package activation
 
 import (
