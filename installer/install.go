@@ -1,8 +1,10 @@
-// Package installer registers dnspin with the operating system: the service,
-// tray autostart, and the system DNS settings (activation), with an exact,
-// crash-safe restore. It knows nothing about DNS packets; every OS difference
-// lives in this package's per-OS files, behind small interfaces, so callers
-// never switch on GOOS. Where the files go is internal/paths.
+// Package installer registers dnspin with the operating system: the
+// service, tray autostart and the install manifest, with an exact undo by
+// uninstall. The system DNS settings are internal/activation's, which
+// install and uninstall call; where the files go is internal/paths. It
+// knows nothing about DNS packets; every OS difference lives in this
+// package's per-OS files, behind small interfaces, so callers never switch
+// on GOOS.
 package installer
 
 import (
@@ -10,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dnspin/dnspin/internal/activation"
 	"io/fs"
 	"log/slog"
 	"maps"
@@ -41,16 +44,16 @@ const (
 
 // Manifest is what install did.
 type Manifest struct {
-	Version int         `json:"version"`
-	Created time.Time   `json:"created"`
-	GOOS    string      `json:"goos"`
-	Paths   paths.Paths `json:"paths"`
-	Records []Record    `json:"records"`
+	Version int                 `json:"version"`
+	Created time.Time           `json:"created"`
+	GOOS    string              `json:"goos"`
+	Paths   paths.Paths         `json:"paths"`
+	Records []activation.Record `json:"records"`
 }
 
 // has reports whether the manifest records the step kind on key.
 func (m *Manifest) has(kind, key string) bool {
-	_, ok := findRecord(m.Records, kind, key)
+	_, ok := activation.FindRecord(m.Records, kind, key)
 	return ok
 }
 
@@ -59,22 +62,22 @@ func (m *Manifest) has(kind, key string) bool {
 // (a binary, which is removed).
 const metaContent = "content"
 
-func savedContent(r Record) bool {
+func savedContent(r activation.Record) bool {
 	return r.Existed && (r.Data != nil || r.Meta[metaContent] == "saved")
 }
 
 // Installer installs and uninstalls dnspin through seams, so the whole
 // sequence runs against an in-memory or temp-root filesystem in tests.
 type Installer struct {
-	GOOS     string      // whose steps to take: "linux", "windows", "darwin"
-	Paths    paths.Paths // where things go (paths.Default on a real machine)
-	FS       FS          // nil: the real filesystem
-	Run      Runner      // nil: real commands
-	Registry Registry    // Windows only (Run key); nil elsewhere
+	GOOS     string              // whose steps to take: "linux", "windows", "darwin"
+	Paths    paths.Paths         // where things go (paths.Default on a real machine)
+	FS       activation.FS       // nil: the real filesystem
+	Run      activation.Runner   // nil: real commands
+	Registry activation.Registry // Windows only (Run key); nil elsewhere
 	// NewService makes the service manager; nil: NewKardianosService.
 	NewService ServiceFactory
 	// NewConfigurator makes the DNS configurator; nil: NewConfigurator.
-	NewConfigurator func(ctx context.Context, o Options) (Configurator, error)
+	NewConfigurator func(ctx context.Context, o activation.Options) (activation.Configurator, error)
 	// ReadSource reads the binaries to copy; nil: os.ReadFile.
 	ReadSource func(string) ([]byte, error)
 	Logger     *slog.Logger
@@ -85,7 +88,7 @@ type Installer struct {
 type InstallRequest struct {
 	Config   []byte            // the config to install, already validated
 	Binaries map[string]string // installed name ("dnspin", "dnspin-tray", with .exe on Windows) -> source path
-	Plan     Plan              // what to activate
+	Plan     activation.Plan   // what to activate
 	// PackagedService says a package (the MSI) registers the service and
 	// owns its registration, recovery settings and removal: install leaves
 	// them alone and only starts the service before activating.
@@ -101,16 +104,16 @@ type Step struct {
 func (in *Installer) defaults() *Installer {
 	c := *in
 	if c.FS == nil {
-		c.FS = OSFS{}
+		c.FS = activation.OSFS{}
 	}
 	if c.Run == nil {
-		c.Run = ExecRunner
+		c.Run = activation.ExecRunner
 	}
 	if c.NewService == nil {
 		c.NewService = NewKardianosService(c.FS)
 	}
 	if c.NewConfigurator == nil {
-		c.NewConfigurator = NewConfigurator
+		c.NewConfigurator = activation.NewConfigurator
 	}
 	if c.ReadSource == nil {
 		c.ReadSource = os.ReadFile
@@ -195,7 +198,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	if m == nil {
 		m = &Manifest{Version: 1, Created: in.Now().UTC(), GOOS: in.GOOS, Paths: in.Paths}
 	}
-	add := func(r Record) error {
+	add := func(r activation.Record) error {
 		if !m.has(r.Kind, r.Key) {
 			m.Records = append(m.Records, r)
 		}
@@ -281,7 +284,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 		if err := svc.Start(); err != nil {
 			return steps, fmt.Errorf("service: start: %w", err)
 		}
-		if err := add(Record{Kind: stepStarted, Key: ServiceName}); err != nil {
+		if err := add(activation.Record{Kind: stepStarted, Key: ServiceName}); err != nil {
 			return steps, err
 		}
 		say("started", ServiceName)
@@ -294,13 +297,13 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 			if in.Registry == nil {
 				return steps, errors.New("install: no registry for the tray's Run key")
 			}
-			where := HKLM(RunKey) + `\` + a.RunKey
+			where := activation.HKLM(RunKey) + `\` + a.RunKey
 			prev, existed, err := in.Registry.GetValue(RunKey, a.RunKey)
 			if err != nil {
 				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
 			pb, _ := json.Marshal(prev)
-			r := Record{Kind: stepRunValue, Key: a.RunKey, Existed: existed}
+			r := activation.Record{Kind: stepRunValue, Key: a.RunKey, Existed: existed}
 			if existed {
 				r.Data = pb
 			}
@@ -309,7 +312,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 					return steps, err
 				}
 			}
-			if err := in.Registry.SetValue(RunKey, a.RunKey, SZ(a.Content)); err != nil {
+			if err := in.Registry.SetValue(RunKey, a.RunKey, activation.SZ(a.Content)); err != nil {
 				return steps, fmt.Errorf("tray autostart %s: %w", where, err)
 			}
 			say("autostart", where)
@@ -329,7 +332,7 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	if err != nil {
 		return steps, fmt.Errorf("activation: %w", err)
 	}
-	if err := add(Record{Kind: stepActivated, Key: req.Plan.Mode}); err != nil {
+	if err := add(activation.Record{Kind: stepActivated, Key: req.Plan.Mode}); err != nil {
 		return steps, err
 	}
 	if err := cf.Apply(ctx, req.Plan); err != nil {
@@ -341,11 +344,11 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 
 // registerService registers the service and, on Windows, its recovery
 // actions, recording each step.
-func (in *Installer) registerService(ctx context.Context, svc ServiceManager, add func(Record) error, say func(what, detail string)) error {
+func (in *Installer) registerService(ctx context.Context, svc ServiceManager, add func(activation.Record) error, say func(what, detail string)) error {
 	if err := svc.Install(); err != nil {
 		return fmt.Errorf("service: %w (if an old dnspin service is registered, run `dnspin uninstall` first)", err)
 	}
-	if err := add(Record{Kind: stepService, Key: ServiceName, Meta: map[string]string{"platform": svc.Platform()}}); err != nil {
+	if err := add(activation.Record{Kind: stepService, Key: ServiceName, Meta: map[string]string{"platform": svc.Platform()}}); err != nil {
 		return err
 	}
 	say("service", ServiceName+" ("+svc.Platform()+")")
@@ -362,7 +365,7 @@ func (in *Installer) registerService(ctx context.Context, svc ServiceManager, ad
 	// failure. Only a refinement (a crash restarts the service without it),
 	// and Wine's sc.exe lacks the command: a note, not a failed install.
 	flagOut, flagErr := in.Run(ctx, "sc", "failureflag", ServiceName, "1")
-	if err := add(Record{Kind: stepRecovery, Key: ServiceName}); err != nil {
+	if err := add(activation.Record{Kind: stepRecovery, Key: ServiceName}); err != nil {
 		return err
 	}
 	say("recovery", "restart on failure")
@@ -374,8 +377,8 @@ func (in *Installer) registerService(ctx context.Context, svc ServiceManager, ad
 }
 
 // configurator makes the DNS configurator on the installer's seams.
-func (in *Installer) configurator(ctx context.Context) (Configurator, error) {
-	return in.NewConfigurator(ctx, Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger, Now: in.Now})
+func (in *Installer) configurator(ctx context.Context) (activation.Configurator, error) {
+	return in.NewConfigurator(ctx, activation.Options{FS: in.FS, Run: in.Run, StateDir: in.Paths.StateDir, Logger: in.Logger, Now: in.Now})
 }
 
 // installedSpec is the service as install registers it: what an earlier
@@ -406,7 +409,7 @@ func uniqStrings(ss ...string) []string {
 }
 
 // mkdir creates d and its missing parents, recording each one it created.
-func (in *Installer) mkdir(d string, add func(Record) error) error {
+func (in *Installer) mkdir(d string, add func(activation.Record) error) error {
 	var missing []string
 	for p := d; p != "" && p != "/" && p != "." && !strings.HasSuffix(p, ":") && !strings.HasSuffix(p, `:\`); p = in.dir(p) {
 		if _, err := in.FS.Stat(p); err == nil {
@@ -424,7 +427,7 @@ func (in *Installer) mkdir(d string, add func(Record) error) error {
 		return fmt.Errorf("create %s: %w", d, err)
 	}
 	for _, p := range missing {
-		if err := add(Record{Kind: stepDir, Key: p}); err != nil {
+		if err := add(activation.Record{Kind: stepDir, Key: p}); err != nil {
 			return err
 		}
 	}
@@ -433,8 +436,8 @@ func (in *Installer) mkdir(d string, add func(Record) error) error {
 
 // putFile records what was at name (keeping its bytes when keep is set),
 // then writes data.
-func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bool, add func(Record) error) error {
-	r := Record{Kind: stepFile, Key: name}
+func (in *Installer) putFile(name string, data []byte, perm fs.FileMode, keep bool, add func(activation.Record) error) error {
+	r := activation.Record{Kind: stepFile, Key: name}
 	if st, err := in.FS.Stat(name); err == nil {
 		r.Existed, r.Mode = true, st.Mode().Perm()
 		if keep {
@@ -531,7 +534,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 				break
 			}
 			if r.Existed {
-				var v RegValue
+				var v activation.RegValue
 				if err = json.Unmarshal(r.Data, &v); err == nil {
 					err = in.Registry.SetValue(RunKey, r.Key, v)
 				}
@@ -539,7 +542,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 				err = in.Registry.DeleteValue(RunKey, r.Key)
 			}
 			if err == nil {
-				say("autostart", "removed "+HKLM(RunKey)+`\`+r.Key)
+				say("autostart", "removed "+activation.HKLM(RunKey)+`\`+r.Key)
 			}
 		case stepFile:
 			switch {
@@ -583,7 +586,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 	if err := restore(); err != nil {
 		errs = append(errs, fmt.Errorf("restoring DNS settings: %w", err))
 	}
-	var rest []Record
+	var rest []activation.Record
 	for i, r := range m.Records {
 		if left[i] {
 			rest = append(rest, r)
@@ -628,8 +631,8 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 		say("dir", "kept "+d+" (its name does not say dnspin; delete it by hand)")
 		return nil
 	}
-	if _, err := in.FS.Stat(in.join(d, JournalFile)); err == nil {
-		return fmt.Errorf("state dir %s still holds %s, the record of the DNS settings to restore: run `dnspin deactivate`, then `dnspin uninstall` again", d, JournalFile)
+	if _, err := in.FS.Stat(in.join(d, activation.JournalFile)); err == nil {
+		return fmt.Errorf("state dir %s still holds %s, the record of the DNS settings to restore: run `dnspin deactivate`, then `dnspin uninstall` again", d, activation.JournalFile)
 	}
 	if err := in.FS.RemoveAll(d); err != nil {
 		return fmt.Errorf("remove %s: %w; delete it by hand", d, err)
@@ -665,21 +668,21 @@ func (in *Installer) removeState(m *Manifest, say func(what, detail string)) err
 func (in *Installer) guessManifest() *Manifest {
 	m := &Manifest{GOOS: in.GOOS, Paths: in.Paths}
 	for _, d := range uniqStrings(in.Paths.StateDir, in.dir(in.Paths.Config)) {
-		m.Records = append(m.Records, Record{Kind: stepDir, Key: d})
+		m.Records = append(m.Records, activation.Record{Kind: stepDir, Key: d})
 	}
 	m.Records = append(m.Records,
-		Record{Kind: stepFile, Key: in.Paths.Config},
-		Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin"))},
-		Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin-tray"))},
-		Record{Kind: stepService, Key: ServiceName},
-		Record{Kind: stepStarted, Key: ServiceName},
+		activation.Record{Kind: stepFile, Key: in.Paths.Config},
+		activation.Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin"))},
+		activation.Record{Kind: stepFile, Key: in.join(in.Paths.BinDir, in.exeName("dnspin-tray"))},
+		activation.Record{Kind: stepService, Key: ServiceName},
+		activation.Record{Kind: stepStarted, Key: ServiceName},
 	)
 	a := TrayAutostartFor(in.GOOS, "")
 	if a.RunKey != "" {
-		m.Records = append(m.Records, Record{Kind: stepRunValue, Key: a.RunKey})
+		m.Records = append(m.Records, activation.Record{Kind: stepRunValue, Key: a.RunKey})
 	} else {
-		m.Records = append(m.Records, Record{Kind: stepFile, Key: a.Path})
+		m.Records = append(m.Records, activation.Record{Kind: stepFile, Key: a.Path})
 	}
-	m.Records = append(m.Records, Record{Kind: stepActivated})
+	m.Records = append(m.Records, activation.Record{Kind: stepActivated})
 	return m
 }

@@ -2,8 +2,11 @@ package installer
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/internal/activation/activationtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,60 +17,62 @@ import (
 )
 
 type fakeService struct {
-	tr        *wmTranscript
+	tr        *activationtest.Transcript
 	platform  string
 	installed bool
 	gone      bool // uninstalled behind our back
 }
 
 func (f *fakeService) factory(spec ServiceSpec) (ServiceManager, error) {
-	f.tr.add("service new exe=%s args=%q", spec.Executable, spec.Arguments())
+	f.tr.Add("service new exe=%s args=%q", spec.Executable, spec.Arguments())
 	return f, nil
 }
 func (f *fakeService) Install() error {
-	f.tr.add("service install")
+	f.tr.Add("service install")
 	f.installed = true
 	return nil
 }
 func (f *fakeService) Uninstall() error {
-	f.tr.add("service uninstall")
+	f.tr.Add("service uninstall")
 	if !f.installed {
 		return ErrServiceNotInstalled
 	}
 	f.installed = false
 	return nil
 }
-func (f *fakeService) Start() error     { f.tr.add("service start"); return nil }
-func (f *fakeService) Stop() error      { f.tr.add("service stop"); return nil }
+func (f *fakeService) Start() error     { f.tr.Add("service start"); return nil }
+func (f *fakeService) Stop() error      { f.tr.Add("service stop"); return nil }
 func (f *fakeService) Platform() string { return f.platform }
 
 // recConfigurator stands in for the Linux configurator (another package
 // piece) in the install sequence: it records calls and keeps a journal.
 type recConfigurator struct {
-	tr *wmTranscript
-	o  Options
+	tr *activationtest.Transcript
+	o  activation.Options
 }
 
-func (c recConfigurator) Apply(ctx context.Context, p Plan) error {
-	c.tr.add("configurator apply %s %v", p.Mode, p.Domains)
-	return WriteJournal(c.o.FS, c.o.StateDir, &Journal{Backend: "test", Active: true, Plan: p})
+func (c recConfigurator) Apply(ctx context.Context, p activation.Plan) error {
+	c.tr.Add("configurator apply %s %v", p.Mode, p.Domains)
+	return activation.WriteJournal(c.o.FS, c.o.StateDir, &activation.Journal{Backend: "test", Active: true, Plan: p})
 }
 func (c recConfigurator) Restore(ctx context.Context) error {
-	j, err := ReadJournal(c.o.FS, c.o.StateDir)
+	j, err := activation.ReadJournal(c.o.FS, c.o.StateDir)
 	if err != nil || j == nil {
-		c.tr.add("configurator restore (no journal)")
+		c.tr.Add("configurator restore (no journal)")
 		return err
 	}
-	c.tr.add("configurator restore")
-	return RemoveJournal(c.o.FS, c.o.StateDir)
+	c.tr.Add("configurator restore")
+	return activation.RemoveJournal(c.o.FS, c.o.StateDir)
 }
-func (c recConfigurator) Current(ctx context.Context) (Snapshot, error) { return Snapshot{}, nil }
+func (c recConfigurator) Current(ctx context.Context) (activation.Snapshot, error) {
+	return activation.Snapshot{}, nil
+}
 
 type installRig struct {
-	tr  *wmTranscript
-	fs  *wmFS
+	tr  *activationtest.Transcript
+	fs  *activationtest.FS
 	svc *fakeService
-	reg *wmRegistry
+	reg *activationtest.Registry
 	in  *Installer
 	req InstallRequest
 }
@@ -83,11 +88,11 @@ func pathsFor(goos string) paths.Paths {
 }
 
 func newInstallRig(t *testing.T, goos string) *installRig {
-	tr := &wmTranscript{}
-	r := &installRig{tr: tr, fs: newWMFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
-	run := newScriptRunner(tr)
+	tr := &activationtest.Transcript{}
+	r := &installRig{tr: tr, fs: manifestFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
+	run := activationtest.NewScriptRunner(tr)
 	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/Library/Application Support", "/Library/LaunchAgents", `C:\ProgramData`, `C:\Program Files`} {
-		r.fs.mkdirs(d, 0o755)
+		r.fs.Mkdirs(d, 0o755)
 	}
 	src := t.TempDir()
 	bins := map[string]string{}
@@ -101,29 +106,51 @@ func newInstallRig(t *testing.T, goos string) *installRig {
 		}
 		bins[n] = p
 	}
-	plan := Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+	plan := activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
 	r.req = InstallRequest{Config: []byte("[platform]\ndomains = [\"tickets.example\"]\n"), Binaries: bins, Plan: plan}
-	r.in = &Installer{GOOS: goos, Paths: pathsFor(goos), FS: r.fs, Run: run.run, NewService: r.svc.factory}
+	r.in = &Installer{GOOS: goos, Paths: pathsFor(goos), FS: r.fs, Run: run.Run, NewService: r.svc.factory}
 	switch goos {
 	case "windows":
-		r.reg = winMachine(tr)
+		r.reg = activationtest.WindowsMachine(tr)
 		r.in.Registry = r.reg
-		r.in.NewConfigurator = func(ctx context.Context, o Options) (Configurator, error) {
-			return NewWindowsConfigurator(o, r.reg), nil
+		r.in.NewConfigurator = func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
+			return activation.NewWindowsConfigurator(o, r.reg), nil
 		}
 	case "darwin":
-		ns := &fakeNetworksetup{order: []string{"Wi-Fi"}, dns: map[string][]string{}}
-		run.handler = ns.handle
-		r.fs.mkdirs("/etc", 0o755)
-		r.in.NewConfigurator = func(ctx context.Context, o Options) (Configurator, error) { return NewMacOSConfigurator(o), nil }
+		ns := &activationtest.Networksetup{Order: []string{"Wi-Fi"}, DNS: map[string][]string{}}
+		run.Handler = ns.Handle
+		r.fs.Mkdirs("/etc", 0o755)
+		r.in.NewConfigurator = func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
+			return activation.NewMacOSConfigurator(o), nil
+		}
 	default:
-		r.in.NewConfigurator = func(ctx context.Context, o Options) (Configurator, error) { return recConfigurator{tr, o}, nil }
+		r.in.NewConfigurator = func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
+			return recConfigurator{tr, o}, nil
+		}
 	}
 	return r
 }
 
+// manifestFS is the in-memory file system that shows a write of the
+// install manifest as its record count and last step.
+func manifestFS(tr *activationtest.Transcript) *activationtest.FS {
+	m := activationtest.NewFS(tr)
+	m.Describe = func(op, name string, data []byte) (string, bool, error) {
+		if !strings.HasSuffix(name, ManifestFile) {
+			return "", false, nil
+		}
+		var mf Manifest
+		if err := json.Unmarshal(data, &mf); err != nil {
+			return "", false, err
+		}
+		last := mf.Records[len(mf.Records)-1]
+		return fmt.Sprintf("%s manifest %s records=%d last=%s %s", op, name, len(mf.Records), last.Kind, last.Key), true, nil
+	}
+	return m
+}
+
 // normal replaces the temp dir of the source binaries in transcripts.
-func (r *installRig) wmTranscript() string {
+func (r *installRig) transcript() string {
 	s := r.tr.String()
 	for _, p := range r.req.Binaries {
 		s = strings.ReplaceAll(s, filepath.Dir(p), "SRC")
@@ -131,9 +158,9 @@ func (r *installRig) wmTranscript() string {
 	return s
 }
 
-func stepLines(tr *wmTranscript, steps []Step) {
+func stepLines(tr *activationtest.Transcript, steps []Step) {
 	for _, s := range steps {
-		tr.add("  => %s: %s", s.What, s.Detail)
+		tr.Add("  => %s: %s", s.What, s.Detail)
 	}
 }
 
@@ -142,13 +169,13 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 		t.Run(goos, func(t *testing.T) {
 			ctx := context.Background()
 			r := newInstallRig(t, goos)
-			r.fs.seedFile(r.in.Paths.Config, "# an older config\n", 0o640) // a reinstall over a hand-made config
-			beforeFS := r.fs.dump("")
+			r.fs.SeedFile(r.in.Paths.Config, "# an older config\n", 0o640) // a reinstall over a hand-made config
+			beforeFS := r.fs.Dump("")
 			var beforeReg string
 			if r.reg != nil {
-				beforeReg = r.reg.dump()
+				beforeReg = r.reg.Dump()
 			}
-			r.tr.section("install")
+			r.tr.Section("install")
 			steps, err := r.in.Install(ctx, r.req)
 			if err != nil {
 				t.Fatal(err)
@@ -160,28 +187,28 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 			if st, _ := r.fs.Stat(r.in.Paths.Config); st.Mode().Perm() != 0o644 {
 				t.Errorf("installed config mode %v, want 0644", st.Mode())
 			}
-			r.tr.section("install again (upgrade)")
+			r.tr.Section("install again (upgrade)")
 			steps, err = r.in.Install(ctx, r.req)
 			if err != nil {
 				t.Fatal(err)
 			}
 			stepLines(r.tr, steps)
-			r.tr.section("uninstall")
+			r.tr.Section("uninstall")
 			steps, err = r.in.Uninstall(ctx, UninstallOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			stepLines(r.tr, steps)
-			if after := r.fs.dump(""); after != beforeFS {
-				t.Errorf("files after uninstall differ from before install:\n%s", wmLineDiff(beforeFS, after))
+			if after := r.fs.Dump(""); after != beforeFS {
+				t.Errorf("files after uninstall differ from before install:\n%s", activationtest.LineDiff(beforeFS, after))
 			}
-			if r.reg != nil && r.reg.dump() != beforeReg {
-				t.Errorf("registry after uninstall differs:\n%s", wmLineDiff(beforeReg, r.reg.dump()))
+			if r.reg != nil && r.reg.Dump() != beforeReg {
+				t.Errorf("registry after uninstall differs:\n%s", activationtest.LineDiff(beforeReg, r.reg.Dump()))
 			}
 			if r.svc.installed {
 				t.Error("service still registered after uninstall")
 			}
-			checkWMGolden(t, "install_"+goos, r.wmTranscript())
+			activationtest.CheckGolden(t, "install_"+goos, r.transcript())
 		})
 	}
 }
@@ -205,7 +232,7 @@ func TestUninstallWhenServiceGoneAndConfigBroken(t *testing.T) {
 	if _, err := r.fs.Stat(r.in.Paths.Config); err == nil {
 		t.Error("config left behind")
 	}
-	if _, err := r.fs.Stat("/var/lib/dnspin/" + JournalFile); err == nil {
+	if _, err := r.fs.Stat("/var/lib/dnspin/" + activation.JournalFile); err == nil {
 		t.Error("DNS not restored")
 	}
 
@@ -220,7 +247,7 @@ func TestUninstallWhenServiceGoneAndConfigBroken(t *testing.T) {
 	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{"/etc/dnspin/dnspin.toml", "/usr/local/bin/dnspin", "/usr/local/bin/dnspin-tray", "/etc/xdg/autostart/dnspin-tray.desktop", "/var/lib/dnspin/" + JournalFile} {
+	for _, p := range []string{"/etc/dnspin/dnspin.toml", "/usr/local/bin/dnspin", "/usr/local/bin/dnspin-tray", "/etc/xdg/autostart/dnspin-tray.desktop", "/var/lib/dnspin/" + activation.JournalFile} {
 		if _, err := r.fs.Stat(p); err == nil {
 			t.Errorf("%s left behind without a manifest", p)
 		}
@@ -231,7 +258,7 @@ func TestUninstallWhenServiceGoneAndConfigBroken(t *testing.T) {
 func TestInterruptedInstallIsReversible(t *testing.T) {
 	ctx := context.Background()
 	r := newInstallRig(t, "linux")
-	before := r.fs.dump("")
+	before := r.fs.Dump("")
 	failing := &failStart{fakeService: r.svc}
 	r.in.NewService = func(ServiceSpec) (ServiceManager, error) { return failing, nil }
 	if _, err := r.in.Install(ctx, r.req); err == nil {
@@ -240,8 +267,8 @@ func TestInterruptedInstallIsReversible(t *testing.T) {
 	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if after := r.fs.dump(""); after != before {
-		t.Errorf("leftovers after an interrupted install and uninstall:\n%s", wmLineDiff(before, after))
+	if after := r.fs.Dump(""); after != before {
+		t.Errorf("leftovers after an interrupted install and uninstall:\n%s", activationtest.LineDiff(before, after))
 	}
 }
 
@@ -252,17 +279,17 @@ func (f *failStart) Start() error { return errors.New("service dnspin failed to 
 func TestServiceFiles(t *testing.T) {
 	spec := ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/etc/dnspin/dnspin.toml"}
 	unit := SystemdUnit(spec)
-	checkWMGolden(t, "dnspin.service", unit)
-	checkWMGolden(t, "sysv_dnspin.sh", SysvScript(spec))
+	activationtest.CheckGolden(t, "dnspin.service", unit)
+	activationtest.CheckGolden(t, "sysv_dnspin.sh", SysvScript(spec))
 	if strings.Contains(SysvScript(spec), "{{") || strings.Contains(unit, "{{") {
 		t.Error("service texts must not contain template actions: kardianos renders them as templates")
 	}
 	if q := sysvQuote("/opt/it's here/dnspin"); q != `'/opt/it'\''s here/dnspin'` {
 		t.Errorf("sysvQuote = %s", q)
 	}
-	checkWMGolden(t, "launchd_dnspin.plist", LaunchdPlist(ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/Library/Application Support/dnspin/dnspin.toml"}))
-	checkWMGolden(t, "autostart_linux.desktop", TrayAutostartFor("linux", "/usr/local/bin/dnspin-tray").Content)
-	checkWMGolden(t, "autostart_darwin.plist", TrayAutostartFor("darwin", "/usr/local/bin/dnspin-tray").Content)
+	activationtest.CheckGolden(t, "launchd_dnspin.plist", LaunchdPlist(ServiceSpec{Executable: "/usr/local/bin/dnspin", ConfigPath: "/Library/Application Support/dnspin/dnspin.toml"}))
+	activationtest.CheckGolden(t, "autostart_linux.desktop", TrayAutostartFor("linux", "/usr/local/bin/dnspin-tray").Content)
+	activationtest.CheckGolden(t, "autostart_darwin.plist", TrayAutostartFor("darwin", "/usr/local/bin/dnspin-tray").Content)
 	if a := TrayAutostartFor("windows", `C:\Program Files\dnspin\dnspin-tray.exe`); a.RunKey != TrayRunValue || a.Content != `"C:\Program Files\dnspin\dnspin-tray.exe"` {
 		t.Errorf("windows autostart %+v", a)
 	}
@@ -312,7 +339,7 @@ func seedState(r *installRig) []string {
 	var ps []string
 	for _, n := range []string{"learned-answers.json", "bundle.json", "dnspin.log", "dnspin-2026-11-25T10-00-00.000.log"} {
 		p := r.in.join(r.in.Paths.StateDir, n)
-		r.fs.seedFile(p, "state "+n, 0o600)
+		r.fs.SeedFile(p, "state "+n, 0o600)
 		ps = append(ps, p)
 	}
 	return ps
@@ -330,9 +357,9 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 			if goos != "linux" {
 				// The config lives in the state dir here: a dir that was
 				// there before, with an older config in it.
-				r.fs.seedFile(r.in.Paths.Config, "# an older config\n", 0o640)
+				r.fs.SeedFile(r.in.Paths.Config, "# an older config\n", 0o640)
 			}
-			before := r.fs.dump("")
+			before := r.fs.Dump("")
 			if _, err := r.in.Install(ctx, r.req); err != nil {
 				t.Fatal(err)
 			}
@@ -340,13 +367,13 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if after := r.fs.dump(""); after != before {
-				t.Errorf("uninstall left the machine different from before install:\n%s", wmLineDiff(before, after))
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall left the machine different from before install:\n%s", activationtest.LineDiff(before, after))
 			}
 		})
 		t.Run(goos+"/keep-state", func(t *testing.T) {
 			r := newInstallRig(t, goos)
-			before := r.fs.dump("")
+			before := r.fs.Dump("")
 			if _, err := r.in.Install(ctx, r.req); err != nil {
 				t.Fatal(err)
 			}
@@ -373,7 +400,7 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 					t.Errorf("manifest after --keep-state still lists %s %s", rec.Kind, rec.Key)
 				}
 			}
-			for _, p := range []string{r.in.join(r.in.Paths.StateDir, JournalFile), r.in.join(r.in.Paths.BinDir, r.in.exeName("dnspin"))} {
+			for _, p := range []string{r.in.join(r.in.Paths.StateDir, activation.JournalFile), r.in.join(r.in.Paths.BinDir, r.in.exeName("dnspin"))} {
 				if _, err := r.fs.Stat(p); err == nil {
 					t.Errorf("%s left behind by uninstall --keep-state", p)
 				}
@@ -388,8 +415,8 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if after := r.fs.dump(""); after != before {
-				t.Errorf("reinstall then uninstall left:\n%s", wmLineDiff(before, after))
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("reinstall then uninstall left:\n%s", activationtest.LineDiff(before, after))
 			}
 		})
 	}
@@ -406,7 +433,7 @@ func (leakyConfigurator) Restore(ctx context.Context) error { return nil }
 func TestUninstallStateGuards(t *testing.T) {
 	ctx := context.Background()
 	r := newInstallRig(t, "linux")
-	r.in.NewConfigurator = func(ctx context.Context, o Options) (Configurator, error) {
+	r.in.NewConfigurator = func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
 		return leakyConfigurator{recConfigurator{r.tr, o}}, nil
 	}
 	if _, err := r.in.Install(ctx, r.req); err != nil {
@@ -416,7 +443,7 @@ func TestUninstallStateGuards(t *testing.T) {
 	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err == nil || !strings.Contains(err.Error(), "dnspin deactivate") {
 		t.Fatalf("uninstall with the journal still there: %v", err)
 	}
-	if _, err := r.fs.Stat("/var/lib/dnspin/" + JournalFile); err != nil {
+	if _, err := r.fs.Stat("/var/lib/dnspin/" + activation.JournalFile); err != nil {
 		t.Fatal("the journal was removed")
 	}
 	if _, err := r.fs.Stat(learned); err != nil {
@@ -428,7 +455,7 @@ func TestUninstallStateGuards(t *testing.T) {
 	if _, err := r.in.Install(ctx, r.req); err != nil {
 		t.Fatal(err)
 	}
-	r.fs.seedFile("/var/lib/state/someone-elses", "x", 0o600)
+	r.fs.SeedFile("/var/lib/state/someone-elses", "x", 0o600)
 	steps, err := r.in.Uninstall(ctx, UninstallOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -445,17 +472,17 @@ func TestUninstallPutsBackEmptyConfig(t *testing.T) {
 	for _, goos := range []string{"linux", "darwin", "windows"} {
 		t.Run(goos, func(t *testing.T) {
 			r := newInstallRig(t, goos)
-			r.fs.mkdirs(r.in.dir(r.in.Paths.Config), 0o755)
-			r.fs.seedFile(r.in.Paths.Config, "", 0o640)
-			before := r.fs.dump("")
+			r.fs.Mkdirs(r.in.dir(r.in.Paths.Config), 0o755)
+			r.fs.SeedFile(r.in.Paths.Config, "", 0o640)
+			before := r.fs.Dump("")
 			if _, err := r.in.Install(ctx, r.req); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			if after := r.fs.dump(""); after != before {
-				t.Errorf("uninstall did not put back the empty config:\n%s", wmLineDiff(before, after))
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall did not put back the empty config:\n%s", activationtest.LineDiff(before, after))
 			}
 		})
 	}
@@ -469,22 +496,22 @@ func TestInstallPackagedService(t *testing.T) {
 	ctx := context.Background()
 	r := newInstallRig(t, "windows")
 	r.svc.installed = true // ServiceInstall of the MSI
-	beforeReg := r.reg.dump()
+	beforeReg := r.reg.Dump()
 	req := r.req
 	req.PackagedService = true
-	r.tr.section("install")
+	r.tr.Section("install")
 	steps, err := r.in.Install(ctx, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stepLines(r.tr, steps)
-	r.tr.section("uninstall")
+	r.tr.Section("uninstall")
 	steps, err = r.in.Uninstall(ctx, UninstallOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stepLines(r.tr, steps)
-	tr := r.wmTranscript()
+	tr := r.transcript()
 	for _, bad := range []string{"service install", "service uninstall", "run sc "} {
 		if strings.Contains(tr, bad) {
 			t.Errorf("packaged service: transcript has %q:\n%s", bad, tr)
@@ -499,8 +526,8 @@ func TestInstallPackagedService(t *testing.T) {
 	if !r.svc.installed {
 		t.Error("uninstall removed the service the MSI owns")
 	}
-	if r.reg.dump() != beforeReg {
-		t.Errorf("registry after uninstall differs:\n%s", wmLineDiff(beforeReg, r.reg.dump()))
+	if r.reg.Dump() != beforeReg {
+		t.Errorf("registry after uninstall differs:\n%s", activationtest.LineDiff(beforeReg, r.reg.Dump()))
 	}
 }
 
@@ -545,9 +572,9 @@ func TestInstallWithoutFailureflag(t *testing.T) {
 		{"sc failure dnspin reset= 86400 actions= restart/1000/restart/5000/restart/30000", true},
 	} {
 		r := newInstallRig(t, "windows")
-		run := newScriptRunner(r.tr)
-		run.on(tc.failing, func() (string, error) { return "[SC] unknown command", errors.New("exit status 1") })
-		r.in.Run = run.run
+		run := activationtest.NewScriptRunner(r.tr)
+		run.On(tc.failing, func() (string, error) { return "[SC] unknown command", errors.New("exit status 1") })
+		r.in.Run = run.Run
 		steps, err := r.in.Install(context.Background(), r.req)
 		if (err != nil) != tc.wantErr {
 			t.Fatalf("%s failing: install error %v, want error: %v", tc.failing, err, tc.wantErr)

@@ -3,6 +3,7 @@ package installer
 import (
 	"errors"
 	"fmt"
+	"github.com/dnspin/dnspin/internal/activation"
 	"io/fs"
 	"runtime"
 	"strings"
@@ -14,7 +15,7 @@ import (
 // kardianosService is the real ServiceManager.
 type kardianosService struct {
 	s    service.Service
-	fsys FS
+	fsys activation.FS
 }
 
 // installOnly is the program kardianos needs to build a Service; install and
@@ -27,7 +28,7 @@ func (installOnly) Stop(service.Service) error  { return nil }
 // NewKardianosService is the ServiceFactory for this OS, using
 // github.com/kardianos/service (systemd, SysV, launchd, Windows SCM). fsys
 // is used to remove what kardianos leaves behind (SysV rc links).
-func NewKardianosService(fsys FS) ServiceFactory {
+func NewKardianosService(fsys activation.FS) ServiceFactory {
 	return func(spec ServiceSpec) (ServiceManager, error) {
 		s, err := service.New(installOnly{}, ServiceConfig(spec, runtime.GOOS))
 		if err != nil {

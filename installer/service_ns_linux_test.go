@@ -3,6 +3,8 @@ package installer
 import (
 	"bytes"
 	"context"
+	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/internal/activation/activationtest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,20 +105,22 @@ func nsServiceChild(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tr := &wmTranscript{}
+	tr := &activationtest.Transcript{}
 	in := &Installer{
 		GOOS:       "linux",
 		Paths:      paths.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: filepath.Join(tmp, "dnspin-state"), Control: "/run/dnspin/dnspin.sock", BinDir: filepath.Join(tmp, "bin")},
-		NewService: NewKardianosService(OSFS{}),
+		NewService: NewKardianosService(activation.OSFS{}),
 		// DNS activation is the Linux configurator's business and tested
 		// there; here it only has to be called and undone.
-		NewConfigurator: func(ctx context.Context, o Options) (Configurator, error) { return recConfigurator{tr, o}, nil },
+		NewConfigurator: func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
+			return recConfigurator{tr, o}, nil
+		},
 	}
 	ctx := context.Background()
 	steps, err := in.Install(ctx, InstallRequest{
 		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
 		Binaries: map[string]string{"dnspin": src, "dnspin-tray": tray},
-		Plan:     Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
+		Plan:     activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
 	})
 	t.Logf("install steps: %v", steps)
 	if err != nil {
@@ -207,7 +211,7 @@ func nsServiceChild(t *testing.T) {
 	if _, err := in.Install(ctx, InstallRequest{
 		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
 		Binaries: map[string]string{"dnspin": src},
-		Plan:     Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
+		Plan:     activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
 	}); err != nil {
 		t.Fatalf("second install: %v", err)
 	}

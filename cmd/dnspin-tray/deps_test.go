@@ -10,15 +10,16 @@ import (
 )
 
 // TestTrayLinksNoResolverOrInstaller: the tray only talks to the control
-// API. Linking the resolver, the installer, the service manager or a DNS
-// library would put code in every desktop's tray process that it never
-// runs (it did until internal/paths, internal/mode and internal/dnsname
+// API. Linking the resolver, the installer, activation, the service manager
+// or a DNS library would put code in every desktop's tray process that it
+// never runs (it did until internal/paths, internal/mode and internal/dnsname
 // took what the tray's config reading and the control API need). Each
 // package the tray needs from the rest of dnspin must stay free of them.
 func TestTrayLinksNoResolverOrInstaller(t *testing.T) {
 	forbidden := []string{
 		"github.com/dnspin/dnspin/resolver",
 		"github.com/dnspin/dnspin/installer",
+		"github.com/dnspin/dnspin/internal/activation", // was inside installer until issue 13
 		"github.com/kardianos/service",
 		"github.com/miekg/dns",
 	}

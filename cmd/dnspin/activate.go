@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/redact"
@@ -25,10 +25,10 @@ var cmdActivate = command{
 	run:     runActivate,
 }
 
-// activationOptions are the installer seams for cfg, logging warnings and
+// activationOptions are the activation seams for cfg, logging warnings and
 // errors to w (the command line stays quiet when all goes well).
-func activationOptions(cfg *config.Config, w io.Writer) installer.Options {
-	return installer.Options{
+func activationOptions(cfg *config.Config, w io.Writer) activation.Options {
+	return activation.Options{
 		StateDir: cfg.StateDir,
 		Logger:   slog.New(redact.Handler(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))),
 	}
@@ -51,12 +51,12 @@ func runActivate(ctx context.Context, e *env, args []string) error {
 	}
 	o := activationOptions(cfg, e.stderr)
 	plan := daemon.Plan(cfg)
-	c, err := installer.NewConfigurator(ctx, o)
+	c, err := activation.NewConfigurator(ctx, o)
 	if err != nil {
 		return err
 	}
 	if *dry {
-		if d, ok := c.(installer.DryRunner); ok {
+		if d, ok := c.(activation.DryRunner); ok {
 			text, err := d.DryRun(ctx, plan)
 			if err != nil {
 				return err
@@ -74,7 +74,7 @@ func runActivate(ctx context.Context, e *env, args []string) error {
 	}
 	// A journal left by a crash is restored first, so what is recorded as
 	// "the original" is never dnspin's own file.
-	was, _, err := installer.Recover(ctx, o)
+	was, _, err := activation.Recover(ctx, o)
 	if err != nil {
 		return err
 	}
@@ -111,7 +111,7 @@ func preflight(ctx context.Context, cfg *config.Config) error {
 	src := daemon.ConfigName(cfg)
 	for _, addr := range cfg.Listen {
 		answered := answers(ctx, addr)
-		holder := installer.PortHolder("udp", addr)
+		holder := activation.PortHolder("udp", addr)
 		if answered && !isOtherDNSServer(holder) {
 			continue
 		}

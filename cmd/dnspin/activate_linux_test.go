@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/daemon"
@@ -221,10 +221,10 @@ a = ["192.0.2.10"]
 		}
 
 		runDaemonUntilStopped(t, cfg)
-		if got := string(nstest.ReadResolvConf(t)); !strings.HasPrefix(got, installer.Marker) || !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 127.0.0.2\n") {
+		if got := string(nstest.ReadResolvConf(t)); !strings.HasPrefix(got, activation.Marker) || !strings.Contains(got, "nameserver 127.0.0.1\nnameserver 127.0.0.2\n") {
 			t.Fatalf("after the restart resolv.conf is %q", got)
 		}
-		j, err := installer.ReadJournal(installer.OSFS{}, filepath.Join(env.Dir, "state"))
+		j, err := activation.ReadJournal(activation.OSFS{}, filepath.Join(env.Dir, "state"))
 		if err != nil || j == nil || !j.Active || string(j.Records[0].Data) != orig || strings.Join(j.Nameservers, ",") != "127.0.0.2" {
 			t.Fatalf("journal after the restart: %+v %v", j, err)
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/paths"
 )
@@ -32,7 +32,7 @@ func runDeactivate(ctx context.Context, e *env, args []string) error {
 		cfg = config.Default()
 	}
 	o := activationOptions(cfg, e.stderr)
-	j, err := installer.ReadJournal(installer.OSFS{}, o.StateDir)
+	j, err := activation.ReadJournal(activation.OSFS{}, o.StateDir)
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func runDeactivate(ctx context.Context, e *env, args []string) error {
 		fmt.Fprintln(e.stdout, "dnspin was not active; nothing to restore.")
 		return nil
 	}
-	c, err := installer.NewConfigurator(ctx, o)
+	c, err := activation.NewConfigurator(ctx, o)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/daemon"
 	"github.com/dnspin/dnspin/internal/paths"
@@ -29,7 +30,7 @@ var cmdInstall = command{
 
 // systemInstaller is the Installer for this machine.
 func systemInstaller() *installer.Installer {
-	return &installer.Installer{GOOS: runtime.GOOS, Paths: paths.Default(), Registry: installer.SystemRegistry()}
+	return &installer.Installer{GOOS: runtime.GOOS, Paths: paths.Default(), Registry: activation.SystemRegistry()}
 }
 
 // runInstall is install with its Installer given, so tests run it against a
@@ -103,7 +104,7 @@ func installSource(in *installer.Installer, flagPath string, fromFlags bool) ([]
 	}
 	fsys := in.FS
 	if fsys == nil {
-		fsys = installer.OSFS{}
+		fsys = activation.OSFS{}
 	}
 	b, err := fsys.ReadFile(in.Paths.Config)
 	if err != nil && fromFlags {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/paths"
 )
@@ -25,20 +26,20 @@ func (s testService) Start() error     { *s.log = append(*s.log, "start"); retur
 func (s testService) Stop() error      { *s.log = append(*s.log, "stop"); return nil }
 func (s testService) Platform() string { return "test" }
 
-type testConfigurator struct{ o installer.Options }
+type testConfigurator struct{ o activation.Options }
 
-func (c testConfigurator) Apply(ctx context.Context, p installer.Plan) error {
-	return installer.WriteJournal(c.o.FS, c.o.StateDir, &installer.Journal{Active: true, Plan: p})
+func (c testConfigurator) Apply(ctx context.Context, p activation.Plan) error {
+	return activation.WriteJournal(c.o.FS, c.o.StateDir, &activation.Journal{Active: true, Plan: p})
 }
 func (c testConfigurator) Restore(ctx context.Context) error {
-	return installer.RemoveJournal(c.o.FS, c.o.StateDir)
+	return activation.RemoveJournal(c.o.FS, c.o.StateDir)
 }
-func (c testConfigurator) Current(ctx context.Context) (installer.Snapshot, error) {
-	return installer.Snapshot{}, nil
+func (c testConfigurator) Current(ctx context.Context) (activation.Snapshot, error) {
+	return activation.Snapshot{}, nil
 }
 
 // tempInstaller installs below root; only the service and DNS are fakes.
-func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]installer.Plan) *installer.Installer {
+func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]activation.Plan) *installer.Installer {
 	for _, d := range []string{"etc", "usr/local/bin", "var/lib"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
@@ -47,7 +48,7 @@ func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]install
 	return &installer.Installer{
 		GOOS:  "linux",
 		Paths: paths.Paths{Config: "/etc/dnspin/dnspin.toml", StateDir: "/var/lib/dnspin", Control: "/run/dnspin/dnspin.sock", BinDir: "/usr/local/bin"},
-		FS:    installer.RootFS(root),
+		FS:    activation.RootFS(root),
 		Run: func(ctx context.Context, name string, args ...string) ([]byte, error) {
 			t.Errorf("unexpected command %s %v", name, args)
 			return nil, nil
@@ -56,7 +57,7 @@ func tempInstaller(t *testing.T, root string, svcLog *[]string, plans *[]install
 			*svcLog = append(*svcLog, "new "+strings.Join(spec.Arguments(), " "))
 			return testService{svcLog}, nil
 		},
-		NewConfigurator: func(ctx context.Context, o installer.Options) (installer.Configurator, error) {
+		NewConfigurator: func(ctx context.Context, o activation.Options) (activation.Configurator, error) {
 			return testConfigurator{o}, nil
 		},
 	}
@@ -96,7 +97,7 @@ func TestInstallUninstallSilentTempRoot(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
 	var svcLog []string
-	var plans []installer.Plan
+	var plans []activation.Plan
 	in := tempInstaller(t, root, &svcLog, &plans)
 	before := tree(t, root)
 	cfgFile := filepath.Join(t.TempDir(), "dnspin.toml")
@@ -140,7 +141,7 @@ func TestInstallUninstallSilentTempRoot(t *testing.T) {
 	if want := "new run --service --config /etc/dnspin/dnspin.toml,stop,uninstall,new run --service --config /etc/dnspin/dnspin.toml,install,start"; strings.Join(svcLog, ",") != want {
 		t.Errorf("service calls %q, want %q", svcLog, want)
 	}
-	if j, _ := installer.ReadJournal(in.FS, in.Paths.StateDir); j == nil || j.Plan.Mode != "full" {
+	if j, _ := activation.ReadJournal(in.FS, in.Paths.StateDir); j == nil || j.Plan.Mode != "full" {
 		t.Errorf("not activated with the config's mode: %+v", j)
 	}
 
@@ -191,7 +192,7 @@ func TestUninstallKeepState(t *testing.T) {
 			t.Errorf("--keep-state removed %s", p)
 		}
 	}
-	for _, p := range []string{"usr/local/bin/dnspin", "var/lib/dnspin/" + installer.JournalFile} {
+	for _, p := range []string{"usr/local/bin/dnspin", "var/lib/dnspin/" + activation.JournalFile} {
 		if _, err := os.Stat(filepath.Join(root, p)); err == nil {
 			t.Errorf("--keep-state left %s", p)
 		}

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
@@ -38,9 +38,9 @@ type Inputs struct {
 	// config that protects nothing never passes as healthy.
 	Unprotected string
 
-	// Snapshot describes the OS DNS settings (installer Configurator.Current).
+	// Snapshot describes the OS DNS settings (activation.Configurator.Current).
 	// nil: not consulted.
-	Snapshot func(ctx context.Context) (installer.Snapshot, error)
+	Snapshot func(ctx context.Context) (activation.Snapshot, error)
 	// Answered returns how many queries dnspin has answered so far (the sum
 	// of the status "answers" counters). With it, Run proves the system path
 	// reaches dnspin: it resolves a fresh name through the system and sees
@@ -128,7 +128,7 @@ func systemUsesDnspin(ctx context.Context, in Inputs) []control.CheckResult {
 	var out []control.CheckResult
 	// Read the OS settings only when a probe cannot decide by counting:
 	// on Linux that can mean running resolvectl and nmcli.
-	snapshot := sync.OnceValues(func() (*installer.Snapshot, error) {
+	snapshot := sync.OnceValues(func() (*activation.Snapshot, error) {
 		if in.Snapshot == nil {
 			return nil, nil
 		}
@@ -187,7 +187,7 @@ func countedByDnspin(ctx context.Context, in Inputs, name string) (bool, error) 
 	return after > before, nil
 }
 
-func pointsAtDnspin(s installer.Snapshot, listen []string) bool {
+func pointsAtDnspin(s activation.Snapshot, listen []string) bool {
 	if len(s.Nameservers) == 0 {
 		return false
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/control"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
@@ -97,19 +97,19 @@ func TestRunFailures(t *testing.T) {
 func TestSnapshotFallback(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		snap installer.Snapshot
+		snap activation.Snapshot
 		err  error
 		ok   bool
 		want string
 	}{
-		{installer.Snapshot{Backend: "resolv.conf", Activated: true, Nameservers: []string{"127.0.0.1", "192.0.2.1"}}, nil, true, "settings (resolv.conf) send"},
-		{installer.Snapshot{Backend: "systemd-resolved", Activated: true, Nameservers: []string{"127.0.0.53"}}, nil, true, "in place (systemd-resolved)"},
-		{installer.Snapshot{Backend: "resolv.conf", Nameservers: []string{"192.0.2.1"}}, nil, false, "run `dnspin activate`"},
-		{installer.Snapshot{}, errors.New("permission denied"), false, "Could not read"},
+		{activation.Snapshot{Backend: "resolv.conf", Activated: true, Nameservers: []string{"127.0.0.1", "192.0.2.1"}}, nil, true, "settings (resolv.conf) send"},
+		{activation.Snapshot{Backend: "systemd-resolved", Activated: true, Nameservers: []string{"127.0.0.53"}}, nil, true, "in place (systemd-resolved)"},
+		{activation.Snapshot{Backend: "resolv.conf", Nameservers: []string{"192.0.2.1"}}, nil, false, "run `dnspin activate`"},
+		{activation.Snapshot{}, errors.New("permission denied"), false, "Could not read"},
 	} {
 		rep := Run(context.Background(), Inputs{
 			Domains: []string{"tickets.example"}, Listen: []string{"127.0.0.1:53"},
-			Snapshot: func(context.Context) (installer.Snapshot, error) { return tc.snap, tc.err },
+			Snapshot: func(context.Context) (activation.Snapshot, error) { return tc.snap, tc.err },
 			Lookup: func(context.Context, string) ([]netip.Addr, error) {
 				return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 			},
@@ -148,9 +148,9 @@ func TestSnapshotReadOnlyWhenNeeded(t *testing.T) {
 		rep := Run(context.Background(), Inputs{
 			Domains: []string{"tickets.example"}, Activation: "full", Listen: []string{"127.0.0.1:53"},
 			Answered: tc.answered,
-			Snapshot: func(context.Context) (installer.Snapshot, error) {
+			Snapshot: func(context.Context) (activation.Snapshot, error) {
 				reads.Add(1)
-				return installer.Snapshot{Backend: "resolv.conf", Activated: true}, nil
+				return activation.Snapshot{Backend: "resolv.conf", Activated: true}, nil
 			},
 			Lookup:  systemPath(dnspin.Addr),
 			Timeout: 20 * time.Second, // a hang guard

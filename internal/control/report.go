@@ -30,7 +30,7 @@ type ReportInputs struct {
 	ConfigPath string       // the config file in use
 	ConfigText string       // its text as read (redacted here)
 	LogLines   []string     // recent log lines, oldest first (see LogRing)
-	OSDNS      any          // OS DNS snapshot (e.g. installer.Snapshot), as JSON
+	OSDNS      any          // OS DNS snapshot (e.g. activation.Snapshot), as JSON
 	Check      *CheckReport // nil: the server runs Backend.Check for the report
 	Notes      []string     // anything else worth knowing, e.g. errors gathering the above
 	// Reduced, when set, says the report leaves out the configuration and

@@ -21,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"
@@ -38,8 +39,8 @@ type daemon struct {
 	control.Notifier // Changed for the control API's event stream
 
 	log  *slog.Logger
-	ring *control.LogRing // recent log lines for support reports; may be nil
-	inst installer.Options
+	ring *control.LogRing   // recent log lines for support reports; may be nil
+	act  activation.Options // the OS DNS activation seams
 	res  *resolver.Resolver
 	pins *pinChecker     // TLS verification of pinned addresses (pincheck.go)
 	root context.Context // the daemon's lifetime; the fetcher runs under it
@@ -87,12 +88,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		}
 	}
 	d := &daemon{log: log, ring: ring, cfg: cfg, reloadListen: listen, version: o.Version,
-		inst: installer.Options{FS: installer.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
+		act: activation.Options{FS: activation.OSFS{}, StateDir: cfg.StateDir, Logger: log}}
 
 	// A journal left by a crash or reboot: put the original settings back
 	// first, so "system" upstreams are the real ones, then re-apply below
 	// once dnspin answers.
-	wasActive, _, err := installer.Recover(ctx, d.inst)
+	wasActive, _, err := activation.Recover(ctx, d.act)
 	if err != nil {
 		log.Error("activation: could not restore the settings an earlier run left; run `dnspin deactivate` as administrator", "err", err)
 	}
@@ -109,7 +110,7 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 				return fmt.Errorf("%v: ports below 1024 need administrator rights (%s), or choose a port above 1023 with --listen or listen in %s", le, installer.AdminHint("run"), ConfigName(cfg))
 			}
 			holder := ""
-			if h := installer.PortHolder(le.Net, le.Addr); h != "" {
+			if h := activation.PortHolder(le.Net, le.Addr); h != "" {
 				holder = " (held by " + h + ")"
 			}
 			return fmt.Errorf("%v%s: stop that program, or choose another address with --listen or listen in %s", le, holder, ConfigName(cfg))
@@ -149,18 +150,18 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 		}()
 	}
 
-	c, err := installer.NewConfigurator(ctx, d.inst)
+	c, err := activation.NewConfigurator(ctx, d.act)
 	if wasActive {
 		d.reapply(ctx, c, err, cfg)
 	}
 	if err == nil {
-		if r, ok := c.(installer.Reasserter); ok {
+		if r, ok := c.(activation.Reasserter); ok {
 			t := time.NewTicker(reassertEvery)
 			defer t.Stop()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				installer.Watch(ctx, r, t.C, func(changed bool, err error) {
+				activation.Watch(ctx, r, t.C, func(changed bool, err error) {
 					switch {
 					case err != nil:
 						log.Warn("activation: could not check the system DNS settings", "err", err)
@@ -192,7 +193,7 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolve
 	var system []string
 	if slices.Contains(cfg.Upstreams, "system") {
 		var err error
-		system, err = installer.SystemResolvers(ctx, d.inst, cfg.Listen)
+		system, err = activation.SystemResolvers(ctx, d.act, cfg.Listen)
 		if err != nil {
 			d.log.Warn("cannot read the system's resolvers; only explicit upstreams are used", "err", err)
 		}
@@ -205,7 +206,7 @@ func (d *daemon) resolverConfig(ctx context.Context, cfg *config.Config) resolve
 
 // reapply points the OS at dnspin again after Recover restored the
 // original settings of a run that was active; err is NewConfigurator's.
-func (d *daemon) reapply(ctx context.Context, c installer.Configurator, err error, cfg *config.Config) {
+func (d *daemon) reapply(ctx context.Context, c activation.Configurator, err error, cfg *config.Config) {
 	if err == nil {
 		err = c.Apply(ctx, Plan(cfg))
 	}
@@ -351,7 +352,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 		})
 	}
 	st.PinChecks, st.Platform.Verification = d.pins.status()
-	if j, err := installer.ReadJournal(d.inst.FS, d.inst.StateDir); err == nil && j != nil {
+	if j, err := activation.ReadJournal(d.act.FS, d.act.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
 	if f != nil {
@@ -375,7 +376,7 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 // reaches dnspin by watching this resolver's own answer counters.
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
-	in := CheckInputs(ctx, cfg, d.inst)
+	in := CheckInputs(ctx, cfg, d.act)
 	in.Answered = func(context.Context) (uint64, error) {
 		var n uint64
 		for _, v := range d.res.Status().Answers {
@@ -441,7 +442,7 @@ func (d *daemon) ReportInputs(ctx context.Context) control.ReportInputs {
 	if d.ring != nil {
 		in.LogLines = d.ring.Lines()
 	}
-	if c, err := installer.NewConfigurator(ctx, d.inst); err != nil {
+	if c, err := activation.NewConfigurator(ctx, d.act); err != nil {
 		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())
 	} else if snap, err := c.Current(ctx); err != nil {
 		in.Notes = append(in.Notes, "OS DNS settings: "+err.Error())

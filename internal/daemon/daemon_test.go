@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/daemon/daemontest"
@@ -141,7 +141,7 @@ func TestOverlappingReloadsOneFetcher(t *testing.T) {
 	}
 	root, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d := &daemon{log: log, cfg: cfg, res: res, root: root, inst: installer.Options{StateDir: cfg.StateDir, Logger: log}}
+	d := &daemon{log: log, cfg: cfg, res: res, root: root, act: activation.Options{StateDir: cfg.StateDir, Logger: log}}
 	d.startFetcher(cfg)
 	gate.armed.Store(true)
 

@@ -7,7 +7,7 @@ package daemon
 import (
 	"context"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/dnsname"
@@ -19,7 +19,7 @@ import (
 // configuration. It lives with the daemon, not in internal/config, so the
 // config (which the tray reads for the control address) does not link the
 // resolver. system is what "system" in upstreams expands to (the OS's own
-// resolvers, as the installer recorded them); it may be empty.
+// resolvers, as activation recorded them); it may be empty.
 func ResolverSettings(c *config.Config, system []string) resolver.Config {
 	return resolver.Config{
 		Listen:        c.ListenAddrs(),
@@ -42,8 +42,8 @@ func ResolverSettings(c *config.Config, system []string) resolver.Config {
 
 // Plan turns the config into an activation plan: the OS is pointed at the
 // listen addresses for the platform's domains (or everything).
-func Plan(cfg *config.Config) installer.Plan {
-	return installer.Plan{
+func Plan(cfg *config.Config) activation.Plan {
+	return activation.Plan{
 		Mode:     cfg.Activation,
 		Domains:  append([]string(nil), cfg.Platform.Domains...),
 		Resolver: append([]string(nil), cfg.Listen...),
@@ -52,7 +52,7 @@ func Plan(cfg *config.Config) installer.Plan {
 
 // CheckInputs are the checks for cfg, with the OS DNS settings read through
 // this OS's configurator; the caller adds how to count dnspin's answers.
-func CheckInputs(ctx context.Context, cfg *config.Config, o installer.Options) check.Inputs {
+func CheckInputs(ctx context.Context, cfg *config.Config, o activation.Options) check.Inputs {
 	in := check.Inputs{
 		Platform:    cfg.Platform.Name,
 		Domains:     cfg.Platform.Domains,
@@ -61,7 +61,7 @@ func CheckInputs(ctx context.Context, cfg *config.Config, o installer.Options) c
 		Activation:  cfg.Activation,
 		Unprotected: cfg.Unprotected(),
 	}
-	if c, err := installer.NewConfigurator(ctx, o); err == nil {
+	if c, err := activation.NewConfigurator(ctx, o); err == nil {
 		in.Snapshot = c.Current
 	}
 	if cfg.Platform.VerifyInterval.Duration > 0 {

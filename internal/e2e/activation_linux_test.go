@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 )
@@ -111,7 +111,7 @@ func stateOf(t *testing.T, path string) fileState {
 		t.Fatal(err)
 	}
 	s.mode = fi.Mode()
-	s.uid, s.gid, _ = installer.OSFS{}.Owner(path)
+	s.uid, s.gid, _ = activation.OSFS{}.Owner(path)
 	if fi.Mode()&os.ModeSymlink != 0 {
 		s.link, _ = os.Readlink(path)
 	}
@@ -126,8 +126,8 @@ func sameState(t *testing.T, what string, got, want fileState) {
 	}
 }
 
-func options(env *nstest.Env) installer.Options {
-	return installer.Options{StateDir: filepath.Join(env.Dir, "state")}
+func options(env *nstest.Env) activation.Options {
+	return activation.Options{StateDir: filepath.Join(env.Dir, "state")}
 }
 
 // spawnResolver runs the real resolver with rc in its own process (so the
@@ -143,10 +143,10 @@ func spawnResolver(t *testing.T, env *nstest.Env, rc resolver.Config) *nstest.Pr
 
 // activate applies p with the configurator this namespace's /etc selects,
 // the state kept under env.Dir, and returns the configurator.
-func activate(t *testing.T, env *nstest.Env, p installer.Plan) installer.Configurator {
+func activate(t *testing.T, env *nstest.Env, p activation.Plan) activation.Configurator {
 	t.Helper()
 	ctx := context.Background()
-	c, err := installer.NewConfigurator(ctx, options(env))
+	c, err := activation.NewConfigurator(ctx, options(env))
 	if err != nil {
 		t.Fatalf("choosing the configurator: %v", err)
 	}
@@ -156,7 +156,7 @@ func activate(t *testing.T, env *nstest.Env, p installer.Plan) installer.Configu
 	return c
 }
 
-var plan = installer.Plan{Mode: "full", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+var plan = activation.Plan{Mode: "full", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
 
 // TestActivateKillRestartDeactivate walks the promise: activate, names go
 // through dnspin; kill -9 dnspin, names still resolve via the original
@@ -207,7 +207,7 @@ func TestActivateKillRestartDeactivate(t *testing.T) {
 
 		// Restart: the journal from the "crashed" run is found, the
 		// original restored exactly, and the plan handed back.
-		was, p, err := installer.Recover(ctx, o)
+		was, p, err := activation.Recover(ctx, o)
 		if err != nil || !was || p == nil || p.Mode != "full" {
 			t.Fatalf("Recover = %v %+v %v", was, p, err)
 		}
@@ -249,18 +249,18 @@ func TestRewrittenBehindOurBack(t *testing.T) {
 		if got := getent(t, "shop.tickets.example"); got != "198.51.100.3" {
 			t.Fatalf("after the rewrite, before Reassert: %s", got)
 		}
-		changed, err := c.(installer.Reasserter).Reassert(ctx)
+		changed, err := c.(activation.Reasserter).Reassert(ctx)
 		if err != nil || !changed {
 			t.Fatalf("Reassert = %v, %v", changed, err)
 		}
 		if got := getent(t, "shop.tickets.example"); got != dnspinAddr {
 			t.Fatalf("after Reassert: %s", got)
 		}
-		sys, err := installer.SystemResolvers(ctx, o, plan.Resolver)
+		sys, err := activation.SystemResolvers(ctx, o, plan.Resolver)
 		if err != nil || len(sys) != 1 || sys[0] != "127.0.0.3:53" {
 			t.Fatalf("SystemResolvers = %v %v, want the new original", sys, err)
 		}
-		if changed, err := c.(installer.Reasserter).Reassert(ctx); changed || err != nil {
+		if changed, err := c.(activation.Reasserter).Reassert(ctx); changed || err != nil {
 			t.Fatalf("second Reassert = %v %v, want no change", changed, err)
 		}
 		if err := c.Restore(ctx); err != nil {
@@ -312,7 +312,7 @@ func TestSymlinkedResolvConfRestored(t *testing.T) {
 		if err := os.WriteFile(target, []byte(newNet), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if changed, err := c.(installer.Reasserter).Reassert(ctx); err != nil || !changed {
+		if changed, err := c.(activation.Reasserter).Reassert(ctx); err != nil || !changed {
 			t.Fatalf("Reassert after the target changed = %v %v", changed, err)
 		}
 		if err := dnspin.Kill(); err != nil {
@@ -344,7 +344,7 @@ func TestWatcherReapplies(t *testing.T) {
 			err     error
 		}
 		results := make(chan outcome)
-		go installer.Watch(ctx, c.(installer.Reasserter), tick, func(ch bool, err error) { results <- outcome{ch, err} })
+		go activation.Watch(ctx, c.(activation.Reasserter), tick, func(ch bool, err error) { results <- outcome{ch, err} })
 		tick <- time.Time{}
 		if r := <-results; r.changed || r.err != nil {
 			t.Fatalf("tick on an intact file: %+v", r)

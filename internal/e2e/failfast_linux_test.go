@@ -16,7 +16,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
@@ -117,7 +117,7 @@ func getentAnswers(t *testing.T, db, name, want string) {
 func checkFailFastConf(t *testing.T, wantNS []string, search string) {
 	t.Helper()
 	conf := string(nstest.ReadResolvConf(t))
-	if got := installer.ParseNameservers([]byte(conf)); !slices.Equal(got, wantNS) {
+	if got := activation.ParseNameservers([]byte(conf)); !slices.Equal(got, wantNS) {
 		t.Fatalf("activated resolv.conf lists %v, want %v:\n%s", got, wantNS, conf)
 	}
 	if !strings.HasSuffix(conf, "\noptions timeout:1 attempts:1\n") || !strings.Contains(conf, "\noptions edns0\n") {
@@ -214,7 +214,7 @@ func failFastBody(t *testing.T, env *nstest.Env, search string) {
 
 	// Crash recovery from the journal, then a normal deactivate: both
 	// exact.
-	was, p, err := installer.Recover(ctx, o)
+	was, p, err := activation.Recover(ctx, o)
 	if err != nil || !was || p == nil {
 		t.Fatalf("Recover = %v %+v %v", was, p, err)
 	}
@@ -249,7 +249,7 @@ func TestFailFastRealResolver(t *testing.T) {
 		cfg.Upstreams = []string{"127.0.0.4:53"}
 		spawnResolver(t, env, cfg)
 
-		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
+		c := activate(t, env, activation.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
 		checkFailFastConf(t, []string{"127.0.0.1", "127.0.0.2"}, "search lan")
 
 		t.Log("outage, pinned name:")
@@ -332,7 +332,7 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 	// This host's other resolvconf hooks (dnsmasq, unbound) stay out; for
 	// openresolv, Debian resolvconf's directory too (it would be taken for
 	// that flavour).
-	files := []string{installer.OpenresolvConf}
+	files := []string{activation.OpenresolvConf}
 	if flavour == "resolvconf" {
 		hooks, _ := filepath.Glob("/etc/resolvconf/update.d/*")
 		for _, h := range hooks {
@@ -345,7 +345,7 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 		if err := os.WriteFile("/run/resolvconf/enable-updates", nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		files = []string{installer.ResolvconfHead, installer.ResolvconfTail}
+		files = []string{activation.ResolvconfHead, activation.ResolvconfTail}
 	} else if err := os.RemoveAll("/etc/resolvconf"); err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 	if out, err := add.CombinedOutput(); err != nil {
 		t.Fatalf("resolvconf -a: %v: %s", err, out)
 	}
-	if got := installer.ParseNameservers(nstest.ReadResolvConf(t)); !slices.Equal(got, []string{o1, o2}) {
+	if got := activation.ParseNameservers(nstest.ReadResolvConf(t)); !slices.Equal(got, []string{o1, o2}) {
 		t.Fatalf("%s generated %v from the interface record:\n%s", flavour, got, nstest.ReadResolvConf(t))
 	}
 	snapshot := func() string {
@@ -384,10 +384,10 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 	dnspin := startCounting(t, "127.0.0.1:53", true, "")
 	dnspin6 := startCounting(t, "[::1]:53", true, "")
 	// dnspin's default listen: both loopback addresses.
-	plan := installer.Plan{Mode: "full", Domains: plan.Domains, Resolver: []string{"127.0.0.1:53", "[::1]:53"}}
+	plan := activation.Plan{Mode: "full", Domains: plan.Domains, Resolver: []string{"127.0.0.1:53", "[::1]:53"}}
 
 	o := options(env)
-	c, err := installer.NewConfigurator(ctx, o)
+	c, err := activation.NewConfigurator(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +400,7 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 			t.Fatalf("backend %q (%v), want resolvconf", s.Backend, err)
 		}
 		conf := string(nstest.ReadResolvConf(t))
-		if got := installer.ParseNameservers([]byte(conf)); !slices.Equal(got, []string{"127.0.0.1", "::1", o1, o2}) {
+		if got := activation.ParseNameservers([]byte(conf)); !slices.Equal(got, []string{"127.0.0.1", "::1", o1, o2}) {
 			t.Fatalf("%s generated %v while active, want dnspin's two addresses then both originals (glibc reads three):\n%s", flavour, got, conf)
 		}
 		if lastOption(conf, "timeout:") != "1" || lastOption(conf, "attempts:") != "1" {
@@ -430,7 +430,7 @@ func resolvconfBody(t *testing.T, env *nstest.Env, flavour, deb string) {
 	t.Logf("%s, dead dnspin:", flavour)
 	getentAnswers(t, "ahosts", "www.example.org", upstreamAddr)
 
-	was, p, err := installer.Recover(ctx, o)
+	was, p, err := activation.Recover(ctx, o)
 	if err != nil || !was || p == nil {
 		t.Fatalf("Recover = %v %+v %v", was, p, err)
 	}

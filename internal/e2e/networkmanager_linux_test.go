@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
@@ -61,7 +61,7 @@ func TestNetworkManagerActivation(t *testing.T) {
 		dnspin := spawnResolver(t, env, rc)
 		c := activate(t, env, scopedPlan)
 		snap, err := c.Current(ctx)
-		if err != nil || snap.Backend != string(installer.BackendNetworkManager) || !snap.Activated {
+		if err != nil || snap.Backend != string(activation.BackendNetworkManager) || !snap.Activated {
 			t.Fatalf("Current = %+v, %v; want the networkmanager backend, active", snap, err)
 		}
 		network.SetMode(resolvertest.Drop)
@@ -75,7 +75,7 @@ func TestNetworkManagerActivation(t *testing.T) {
 		nm.Nmcli(t, "connection", "modify", "lan", "ipv4.dns", "127.0.0.3")
 		nm.Nmcli(t, "connection", "up", "lan")
 		newOrig := waitResolvConf(t, "nameserver 127.0.0.3")
-		changed, err := c.(installer.Reasserter).Reassert(ctx)
+		changed, err := c.(activation.Reasserter).Reassert(ctx)
 		if err != nil || !changed {
 			t.Fatalf("Reassert after NetworkManager's rewrite = %v %v", changed, err)
 		}
@@ -131,7 +131,7 @@ func TestNetworkManagerWithResolved(t *testing.T) {
 		rc.Upstreams = []string{nstest.PeerAddr.String() + ":53"}
 		dnspin := spawnResolver(t, env, rc)
 		c := activate(t, env, scopedPlan)
-		if snap, err := c.Current(ctx); err != nil || snap.Backend != string(installer.BackendResolved) {
+		if snap, err := c.Current(ctx); err != nil || snap.Backend != string(activation.BackendResolved) {
 			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend", snap, err)
 		}
 		network.SetMode(resolvertest.Drop)
@@ -143,7 +143,7 @@ func TestNetworkManagerWithResolved(t *testing.T) {
 		nm.Nmcli(t, "connection", "modify", "lan", "ipv4.dns", nextNet)
 		nm.Nmcli(t, "connection", "up", "lan")
 		waitLinkDNS(t, rd, nextNet)
-		changed, err := c.(installer.Reasserter).Reassert(ctx)
+		changed, err := c.(activation.Reasserter).Reassert(ctx)
 		if err != nil || !changed {
 			t.Fatalf("Reassert after the network change = %v %v", changed, err)
 		}

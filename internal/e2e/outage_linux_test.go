@@ -12,7 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver"
 	"github.com/dnspin/dnspin/resolver/resolvertest"
@@ -126,7 +126,7 @@ func TestRealResolverOutage(t *testing.T) {
 		dnspin := spawnResolver(t, env, cfg)
 
 		o := options(env)
-		c := activate(t, env, installer.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
+		c := activate(t, env, activation.Plan{Mode: "full", Domains: cfg.Domains, Resolver: listenStrings(cfg)})
 		if got := getentLive(t, "shop.tickets.example", "198.51.100.20", "192.0.2.10"); got != "198.51.100.20" {
 			t.Fatalf("live: %s", got)
 		}
@@ -171,7 +171,7 @@ func TestRealResolverOutage(t *testing.T) {
 		if got := getent(t, "www.other.example"); got != "198.51.100.21" {
 			t.Fatalf("after kill -9: %s", got)
 		}
-		was, p, err := installer.Recover(ctx, o)
+		was, p, err := activation.Recover(ctx, o)
 		if err != nil || !was || p == nil {
 			t.Fatalf("Recover = %v %v %v", was, p, err)
 		}

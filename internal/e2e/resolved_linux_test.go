@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/installer"
+	"github.com/dnspin/dnspin/internal/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
@@ -20,7 +20,7 @@ import (
 // /etc/resolv.conf pointing at its stub as on Ubuntu, and the network's
 // own server on the link (as NetworkManager or networkd would set it).
 
-var scopedPlan = installer.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
+var scopedPlan = activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}}
 
 // resolvedNetwork starts resolved and the network's server on addr
 // (port 53), and waits until glibc resolves through the stub. A server on
@@ -89,7 +89,7 @@ func TestResolvedScopedActivation(t *testing.T) {
 		o := options(env)
 		c := activate(t, env, scopedPlan)
 		snap, err := c.Current(ctx)
-		if err != nil || snap.Backend != string(installer.BackendResolved) || !snap.Activated {
+		if err != nil || snap.Backend != string(activation.BackendResolved) || !snap.Activated {
 			t.Fatalf("Current = %+v, %v; want the systemd-resolved backend, active", snap, err)
 		}
 		// Only the platform's domain is routed to dnspin's (global) servers:
@@ -100,7 +100,7 @@ func TestResolvedScopedActivation(t *testing.T) {
 		if got := rd.Resolvectl(t, "dns"); !strings.Contains(got, "Global: 127.0.0.1 "+nstest.PeerAddr.String()) {
 			t.Fatalf("resolvectl dns after activation:\n%s\nwant dnspin first, the network's server after it", got)
 		}
-		sys, err := installer.SystemResolvers(ctx, o, scopedPlan.Resolver)
+		sys, err := activation.SystemResolvers(ctx, o, scopedPlan.Resolver)
 		if err != nil || len(sys) != 1 || sys[0] != nstest.PeerAddr.String()+":53" {
 			t.Fatalf("SystemResolvers = %v, %v; want the network's server only", sys, err)
 		}
@@ -132,11 +132,11 @@ func TestResolvedScopedActivation(t *testing.T) {
 
 		// The service restarts: the crash journal is restored exactly, the
 		// plan applied again, and dnspin is resolved's first server again.
-		was, p, err := installer.Recover(ctx, o)
+		was, p, err := activation.Recover(ctx, o)
 		if err != nil || !was || p == nil || p.Mode != "scoped" {
 			t.Fatalf("Recover = %v %+v %v", was, p, err)
 		}
-		if _, err := os.Lstat(installer.ResolvedDropIn); !os.IsNotExist(err) {
+		if _, err := os.Lstat(activation.ResolvedDropIn); !os.IsNotExist(err) {
 			t.Fatalf("after Recover the drop-in is still there: %v", err)
 		}
 		spawnResolver(t, env, rc)

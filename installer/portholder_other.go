@@ -1,5 +1,0 @@
-//go:build !linux
-
-package installer
-
-func portHolder(proc, network, addr string) string { return "" }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package activation
+
+func portHolder(proc, network, addr string) string { return "" }
