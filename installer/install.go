@@ -1,6 +1,6 @@
 // Package installer registers dnspin with the operating system: the
 // service, tray autostart and the install manifest, with an exact undo by
-// uninstall. The system DNS settings are internal/activation's, which
+// uninstall. The system DNS settings are installer/activation's, which
 // install and uninstall call; where the files go is internal/paths. It
 // knows nothing about DNS packets; every OS difference lives in this
 // package's per-OS files, behind small interfaces, so callers never switch
@@ -12,7 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"io/fs"
 	"log/slog"
 	"maps"

@@ -3,7 +3,7 @@ package installer
 import (
 	"errors"
 	"fmt"
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"io/fs"
 	"runtime"
 	"strings"

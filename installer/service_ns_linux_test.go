@@ -3,8 +3,8 @@ package installer
 import (
 	"bytes"
 	"context"
-	"github.com/dnspin/dnspin/internal/activation"
-	"github.com/dnspin/dnspin/internal/activation/activationtest"
+	"github.com/dnspin/dnspin/installer/activation"
+	"github.com/dnspin/dnspin/installer/activation/activationtest"
 	"os"
 	"os/exec"
 	"path/filepath"

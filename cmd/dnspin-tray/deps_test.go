@@ -19,7 +19,7 @@ func TestTrayLinksNoResolverOrInstaller(t *testing.T) {
 	forbidden := []string{
 		"github.com/dnspin/dnspin/resolver",
 		"github.com/dnspin/dnspin/installer",
-		"github.com/dnspin/dnspin/internal/activation", // was inside installer until issue 13
+		"github.com/dnspin/dnspin/installer/activation", // was inside installer until issue 13
 		"github.com/kardianos/service",
 		"github.com/miekg/dns",
 	}

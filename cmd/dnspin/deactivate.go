@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/paths"
 )

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/dnspin/dnspin/installer"
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/paths"
 )

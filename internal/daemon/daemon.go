@@ -21,7 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/dnspin/dnspin/installer"
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/daemon/daemontest"

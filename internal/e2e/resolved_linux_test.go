@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/nstest"
 	"github.com/dnspin/dnspin/resolver/resolvertest"
 )

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/dnspin/dnspin/internal/activation"
+	"github.com/dnspin/dnspin/installer/activation"
 )
 
 func init() {

@@ -3,8 +3,8 @@ package activation_test
 import (
 	"context"
 	"fmt"
-	"github.com/dnspin/dnspin/internal/activation"
-	"github.com/dnspin/dnspin/internal/activation/activationtest"
+	"github.com/dnspin/dnspin/installer/activation"
+	"github.com/dnspin/dnspin/installer/activation/activationtest"
 	"io/fs"
 	"strings"
 	"testing"
