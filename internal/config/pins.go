@@ -41,9 +41,9 @@ func splitPins(src []byte) (rest []byte, pins []dnsname.Pin, ok bool) {
 	rest = make([]byte, 0, len(src))
 	pins = make([]dnsname.Pin, 0, bytes.Count(src, []byte("[[pin]]")))
 	text := string(src) // one copy; lines and values are slices of it
-	in := false  // inside a [[pin]] table
-	var seen int // keys of the current pin: 1 name, 2 a, 4 aaaa
-	depth := 0   // open brackets of a multi-line array in the decoder's lines
+	in := false         // inside a [[pin]] table
+	var seen int        // keys of the current pin: 1 name, 2 a, 4 aaaa
+	depth := 0          // open brackets of a multi-line array in the decoder's lines
 	for len(text) > 0 {
 		line := text
 		if i := strings.IndexByte(text, '\n'); i >= 0 {
