@@ -500,6 +500,9 @@ func (r *Resolver) Reconfigure(cfg Config) error {
 func (r *Resolver) SetBundlePins(pins []Pin) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(pins) == 0 && len(r.bundle) == 0 {
+		return // no bundle before or now (the daemon says so at every start): nothing to rebuild
+	}
 	r.bundle = slices.Clone(pins)
 	r.applyLocked()
 }
