@@ -264,3 +264,30 @@ func TestPackedBackupsFollowChanges(t *testing.T) {
 		t.Fatalf("learned answer older than max_stale still served: %q", answerStrings(m))
 	}
 }
+
+// TestPackedBackupsOverUDP: over a real socket (the batched reader on
+// Linux), pinned answers after the first come from the packed backup with
+// the client's name case and TTL stale_ttl, and are counted as pinned, not
+// as cache hits.
+func TestPackedBackupsOverUDP(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig("127.0.0.1:9") // never asked: pinned mode
+	cfg.Mode = ModePinned
+	cfg.StaleTTL = 42 * time.Second
+	r, addr := startResolver(t, cfg, nil)
+	const n = 20
+	for i := range n {
+		m := ask(t, addr, "sHoP.tickets.TEST", dns.TypeA)
+		want := []string{"sHoP.tickets.TEST. A 192.0.2.10 ttl=42", "sHoP.tickets.TEST. A 192.0.2.11 ttl=42"}
+		if got := answerStrings(m); !slices.Equal(got, want) || SourceFromEDE(m) != SourcePinned {
+			t.Fatalf("query %d: %q from %q; want %q from pinned", i, got, SourceFromEDE(m), want)
+		}
+	}
+	if f, _ := r.fastAnswer(nil, make([]byte, 0, 300), backupQuery(t, "shop.tickets.test.", dns.TypeA, 9, true), false, r.now()); f == nil {
+		t.Fatal("the pinned answer is not packed after the queries")
+	}
+	st := r.Status()
+	if st.Answers[SourcePinned] != n || st.Answers[SourceCache] != 0 {
+		t.Errorf("answers pinned %d, cache %d; want %d and 0", st.Answers[SourcePinned], st.Answers[SourceCache], n)
+	}
+}
