@@ -386,7 +386,9 @@ func (r *Resolver) fromBackup(e *entry, wq *wireQuery, now time.Time, ttl uint32
 }
 
 // learnedAnswer copies learned records (in chain order) for the client:
-// TTL stale_ttl, the asked name in the client's spelling. When the CNAME
+// TTL stale_ttl, records of the asked name owned by qname (backup passes
+// the lower-case name and packs the answer once; the client's spelling is
+// patched into the copy each client gets). When the CNAME
 // chain leads to a pinned name, the pin owns that name's records too: the
 // chain is cut there and the pinned addresses follow (source pinned).
 func (r *Resolver) learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint32) ([]dns.RR, Source) {
