@@ -3,6 +3,8 @@ package resolver
 import (
 	"context"
 	"net"
+	"net/netip"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -50,7 +52,7 @@ func BenchmarkCacheHit(b *testing.B) {
 	b.ReportAllocs()
 	now := r.now() // the batched UDP loop reads the clock once per 32 packets
 	for b.Loop() {
-		if r.fastAnswer(dst, key, pkt, false, now) == nil {
+		if out, _ := r.fastAnswer(dst, key, pkt, false, now); out == nil {
 			b.Fatal("not a cache hit")
 		}
 	}
@@ -72,15 +74,33 @@ func BenchmarkCacheMiss(b *testing.B) {
 	}
 }
 
-// BenchmarkPinned answers a pinned name in pinned mode (as in an outage).
+// BenchmarkPinned answers a pinned name in pinned mode (as in an outage):
+// the first answer packs it, the rest come from the fast path, as a cache
+// hit does.
 func BenchmarkPinned(b *testing.B) {
 	r := benchResolver(b, ModePinned)
-	pkt := packQuery(b, "shop.tickets.test.", dns.TypeA, true)
+	benchBackup(b, r, packQuery(b, "shop.tickets.test.", dns.TypeA, true), SourcePinned)
+}
+
+// BenchmarkLearned answers a learned name while an outage is declared.
+func BenchmarkLearned(b *testing.B) {
+	r := benchResolver(b, ModeAuto)
+	rr := &dns.A{Hdr: dns.RR_Header{Name: "learned.tickets.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(198, 51, 100, 1)}
+	r.learned.put("learned.tickets.test.", dns.TypeA, []dns.RR{rr}, r.now())
+	r.health.set(StateOutage, "benchmark")
+	benchBackup(b, r, packQuery(b, "learned.tickets.test.", dns.TypeA, true), SourceLearned)
+}
+
+func benchBackup(b *testing.B, r *Resolver, pkt []byte, want Source) {
 	dst, key := make([]byte, 0, 512), make([]byte, 0, 300)
+	if out := r.servePacket(context.Background(), dst, key, pkt, false); out == nil {
+		b.Fatal("no answer")
+	}
 	b.ReportAllocs()
+	now := r.now() // the batched UDP loop reads the clock once per 32 packets
 	for b.Loop() {
-		if r.servePacket(context.Background(), dst, key, pkt, false) == nil {
-			b.Fatal("no answer")
+		if out, src := r.fastAnswer(dst, key, pkt, false, now); out == nil || sources[src] != want {
+			b.Fatalf("not a packed %s answer", want)
 		}
 	}
 }
@@ -127,4 +147,86 @@ func udpClient(b *testing.B, cfg Config, o Options) net.Conn {
 	b.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(time.Minute))
 	return c
+}
+
+// heapBytes is the live heap after a full collection.
+func heapBytes() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkCacheMemory reports the live heap one cache entry costs (a
+// typical answer: one A record), over 100k entries: the map, its key and
+// the entry. It is a measure, not a speed: run it with -benchtime=1x.
+func BenchmarkCacheMemory(b *testing.B) {
+	const n = 100_000
+	now := time.Unix(1_800_000_000, 0)
+	msgs := make([]*dns.Msg, n)
+	keys := make([][]byte, n)
+	for i := range msgs {
+		q := new(dns.Msg)
+		q.SetQuestion("host"+strconv.Itoa(i)+".example.test.", dns.TypeA)
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}, A: net.IPv4(198, 18, byte(i>>8), byte(i))}}
+		msgs[i] = m
+		wq, key, err := queryOf(q, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_ = wq
+		keys[i] = key
+	}
+	for b.Loop() {
+		before := heapBytes()
+		c := newCache(2 * n)
+		for i, m := range msgs {
+			e, err := newEntry(m, now, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			c.put(keys[i], e)
+		}
+		after := heapBytes()
+		if c.len() != n {
+			b.Fatalf("%d entries, want %d", c.len(), n)
+		}
+		b.ReportMetric(float64(after-before)/n, "B/entry")
+		runtime.KeepAlive(c)
+	}
+}
+
+// BenchmarkPinMemory reports the live heap one pin costs in the resolver's
+// pin set (one IPv4 and one IPv6 address), over 100k pins.
+func BenchmarkPinMemory(b *testing.B) {
+	const n = 100_000
+	pins := genPins(n)
+	for b.Loop() {
+		before := heapBytes()
+		ps, ignored := buildPins([]string{"tickets.test."}, nil, pins)
+		after := heapBytes()
+		if ps.n != n || len(ignored) != 0 {
+			b.Fatalf("%d pins, %d ignored", ps.n, len(ignored))
+		}
+		b.ReportMetric(float64(after-before)/n, "B/pin")
+		runtime.KeepAlive(ps)
+	}
+}
+
+// genPins makes n pins under tickets.test, a tenth of them wildcards.
+func genPins(n int) []Pin {
+	pins := make([]Pin, n)
+	for i := range pins {
+		name := "h" + strconv.Itoa(i) + ".tickets.test"
+		if i%10 == 0 {
+			name = "*." + name
+		}
+		pins[i] = Pin{Name: name,
+			A:    []netip.Addr{netip.AddrFrom4([4]byte{198, 18, byte(i >> 8), byte(i)})},
+			AAAA: []netip.Addr{netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(i)})}}
+	}
+	return pins
 }

@@ -45,19 +45,54 @@ func appendKey(dst, wireName []byte, qtype, qclass uint16, flags byte) []byte {
 	return append(dst, flags)
 }
 
-// entry is one cached answer. It is never changed after it is built, so
-// readers use it without locks.
+// entry is one packed answer: an upstream answer in the cache, or a
+// pinned or learned answer in the backups (see backup). It is never changed
+// after it is built, so readers use it without locks.
+//
+// One allocation holds the bytes: the packed reply (ID 0, no OPT), then the
+// EDNS options our OPT record carries (backups: the EDE naming the source),
+// then every record's TTL offset (2 bytes each, big-endian); the TTLs as
+// received stay in the reply itself. Times are Unix nanoseconds of the
+// resolver's clock. That keeps an entry at 64 bytes plus its bytes
+// (BenchmarkCacheMemory; docs/benchmarks.md).
 type entry struct {
-	msg       []byte   // packed reply, ID 0, no OPT
-	ttlOffs   []uint16 // offsets of every record's TTL
-	ttls      []uint32 // the TTLs as received (capped)
-	nameLen   int      // wire length of the question name at offset 12
-	stored    time.Time
-	expires   time.Time
-	protected bool // name was protected when stored (fast path checks mode and state)
+	buf       []byte
+	msgEnd    uint32 // buf[:msgEnd] is the reply
+	optEnd    uint32 // buf[msgEnd:optEnd] the options, buf[optEnd:] the TTL offsets
+	nameLen   uint16 // wire length of the question name at offset 12
+	src       uint8  // index in sources: cacheIdx, or pinned/learned for backups
+	protected bool   // name was protected when stored (fast path checks mode and state)
+	stored    int64
+	expires   int64
+	gen       uint64 // backups: Resolver.backupGen when built
 }
 
-func (e *entry) fresh(now time.Time) bool { return now.Before(e.expires) }
+func (e *entry) fresh(now time.Time) bool { return now.UnixNano() < e.expires }
+
+// expiresAt is when e stops being fresh.
+func (e *entry) expiresAt() time.Time { return time.Unix(0, e.expires) }
+
+// packEntry packs m (ID 0, no OPT) with opts for our OPT record.
+func packEntry(m *dns.Msg, opts []byte) (*entry, error) {
+	b, err := m.Pack()
+	if err != nil {
+		return nil, err
+	}
+	offs, nameLen, err := ttlOffsets(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)+len(opts) > 0xFFFF {
+		return nil, errMalformed
+	}
+	buf := make([]byte, len(b)+len(opts)+2*len(offs))
+	n := copy(buf, b)
+	n += copy(buf[n:], opts)
+	for i, o := range offs {
+		binary.BigEndian.PutUint16(buf[n+2*i:], o)
+	}
+	return &entry{buf: buf, msgEnd: uint32(len(b)), optEnd: uint32(len(b) + len(opts)), nameLen: uint16(nameLen)}, nil
+}
 
 // newEntry packs an upstream reply for the cache. It returns an entry with a
 // zero lifetime when the reply must not be cached (no TTL, no SOA on a
@@ -106,19 +141,14 @@ func newEntry(r *dns.Msg, now time.Time, protected bool) (*entry, error) {
 	if ttl < 0 {
 		ttl = 0
 	}
-	b, err := m.Pack()
+	e, err := packEntry(&m, nil)
 	if err != nil {
 		return nil, err
 	}
-	offs, ttls, nameLen, err := ttlOffsets(b)
-	if err != nil {
-		return nil, err
-	}
-	return &entry{
-		msg: b, ttlOffs: offs, ttls: ttls, nameLen: nameLen,
-		stored: now, expires: now.Add(time.Duration(ttl) * time.Second),
-		protected: protected,
-	}, nil
+	e.src, e.protected = cacheIdx, protected
+	e.stored = now.UnixNano()
+	e.expires = now.Add(time.Duration(ttl) * time.Second).UnixNano()
+	return e, nil
 }
 
 var errMalformed = errors.New("malformed message")
@@ -149,35 +179,34 @@ func skipName(b []byte, off int) (int, error) {
 
 // ttlOffsets finds every record's TTL in a packed message with one question.
 // OPT records are skipped: their "TTL" holds flags.
-func ttlOffsets(b []byte) (offs []uint16, ttls []uint32, nameLen int, err error) {
+func ttlOffsets(b []byte) (offs []uint16, nameLen int, err error) {
 	if len(b) < 12 || binary.BigEndian.Uint16(b[4:]) != 1 {
-		return nil, nil, 0, errMalformed
+		return nil, 0, errMalformed
 	}
 	off, err := skipName(b, 12)
 	if err != nil {
-		return nil, nil, 0, err
+		return nil, 0, err
 	}
 	nameLen = off - 12
 	off += 4
 	n := int(binary.BigEndian.Uint16(b[6:])) + int(binary.BigEndian.Uint16(b[8:])) + int(binary.BigEndian.Uint16(b[10:]))
 	for range n {
 		if off, err = skipName(b, off); err != nil {
-			return nil, nil, 0, err
+			return nil, 0, err
 		}
-		if off+10 > len(b) || off > 0xFFFF {
-			return nil, nil, 0, errMalformed
+		if off+10 > len(b) || off > 0xFFFF-4 {
+			return nil, 0, errMalformed
 		}
 		typ := binary.BigEndian.Uint16(b[off:])
 		if typ != dns.TypeOPT {
 			offs = append(offs, uint16(off+4))
-			ttls = append(ttls, binary.BigEndian.Uint32(b[off+4:]))
 		}
 		off += 10 + int(binary.BigEndian.Uint16(b[off+8:]))
 	}
 	if off > len(b) {
-		return nil, nil, 0, errMalformed
+		return nil, 0, errMalformed
 	}
-	return offs, ttls, nameLen, nil
+	return offs, nameLen, nil
 }
 
 // wireQuery is what a reply needs from the client's query.
@@ -211,13 +240,14 @@ func (q *wireQuery) keyFlags() byte {
 }
 
 // appendReply writes e as the answer to q. ttl > 0 replaces every TTL (stale
-// answers); otherwise TTLs count down from when e was stored.
+// and backup answers); otherwise TTLs count down from when e was stored.
 func (e *entry) appendReply(dst []byte, q *wireQuery, now time.Time, ttl uint32) []byte {
+	msg := e.buf[:e.msgEnd]
 	start := len(dst)
-	dst = append(dst, e.msg...)
+	dst = append(dst, msg...)
 	b := dst[start:]
 	binary.BigEndian.PutUint16(b, q.id)
-	if len(q.name) == e.nameLen {
+	if len(q.name) == int(e.nameLen) {
 		copy(b[12:], q.name) // the client's spelling (0x20 clients check it)
 	}
 	b[2] &^= 0x01
@@ -229,33 +259,37 @@ func (e *entry) appendReply(dst []byte, q *wireQuery, now time.Time, ttl uint32)
 		b[3] |= 0x10
 	}
 	var age uint32
-	if d := now.Sub(e.stored); d > 0 {
-		age = uint32(d / time.Second)
+	if d := now.UnixNano() - e.stored; d > 0 && ttl == 0 {
+		age = uint32(min(d/int64(time.Second), 1<<32-1))
 	}
-	for i, off := range e.ttlOffs {
+	offs := e.buf[e.optEnd:]
+	for i := 0; i+1 < len(offs); i += 2 {
+		off := binary.BigEndian.Uint16(offs[i:])
 		v := ttl
 		if v == 0 {
-			if t := e.ttls[i]; t > age {
+			if t := binary.BigEndian.Uint32(msg[off:]); t > age {
 				v = t - age
 			}
 		}
 		binary.BigEndian.PutUint32(b[off:], v)
 	}
 	if q.edns {
-		dst = appendOPT(dst, q.do)
+		dst = appendOPT(dst, q.do, e.buf[e.msgEnd:e.optEnd])
 		b = dst[start:]
 		binary.BigEndian.PutUint16(b[10:], binary.BigEndian.Uint16(b[10:])+1)
 	}
 	return dst
 }
 
-// appendOPT appends our OPT record: root name, our UDP size, DO as asked.
-func appendOPT(dst []byte, do bool) []byte {
+// appendOPT appends our OPT record: root name, our UDP size, DO as asked,
+// and opts (packed EDNS options) as its data.
+func appendOPT(dst []byte, do bool, opts []byte) []byte {
 	var flags byte
 	if do {
 		flags = 0x80
 	}
-	return append(dst, 0, 0, byte(dns.TypeOPT), byte(ednsUDPSize>>8), byte(ednsUDPSize&0xFF), 0, 0, flags, 0, 0, 0)
+	dst = append(dst, 0, 0, byte(dns.TypeOPT), byte(ednsUDPSize>>8), byte(ednsUDPSize&0xFF), 0, 0, flags, 0, byte(len(opts)>>8), byte(len(opts)))
+	return append(dst, opts...)
 }
 
 // cache is a sharded map with bounded size. When full, it evicts the entry
@@ -301,10 +335,10 @@ func (c *cache) put(key []byte, e *entry) {
 	defer s.mu.Unlock()
 	if _, ok := s.m[string(key)]; !ok && len(s.m) >= c.max {
 		var victim string
-		var vexp time.Time
+		var vexp int64
 		n := 0
 		for k, v := range s.m {
-			if n == 0 || v.expires.Before(vexp) {
+			if n == 0 || v.expires < vexp {
 				victim, vexp = k, v.expires
 			}
 			if n++; n >= evictSample {

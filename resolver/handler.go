@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -50,8 +51,8 @@ func (r *Resolver) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 // answered from the packet without unpacking it; anything else goes to
 // slowAnswer.
 func (r *Resolver) servePacket(ctx context.Context, dst, keyBuf, pkt []byte, tcp bool) []byte {
-	if out := r.fastAnswer(dst, keyBuf, pkt, tcp, r.now()); out != nil {
-		r.count(SourceCache)
+	if out, src := r.fastAnswer(dst, keyBuf, pkt, tcp, r.now()); out != nil {
+		r.counts[src].Add(1)
 		return out
 	}
 	return r.slowAnswer(ctx, pkt, tcp)
@@ -296,28 +297,98 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 // which may be an address the operators have since moved away from. A
 // pinned or learned name asked for a type it has nothing for gets NOERROR
 // without records at once, so clients move on to the other address family.
+//
+// The answer is packed once and kept in r.backups under the query's cache
+// key, so the next one is copied and patched like a cache hit, also by
+// fastAnswer while backups are all protected names get (pinned mode, or an
+// outage). Each packed backup carries the backupGen it was built under:
+// changes of pins, domains, pin verification or learned answers count it
+// up, and older ones are built again.
 func (r *Resolver) backup(a *asked) ([]byte, Source) {
+	now := r.now()
+	ttl := uint32(a.c.StaleTTL / time.Second)
+	if e := r.backups.get(a.key); e != nil && r.backupValid(e, now) {
+		return r.fromBackup(e, a.wq, now, ttl)
+	}
+	gen := r.backupGen.Load() // before reading what the answer is built from
+	answer, src, until := r.buildBackup(a, now, ttl)
+	if src == "" {
+		r.noteNoBackup(a.name)
+		return nil, ""
+	}
+	m := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Response: true, Opcode: dns.OpcodeQuery, RecursionAvailable: true},
+		Compress: true,
+		Question: []dns.Question{{Name: a.name, Qtype: a.qtype, Qclass: dns.ClassINET}},
+		Answer:   answer,
+	}
+	// The EDE option (RFC 8914 2): code, length, info code, text.
+	x := ede(dns.ExtendedErrorCodeStaleAnswer, src)
+	opts := binary.BigEndian.AppendUint16(nil, dns.EDNS0EDE)
+	opts = binary.BigEndian.AppendUint16(opts, uint16(2+len(x.ExtraText)))
+	opts = binary.BigEndian.AppendUint16(opts, x.InfoCode)
+	opts = append(opts, x.ExtraText...)
+	e, err := packEntry(m, opts)
+	if err != nil { // records we cannot pack are not answered from packed bytes
+		return r.reply(a.q, a.wq, dns.RcodeSuccess, answer, ede(dns.ExtendedErrorCodeStaleAnswer, src)), src
+	}
+	e.src = uint8(sourceIdx(src))
+	e.gen = gen
+	e.expires = math.MaxInt64
+	if !until.IsZero() {
+		e.expires = until.UnixNano() + 1 // served while now <= until
+	}
+	if r.cfg.Load() == a.c { // built from the settings in effect: keep it
+		r.backups.put(a.key, e)
+	}
+	return r.fromBackup(e, a.wq, now, ttl)
+}
+
+// buildBackup finds the backup records for a: source "" when there are
+// none. until is the last moment they may be served (zero: no end, pins).
+func (r *Resolver) buildBackup(a *asked, now time.Time, ttl uint32) (answer []dns.RR, src Source, until time.Time) {
 	c := a.c
-	ttl := uint32(c.StaleTTL / time.Second)
-	qname := a.q.Question[0].Name
 	if p := c.pins.match(a.name); p != nil {
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, pinnedRRs(qname, a.qtype, r.orderedPinAddrs(p, a.qtype), ttl), ede(dns.ExtendedErrorCodeStaleAnswer, SourcePinned)), SourcePinned
+		return pinnedRRs(a.name, a.qtype, r.orderedPinAddrs(p, a.qtype), ttl), SourcePinned, time.Time{}
 	}
-	if rrs := r.learned.get(a.name, a.qtype, r.now(), c.MaxStale); rrs != nil {
-		ans, src := r.learnedAnswer(c.pins, a, qname, rrs, ttl)
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, ans, ede(dns.ExtendedErrorCodeStaleAnswer, src)), src
+	if rrs, u := r.learned.getUntil(a.name, a.qtype, now, c.MaxStale); rrs != nil {
+		ans, src := r.learnedAnswer(c.pins, a, a.name, rrs, ttl)
+		return ans, src, u
 	}
-	if r.learned.known(a.name, r.now(), c.MaxStale) {
+	if u, ok := r.learned.knownUntil(a.name, now, c.MaxStale); ok {
 		// Learned for another type only: no records rather than a wait, as
 		// for pins (getaddrinfo waits for both families).
-		return r.reply(a.q, a.wq, dns.RcodeSuccess, nil, ede(dns.ExtendedErrorCodeStaleAnswer, SourceLearned)), SourceLearned
+		return nil, SourceLearned, u
 	}
-	r.noteNoBackup(a.name)
-	return nil, ""
+	return nil, "", time.Time{}
+}
+
+// backupValid tells whether a packed backup may answer now.
+func (r *Resolver) backupValid(e *entry, now time.Time) bool {
+	return e.gen == r.backupGen.Load() && e.fresh(now)
+}
+
+// fromBackup answers from a packed backup: TTL stale_ttl, the EDE naming
+// its source.
+func (r *Resolver) fromBackup(e *entry, wq *wireQuery, now time.Time, ttl uint32) ([]byte, Source) {
+	src := sources[e.src]
+	out := e.appendReply(nil, wq, now, ttl)
+	if len(out) > wq.maxSize { // too big for the client: truncate the slow way
+		plain := *wq
+		plain.edns = false
+		m := new(dns.Msg)
+		if err := m.Unpack(e.appendReply(nil, &plain, now, ttl)); err != nil {
+			m = &dns.Msg{MsgHdr: dns.MsgHdr{Id: wq.id, Response: true, Rcode: dns.RcodeServerFailure}}
+		}
+		out = pack(m, wq, ede(dns.ExtendedErrorCodeStaleAnswer, src))
+	}
+	return out, src
 }
 
 // learnedAnswer copies learned records (in chain order) for the client:
-// TTL stale_ttl, the asked name in the client's spelling. When the CNAME
+// TTL stale_ttl, records of the asked name owned by qname (backup passes
+// the lower-case name and packs the answer once; the client's spelling is
+// patched into the copy each client gets). When the CNAME
 // chain leads to a pinned name, the pin owns that name's records too: the
 // chain is cut there and the pinned addresses follow (source pinned).
 func (r *Resolver) learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns.RR, ttl uint32) ([]dns.RR, Source) {
@@ -343,7 +414,7 @@ func (r *Resolver) learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns
 func (r *Resolver) stale(a *asked) ([]byte, Source) {
 	e := r.cache.get(a.key)
 	now := r.now()
-	if e == nil || now.Sub(e.expires) > a.c.MaxStale {
+	if e == nil || now.Sub(e.expiresAt()) > a.c.MaxStale {
 		return nil, ""
 	}
 	if e.fresh(now) { // another query refreshed it meanwhile
@@ -483,23 +554,24 @@ func queryOf(q *dns.Msg, tcp bool) (wireQuery, []byte, error) {
 	return wq, appendKey(make([]byte, 0, n+5), wq.name, qq.Qtype, qq.Qclass, wq.keyFlags()), nil
 }
 
-// fastAnswer answers a cache hit straight from the query packet: it parses
-// only the header, the question and an OPT record, copies the packed answer
-// and patches ID, name case, flags and TTLs. Anything unusual returns nil
-// and takes the full path. The caller passes the time (one clock read per
-// batch of packets: on some virtual machines reading it costs more than the
-// rest of a hit) and counts the answer.
-func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) []byte {
+// fastAnswer answers a cache hit, or a packed backup while protected names
+// get only backups, straight from the query packet: it parses only the
+// header, the question and an OPT record, copies the packed answer and
+// patches ID, name case, flags and TTLs. Anything unusual returns nil and
+// takes the full path. The caller passes the time (one clock read per batch
+// of packets: on some virtual machines reading it costs more than the rest
+// of a hit) and counts the answer: src is its index in sources.
+func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) ([]byte, int) {
 	if len(pkt) < 17 || pkt[2]&0xFA != 0 { // QR, opcode, TC: not a plain query
-		return nil
+		return nil, 0
 	}
 	be := binary.BigEndian
 	if be.Uint16(pkt[4:]) != 1 || be.Uint16(pkt[6:]) != 0 || be.Uint16(pkt[8:]) != 0 {
-		return nil
+		return nil, 0
 	}
 	ar := be.Uint16(pkt[10:])
 	if ar > 1 {
-		return nil
+		return nil, 0
 	}
 	off := 12
 	for {
@@ -509,16 +581,16 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 			break
 		}
 		if l > 63 { // compression in a question: leave it to the full parser
-			return nil
+			return nil, 0
 		}
 		off += 1 + l
 		if off >= len(pkt) {
-			return nil
+			return nil, 0
 		}
 	}
 	nameEnd := off
 	if off+4 > len(pkt) {
-		return nil
+		return nil, 0
 	}
 	qtype, qclass := be.Uint16(pkt[off:]), be.Uint16(pkt[off+2:])
 	off += 4
@@ -527,29 +599,43 @@ func (r *Resolver) fastAnswer(dst, keyBuf, pkt []byte, tcp bool, now time.Time) 
 	if ar == 1 {
 		if off+11 > len(pkt) || pkt[off] != 0 || be.Uint16(pkt[off+1:]) != dns.TypeOPT || pkt[off+6] != 0 ||
 			off+11+int(be.Uint16(pkt[off+9:])) != len(pkt) {
-			return nil
+			return nil, 0
 		}
 		wq.edns, wq.do, udpSize = true, pkt[off+7]&0x80 != 0, be.Uint16(pkt[off+3:])
 	} else if off != len(pkt) {
-		return nil
+		return nil, 0
 	}
 	wq.setMaxSize(udpSize, tcp)
 	key := appendKey(keyBuf[:0], wq.name, qtype, qclass, wq.keyFlags())
+	var out []byte
+	src := cacheIdx
 	e := r.cache.get(key)
-	if e == nil {
-		return nil
+	if e != nil && !e.fresh(now) {
+		e = nil
 	}
-	if !e.fresh(now) {
-		return nil
+	switch {
+	case e != nil && !e.protected:
+		out = e.appendReply(dst[:0], &wq, now, 0)
+	case r.protectedPath(r.Mode()) != pathBackupOnly:
+		if e == nil {
+			return nil, 0
+		}
+		out = e.appendReply(dst[:0], &wq, now, 0)
+	default:
+		// Protected names get only backups (pinned mode, or an outage): a
+		// packed pinned or learned answer. One exists only for a name that
+		// was protected under the settings it was built with (backupGen).
+		b := r.backups.get(key)
+		if b == nil || !r.backupValid(b, now) {
+			return nil, 0
+		}
+		out = b.appendReply(dst[:0], &wq, now, uint32(r.cfg.Load().StaleTTL/time.Second))
+		src = int(b.src)
 	}
-	if e.protected && r.protectedPath(r.Mode()) == pathBackupOnly {
-		return nil
-	}
-	out := e.appendReply(dst[:0], &wq, now, 0)
 	if len(out) > wq.maxSize {
-		return nil
+		return nil, 0
 	}
-	return out
+	return out, src
 }
 
 // Lookup answers name and qtype (A or AAAA) by the same algorithm as a query

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -38,6 +39,9 @@ type learned struct {
 	mu    sync.Mutex
 	m     map[string]*learnedEntry // key: name + "/" + type
 	dirty bool
+	// gen, when set, is counted up at every change of the answers (the
+	// resolver's backupGen: packed backups of older answers are not used).
+	gen *atomic.Uint64
 }
 
 type learnedEntry struct {
@@ -354,8 +358,8 @@ func (l *learned) put(name string, qtype uint16, rrs []dns.RR, now time.Time) {
 		return
 	}
 	l.m[k] = &learnedEntry{name: name, qtype: qtype, at: now, rrs: rrs}
-	l.dirty = true
 	l.trim()
+	l.changed()
 }
 
 // trim keeps the bound after a put; mu held. It cuts an eighth below
@@ -412,18 +416,48 @@ next:
 
 // get returns the learned answer for name and type if younger than maxStale.
 func (l *learned) get(name string, qtype uint16, now time.Time, maxStale time.Duration) []dns.RR {
+	rrs, _ := l.getUntil(name, qtype, now, maxStale)
+	return rrs
+}
+
+// getUntil is get, and the last moment the answer may be served (unless it
+// is learned again meanwhile): packed backups answer until then.
+func (l *learned) getUntil(name string, qtype uint16, now time.Time, maxStale time.Duration) ([]dns.RR, time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e := l.m[learnedKey(name, qtype)]
 	if e == nil || now.Sub(e.at) > maxStale {
-		return nil
+		return nil, time.Time{}
 	}
-	return e.rrs
+	return e.rrs, e.at.Add(maxStale)
 }
 
 // known tells whether name has a usable learned address (A or AAAA).
 func (l *learned) known(name string, now time.Time, maxStale time.Duration) bool {
-	return l.get(name, dns.TypeA, now, maxStale) != nil || l.get(name, dns.TypeAAAA, now, maxStale) != nil
+	_, ok := l.knownUntil(name, now, maxStale)
+	return ok
+}
+
+// knownUntil is known, and until when the later of the two stays usable.
+func (l *learned) knownUntil(name string, now time.Time, maxStale time.Duration) (time.Time, bool) {
+	a, ua := l.getUntil(name, dns.TypeA, now, maxStale)
+	aaaa, u6 := l.getUntil(name, dns.TypeAAAA, now, maxStale)
+	if a == nil && aaaa == nil {
+		return time.Time{}, false
+	}
+	if ua.After(u6) {
+		return ua, true
+	}
+	return u6, true
+}
+
+// changed tells the resolver that answers were added, replaced or dropped,
+// so that backups packed from the old ones are no longer used; mu held.
+func (l *learned) changed() {
+	l.dirty = true
+	if l.gen != nil {
+		l.gen.Add(1)
+	}
 }
 
 // names counts the names with a learned answer still usable.
@@ -452,6 +486,9 @@ func (l *learned) save(now time.Time, maxStale time.Duration) error {
 	for k, e := range l.m {
 		if now.Sub(e.at) > maxStale {
 			delete(l.m, k)
+			if l.gen != nil {
+				l.gen.Add(1)
+			}
 			continue
 		}
 		a := learnedJSON{Name: e.name, Type: dns.Type(e.qtype).String(), At: e.at}

@@ -438,3 +438,28 @@ func BenchmarkLoadLearned(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLoadLearnedTypical: start-up cost of a full file of the answers
+// a platform typically has (4096 answers of two A records each). It runs
+// in New, before the first answer (docs/benchmarks.md, "Backups and
+// start-up").
+func BenchmarkLoadLearnedTypical(b *testing.B) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	dir := b.TempDir()
+	f := learnedFile{Version: learnedFmtV1}
+	for i := range maxLearned {
+		name := "n" + strconv.Itoa(i) + ".tickets.test."
+		a := learnedJSON{Name: name, Type: "A", At: now.Add(-time.Duration(i) * time.Second)}
+		a.RRs = []string{name + "\t300\tIN\tA\t198.51.100.1", name + "\t300\tIN\tA\t198.51.100.2"}
+		f.Answers = append(f.Answers, a)
+	}
+	data, _ := json.Marshal(f)
+	os.WriteFile(filepath.Join(dir, learnedFileName), data, 0o644)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if l, _ := loadLearned(dir, now, 72*time.Hour); len(l.m) != maxLearned {
+			b.Fatalf("%d loaded", len(l.m))
+		}
+	}
+}

@@ -21,7 +21,8 @@ type pinSet struct {
 // bundles check them) inside the protected domains (lower-case FQDNs); it
 // returns the names it ignored so the caller can log them.
 func buildPins(domains []string, config, bundle []Pin) (*pinSet, []string) {
-	ps := &pinSet{exact: map[string]*Pin{}, wild: map[string]*Pin{}}
+	n := len(config) + len(bundle) // sized once: 100,000 pins are built at every start
+	ps := &pinSet{exact: make(map[string]*Pin, n), wild: map[string]*Pin{}}
 	var ignored []string
 	add := func(p Pin) {
 		c, err := dnsname.CheckPin(p)

@@ -50,7 +50,13 @@ type Resolver struct {
 	health  *health
 	cache   *cache
 	learned *learned
-	counts  [len(sources)]atomic.Uint64
+	// backups are pinned and learned answers packed for the fast path,
+	// under the query's cache key (see backup); backupGen counts changes
+	// of what they are built from: pins, domains, pin verification,
+	// learned answers.
+	backups   *cache
+	backupGen atomic.Uint64
+	counts    [len(sources)]atomic.Uint64
 
 	verdicts atomic.Pointer[pinVerdicts] // TLS checks of pinned addresses (verify.go)
 
@@ -96,12 +102,19 @@ var sources = [...]Source{SourceUpstream, SourceCache, SourceStale, SourcePinned
 const cacheIdx = 1 // sources[cacheIdx] == SourceCache: the hot path counts in bulk
 
 func (r *Resolver) count(s Source) {
+	if i := sourceIdx(s); i >= 0 {
+		r.counts[i].Add(1)
+	}
+}
+
+// sourceIdx is s's index in sources, -1 if none.
+func sourceIdx(s Source) int {
 	for i, v := range sources {
 		if v == s {
-			r.counts[i].Add(1)
-			return
+			return i
 		}
 	}
+	return -1
 }
 
 const (
@@ -184,10 +197,12 @@ func New(cfg Config, o Options) (*Resolver, error) {
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.health = newHealth(r.now, r.log, r.signal)
 	r.cache = newCache(cfg.CacheSize)
+	r.backups = newCache(cfg.CacheSize)
 	l, err := loadLearned(cfg.StateDir, r.now(), cfg.MaxStale)
 	if err != nil {
 		r.log.Warn("learned answers not all loaded", "err", err)
 	}
+	l.gen = &r.backupGen
 	r.learned = l
 	r.mode.Store(cfg.Mode)
 	r.base = cfg
@@ -274,6 +289,7 @@ func (r *Resolver) applyLocked() {
 		r.log.Warn("no upstream servers: only pinned and learned answers can be given")
 	}
 	r.cfg.Store(s)
+	r.backupGen.Add(1) // after the store: see backup
 	for a, u := range old {
 		if !slices.Contains(c.Upstreams, a) { // dropped; exchanges under way finish
 			u.close()
@@ -473,6 +489,7 @@ func (r *Resolver) Reconfigure(cfg Config) error {
 	r.applyLocked()
 	r.mu.Unlock()
 	r.cache.flush() // entries remember whether their name was protected
+	r.backups.flush()
 	r.SetMode(cfg.Mode)
 	r.log.Info("configuration reloaded", "upstreams", cfg.Upstreams, "domains", cfg.Domains, "pins", r.cfg.Load().pins.n)
 	return nil
@@ -483,6 +500,9 @@ func (r *Resolver) Reconfigure(cfg Config) error {
 func (r *Resolver) SetBundlePins(pins []Pin) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if len(pins) == 0 && len(r.bundle) == 0 {
+		return // no bundle before or now (the daemon says so at every start): nothing to rebuild
+	}
 	r.bundle = slices.Clone(pins)
 	r.applyLocked()
 }

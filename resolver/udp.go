@@ -51,8 +51,8 @@ func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
 			r.refuse(uc, buf[:n], from)
 			continue
 		}
-		if b := r.fastAnswer(out, key, buf[:n], false, r.now()); b != nil {
-			r.count(SourceCache)
+		if b, src := r.fastAnswer(out, key, buf[:n], false, r.now()); b != nil {
+			r.counts[src].Add(1)
 			uc.WriteToUDPAddrPort(b, from)
 			continue
 		}
@@ -92,7 +92,8 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 		}
 		behind := n == len(rms) && rcErr == nil && deepQueue(rc)
 		w := 0
-		now := r.now() // once per batch
+		var counts [len(sources)]uint64 // added up once per batch
+		now := r.now()                  // once per batch
 		c := r.cfg.Load()
 		for i := range n {
 			m := &rms[i]
@@ -106,7 +107,8 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 				}
 				continue
 			}
-			if b := r.fastAnswer(outs[w], key, pkt, false, now); b != nil {
+			if b, src := r.fastAnswer(outs[w], key, pkt, false, now); b != nil {
+				counts[src]++
 				outs[w] = b[:0] // keep a buffer that grew
 				wms[w].Buffers[0] = b
 				wms[w].Addr = m.Addr
@@ -117,8 +119,10 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 				r.slowUDP(uc, pkt, ua.AddrPort(), behind)
 			}
 		}
-		if w > 0 {
-			r.counts[cacheIdx].Add(uint64(w))
+		for i, k := range counts {
+			if k > 0 {
+				r.counts[i].Add(k)
+			}
 		}
 		for off := 0; off < w; {
 			k, err := bc.WriteBatch(wms[off:w], 0)

@@ -57,6 +57,7 @@ func (r *Resolver) SetPinVerification(states map[PinAddr]PinState) {
 		}
 	}
 	old := r.verdicts.Swap(v)
+	r.backupGen.Add(1) // after the swap: see backup
 	for k := range v.dropped {
 		if old == nil || !old.dropped[k] {
 			r.log.Warn("pinned address left out of backup answers: it failed TLS verification and another address of the pin passed", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)

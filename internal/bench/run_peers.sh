@@ -8,6 +8,7 @@
 # USAGE
 #   ./run_peers.sh [--reps N] [--dur S] [--no-pin] [--skip-outage] [--out DIR]
 #                  [--extra 'BIN ARGS' --extra-addr IP:PORT [--extra-name NAME]]
+#                  [--pinned 'BIN ARGS' --pinned-addr IP:PORT [--pinned-name NAME]]
 #
 #   --reps N        repetitions of every throughput/latency measurement (default 3)
 #   --dur S         seconds per saturating dnsperf run (default 4)
@@ -21,6 +22,13 @@
 #                   listen on UDP {ADDR}. It is stopped (SIGTERM, by PID) at exit.
 #   --extra-addr A  IP:PORT the extra peer listens on (loopback only), e.g. 127.0.0.9:5399
 #   --extra-name N  label in the tables (default: extra)
+#   --pinned CMD    start CMD as a peer that answers example.test from pins
+#                   (dnspin with mode = "pinned", example.test protected and
+#                   pinned as "*.example.test"): measured on the hit names as
+#                   workload "pinned", beside the others' cache hits. Same
+#                   placeholders as --extra.
+#   --pinned-addr A IP:PORT the pinned peer listens on, e.g. 127.0.0.10:5398
+#   --pinned-name N label in the tables (default: dnspin-pinned)
 #
 #   Example (dnspin; write a config with listen = [{ADDR}], upstreams = [{UPSTREAM}]):
 #     ./run_peers.sh --extra '/tmp/dnspin run --config /tmp/peer.toml' \
@@ -46,6 +54,7 @@ export PATH=$PATH:/usr/local/go/bin
 
 REPS=3; DUR=4; PIN=1; OUTAGE=1; OUT=""
 EXTRA=""; EXTRA_ADDR=""; EXTRA_NAME="extra"
+PINNED=""; PINNED_ADDR=""; PINNED_NAME="dnspin-pinned"
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) REPS=$2; shift 2;;
@@ -56,13 +65,20 @@ while [ $# -gt 0 ]; do
     --extra) EXTRA=$2; shift 2;;
     --extra-addr) EXTRA_ADDR=$2; shift 2;;
     --extra-name) EXTRA_NAME=$2; shift 2;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0;;
+    --pinned) PINNED=$2; shift 2;;
+    --pinned-addr) PINNED_ADDR=$2; shift 2;;
+    --pinned-name) PINNED_NAME=$2; shift 2;;
+    -h|--help) sed -n '2,48p' "$0"; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
 if [ -n "$EXTRA" ] && [ -z "$EXTRA_ADDR" ]; then echo "--extra needs --extra-addr" >&2; exit 2; fi
 if [ -n "$EXTRA_ADDR" ]; then
   case "$EXTRA_ADDR" in 127.*:*) ;; *) echo "--extra-addr must be 127.x.x.x:PORT" >&2; exit 2;; esac
+fi
+if [ -n "$PINNED" ] && [ -z "$PINNED_ADDR" ]; then echo "--pinned needs --pinned-addr" >&2; exit 2; fi
+if [ -n "$PINNED_ADDR" ]; then
+  case "$PINNED_ADDR" in 127.*:*) ;; *) echo "--pinned-addr must be 127.x.x.x:PORT" >&2; exit 2;; esac
 fi
 for b in dnsperf dnsmasq unbound dig go curl taskset awk; do
   command -v $b >/dev/null || { echo "missing $b (apt-get install -y dnsperf dnsmasq unbound bind9-dnsutils)" >&2; exit 2; }
@@ -90,6 +106,11 @@ if [ -n "$EXTRA" ]; then
   setaddr "$EXTRA_NAME" "${EXTRA_ADDR%:*}" "${EXTRA_ADDR##*:}"
   HIT_PEERS="$HIT_PEERS $EXTRA_NAME"; MISS_PEERS="$MISS_PEERS $EXTRA_NAME"
   OUTAGE_PEERS="$OUTAGE_PEERS $EXTRA_NAME"
+fi
+PINNED_PEERS=""
+if [ -n "$PINNED" ]; then
+  setaddr "$PINNED_NAME" "${PINNED_ADDR%:*}" "${PINNED_ADDR##*:}"
+  PINNED_PEERS="$PINNED_NAME"
 fi
 setaddr upstream-direct $UP_H $UP_P
 
@@ -163,12 +184,21 @@ start dnsmasq "$SRV_CPU" dnsmasq $DMBASE --listen-address=${HOST[dnsmasq]} --por
 start dnsmasq-c150 "$SRV_CPU" dnsmasq $DMBASE --listen-address=${HOST[dnsmasq-c150]} --port=${PORT[dnsmasq-c150]} --server=$UP_H#$UP_P
 start dnsmasq-stale "$SRV_CPU" dnsmasq $DMBASE --listen-address=${HOST[dnsmasq-stale]} --port=${PORT[dnsmasq-stale]} --server=$UP_H#$UP_P --cache-size=10000 --use-stale-cache
 for u in unbound unbound-se1800 unbound-se0; do start $u "$SRV_CPU" unbound -d -c "$OUT/$u.conf"; done
-if [ -n "$EXTRA" ]; then
-  UP="$UP_H:$UP_P"; e=$EXTRA
+subst() { # cmd name addr -> cmd with the placeholders filled in
+  local e=$1 UP="$UP_H:$UP_P"
   e=${e//\{UPSTREAM\}/$UP}; e=${e//\{UPHOST\}/$UP_H}; e=${e//\{UPPORT\}/$UP_P}
-  e=${e//\{ADDR\}/$EXTRA_ADDR}; e=${e//\{HOST\}/${HOST[$EXTRA_NAME]}}; e=${e//\{PORT\}/${PORT[$EXTRA_NAME]}}
+  e=${e//\{ADDR\}/$3}; e=${e//\{HOST\}/${HOST[$2]}}; e=${e//\{PORT\}/${PORT[$2]}}
+  echo "$e"
+}
+if [ -n "$EXTRA" ]; then
+  e=$(subst "$EXTRA" "$EXTRA_NAME" "$EXTRA_ADDR")
   log "extra peer: $e"
   start "$EXTRA_NAME" "$SRV_CPU" bash -c "exec $e"
+fi
+if [ -n "$PINNED" ]; then
+  e=$(subst "$PINNED" "$PINNED_NAME" "$PINNED_ADDR")
+  log "pinned peer: $e"
+  start "$PINNED_NAME" "$SRV_CPU" bash -c "exec $e"
 fi
 
 ready() { # name
@@ -180,7 +210,7 @@ ready() { # name
   done
   echo "$1 not ready" >&2; return 1
 }
-for n in upstream-direct ceiling dnsmasq-addr dnsmasq dnsmasq-c150 dnsmasq-stale unbound unbound-se1800 unbound-se0 ${EXTRA:+$EXTRA_NAME}; do
+for n in upstream-direct ceiling dnsmasq-addr dnsmasq dnsmasq-c150 dnsmasq-stale unbound unbound-se1800 unbound-se0 ${EXTRA:+$EXTRA_NAME} $PINNED_PEERS; do
   ready $n || exit 5
 done
 log "all servers ready; output in $OUT"
@@ -228,9 +258,9 @@ latrun() {
 
 # ---------------------------------------------------------------- idle RSS + warm-up
 declare -A IDLE
-for n in $HIT_PEERS upstream-direct; do IDLE[$n]=$(rss_kb ${PID[$n]}); done
+for n in $HIT_PEERS $PINNED_PEERS upstream-direct; do IDLE[$n]=$(rss_kb ${PID[$n]}); done
 log "warm-up (1 s hit load per peer)"
-for n in $HIT_PEERS; do
+for n in $HIT_PEERS $PINNED_PEERS; do
   $GEN_CPU dnsperf -s ${HOST[$n]} -p ${PORT[$n]} -d "$OUT/hit.txt" -l 1 $DNSPERF_ARGS > /dev/null 2>&1
 done
 
@@ -238,6 +268,7 @@ done
 for rep in $(seq 1 $REPS); do
   log "rep $rep/$REPS: hit"
   for n in $HIT_PEERS; do satrun $rep $n hit "$OUT/hit.txt"; done
+  for n in $PINNED_PEERS; do satrun $rep $n pinned "$OUT/hit.txt"; done
   log "rep $rep/$REPS: miss"
   for n in $MISS_PEERS; do
     genmiss "r$rep${n//[^a-z0-9]/}" 600000
@@ -245,13 +276,14 @@ for rep in $(seq 1 $REPS); do
   done
   log "rep $rep/$REPS: fixed-rate latency"
   for n in $HIT_PEERS; do latrun $rep $n hit "$OUT/hit.txt" 20000; done
+  for n in $PINNED_PEERS; do latrun $rep $n pinned "$OUT/hit.txt" 20000; done
   for n in $MISS_PEERS; do
     genmiss "l$rep${n//[^a-z0-9]/}" 12000
     latrun $rep $n miss "$OUT/miss.txt" 5000 -n 1
   done
 done
 rm -f "$OUT/miss.txt"
-for n in $HIT_PEERS upstream-direct; do
+for n in $HIT_PEERS $PINNED_PEERS upstream-direct; do
   printf "%s\t%s\t%s\t%s\n" $n "${IDLE[$n]}" "$(hwm_kb ${PID[$n]})" "$(rss_kb ${PID[$n]})" >> "$MEM"
 done
 
@@ -299,8 +331,8 @@ echo
 echo "== dnsperf $DNSPERF_ARGS, ${DUR}s runs, $REPS reps, medians; pin=$PIN (servers CPU0, dnsperf+upstream CPU1)"
 echo "   x_ceil = QPS / ceiling-hit QPS of the same rep; qps/core = QPS / server CPU utilisation"
 printf "%-16s %-5s %9s %7s %6s %9s %8s %7s %11s %11s\n" peer load QPS x_ceil cpu qps/core avg_ms lost p50/p99ms rss_mid_MB
-for w in hit miss; do
-  if [ $w = hit ]; then peers=$HIT_PEERS; rate=20k; else peers=$MISS_PEERS; rate=5k; fi
+for w in hit miss pinned; do
+  case $w in hit) peers=$HIT_PEERS;; miss) peers=$MISS_PEERS;; pinned) peers=$PINNED_PEERS;; esac
   for n in $peers; do
     q=$(col $n $w 4 "$RES" | med); a=$(col $n $w 5 "$RES" | med); u=$(col $n $w 7 "$RES" | med)
     l=$(col $n $w 6 "$RES" | med); rm=$(col $n $w 8 "$RES" | med)
@@ -311,7 +343,14 @@ for w in hit miss; do
       "$(printf '%.3f/%.3f' "$p50" "$p99" 2>/dev/null)" "$(awk -v k="$rm" 'BEGIN{printf "%.1f", k/1024}')"
   done
 done
-echo "   p50/p99 from fixed-rate dnsperf -v runs: hit @20k qps, miss @5k qps (2 s each)"
+echo "   p50/p99 from fixed-rate dnsperf -v runs: hit and pinned @20k qps, miss @5k qps (2 s each)"
+echo "   pinned = the hit names answered from pins (mode pinned), no cache involved"
+echo "   per core vs the ceiling: (qps/core) / (ceiling's qps/core), medians over reps:"
+for n in $HIT_PEERS $PINNED_PEERS; do
+  w=hit; case " $PINNED_PEERS " in *" $n "*) w=pinned;; esac
+  awk -F'\t' -v n=$n -v w=$w '$2=="ceiling"&&$3=="hit"&&$7>0{c[$1]=$4/$7} $2==n&&$3==w&&$7>0{q[$1]=$4/$7}
+    END{for(r in q) if(c[r]>0) printf "%.3f\n", q[r]/c[r]}' "$RES" | med | awk -v n=$n -v w=$w '{printf "     %-16s %-6s %s\n", n, w, $1}'
+done
 echo
 echo "== memory (MB): idle = after start, peak = VmHWM after all load, end = VmRSS after all load"
 printf "%-16s %8s %8s %8s\n" peer idle peak end

@@ -156,8 +156,31 @@ func Load(path string) (*Config, error) {
 
 // Parse is Load for bytes already read; path is used in messages.
 func Parse(path string, src []byte) (*Config, error) {
+	return parse(path, src, true)
+}
+
+// parse is Parse; fastPins reads plain [[pin]] tables without the TOML
+// decoder (see splitPins). Tests compare both ways.
+func parse(path string, src []byte, fastPins bool) (*Config, error) {
 	c := Default()
-	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(c)
+	var md toml.MetaData
+	var err error
+	rest, pins, plain := src, []dnsname.Pin(nil), false
+	if fastPins {
+		rest, pins, plain = splitPins(src)
+	}
+	if plain {
+		md, err = toml.NewDecoder(bytes.NewReader(rest)).Decode(c)
+		if err != nil || md.IsDefined("pin") { // errors and pins written otherwise: as the decoder has it
+			plain = false
+		} else if pins != nil {
+			c.Pins = pins
+		}
+	}
+	if !plain {
+		c = Default()
+		md, err = toml.NewDecoder(bytes.NewReader(src)).Decode(c)
+	}
 	if err != nil {
 		return nil, decodeError(path, src, err)
 	}
