@@ -74,3 +74,29 @@ func TestPlainPinsMany(t *testing.T) {
 		t.Fatalf("fast %d pins, %v; decoder %d pins, %v; or they differ", len(fast.Pins), ferr, len(slow.Pins), serr)
 	}
 }
+
+// FuzzPlainPins: for any file, reading pins by hand and the TOML decoder
+// agree on the config, or both refuse it (the seeds are the cases above).
+// Which error comes first is not compared here: with two errors in one
+// file the decoder itself reports either, in map order; parse hands every
+// file the fast way cannot take whole to the decoder, and the table test
+// above compares the messages. Run with
+// `go test -run X -fuzz FuzzPlainPins ./internal/config` after touching
+// splitPins.
+func FuzzPlainPins(f *testing.F) {
+	head := "[platform]\ndomains = [\"tickets.example\"]\n"
+	f.Add(head + "[[pin]]\nname = \"shop.tickets.example\"\na = [\"192.0.2.10\", \"192.0.2.11\"]\naaaa = [\"2001:db8::10\"]\n")
+	f.Add(head + "[[pin]] # x\r\n  name=\"Shop.Tickets.Example.\"\r\n\ta = [ \"192.0.2.10\" , ]\r\n[[ pin ]]\nname = \"*.cdn.tickets.example\"\naaaa = []\n")
+	f.Add(head + "[[pin]]\nname = \"a.tickets.example\"\na = [\"192.0.2.1\"]\n[outage]\nstale_ttl = \"10s\"\n[pin.x]\ny = 1\n")
+	f.Add("listen = [\n\"127.0.0.1:53\",\n[[pin]]\nname = \"a.tickets.example\"\n]\n")
+	f.Fuzz(func(t *testing.T, src string) {
+		fast, ferr := parse("x.toml", []byte(src), true)
+		slow, serr := parse("x.toml", []byte(src), false)
+		if (ferr == nil) != (serr == nil) {
+			t.Fatalf("error\n%v\nwith the decoder\n%v", ferr, serr)
+		}
+		if serr == nil && !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("config\n%+v\nwith the decoder\n%+v", fast, slow)
+		}
+	})
+}
