@@ -88,6 +88,11 @@ type Bundle struct {
 	Source  string   `json:"source,omitempty"`  // mirror URL the bundle in use came from
 	Expired bool     `json:"expired,omitempty"` // the bundle in use expired; its pins are withdrawn
 	Dropped []string `json:"dropped,omitempty"` // pin names rejected: outside the platform's domains
+	// Added with CA and SPKI pins in bundles: how many of each the bundle
+	// in use carries (they replace the config's platform.verify_ca and
+	// verify_spki while it is in use).
+	VerifyCA   int `json:"verify_ca,omitempty"`
+	VerifySPKI int `json:"verify_spki,omitempty"`
 }
 
 // CheckReport is POST /v1/check and `dnspin check --json`.
