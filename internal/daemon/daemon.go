@@ -26,6 +26,7 @@ import (
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -225,11 +226,12 @@ func (d *daemon) startFetcher(cfg *config.Config) {
 		d.pins.trigger(checkNew)
 		d.Notify()
 	}
-	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.log)
+	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.pins.setTrust, d.log)
 	if err != nil {
 		d.log.Error("signed pin bundles are off", "err", err)
 	}
 	if f == nil {
+		d.pins.setTrust(bundle.Trust{})
 		apply(nil)
 		return
 	}
@@ -352,6 +354,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 		})
 	}
 	st.PinChecks, st.Platform.Verification = d.pins.status()
+	st.LearnedChecks = d.pins.learnedStatus()
 	if j, err := activation.ReadJournal(d.act.FS, d.act.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
@@ -377,6 +380,12 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
 	in := CheckInputs(ctx, cfg, d.act)
+	if in.Verify != nil {
+		// With the bundle's CA and SPKI pins, as the scheduled checks.
+		o := d.pins.options()
+		in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result { return pinverify.Verify(ctx, ts, o) }
+	}
+	in.Learned = d.pins.learnedStatus()
 	in.Answered = func(context.Context) (uint64, error) {
 		var n uint64
 		for _, v := range d.res.Status().Answers {
