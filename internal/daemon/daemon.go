@@ -383,7 +383,9 @@ func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	if in.Verify != nil {
 		// With the bundle's CA and SPKI pins, as the scheduled checks.
 		o := d.pins.options()
-		in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result { return pinverify.Verify(ctx, ts, o) }
+		in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result {
+			return pinverify.Verify(ctx, ts, o)
+		}
 	}
 	in.Learned = d.pins.learnedStatus()
 	in.Answered = func(context.Context) (uint64, error) {
