@@ -133,9 +133,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	d.root = ctx
 	d.pins = newPinChecker(log, d.res, d.Notify)
 	d.configurePinCheck(cfg, nil)
+	// The fetcher applies a stored bundle (pins, CA and SPKI pins) at once;
+	// the checker starts after it, so its first round uses them instead of
+	// checking everything twice.
+	d.startFetcher(cfg)
 	wg.Add(1)
 	go func() { defer wg.Done(); d.pins.run(ctx) }()
-	d.startFetcher(cfg)
 	wg.Add(1)
 	go func() { defer wg.Done(); d.followResolver(ctx) }()
 
