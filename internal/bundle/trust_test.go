@@ -1,15 +1,19 @@
 package bundle
 
 import (
+	"context"
 	"crypto/ed25519"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
+	"github.com/dnspin/dnspin/resolver"
 )
 
 // A bundle's CA certificates and SPKI pins survive signing and
@@ -104,3 +108,43 @@ func TestTrustRejects(t *testing.T) {
 }
 
 func ed25519Sign(priv ed25519.PrivateKey, b []byte) []byte { return ed25519.Sign(priv, b) }
+
+// The fetcher hands the bundle's trust over before its pins: at a fetch, at
+// a restart from the stored bundle, and the zero Trust when the bundle
+// expires.
+func TestFetcherAppliesTrust(t *testing.T) {
+	h := newHarness(t)
+	ca := pinverifytest.NewCA(t)
+	p := payload(10, pin("shop.tickets.example", "192.0.2.10"))
+	p.VerifyCA, p.VerifySPKI = []string{string(ca.PEM())}, []string{pinverify.SPKIPin(ca.Cert)}
+	m := newMirror(t, mustSign(t, h.priv, p))
+	var order []string
+	var got []Trust
+	o := h.opts(trust(m), m.url())
+	o.Apply = func(pins []resolver.Pin) { order = append(order, "pins") }
+	o.ApplyTrust = func(tr Trust) { order, got = append(order, "trust"), append(got, tr) }
+	f := h.fetcher(t, o)
+	if err := f.FetchNow(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(order, " ") != "trust pins" || len(got[0].CA) != 1 || !got[0].CA[0].Equal(ca.Cert) || len(got[0].SPKI) != 1 {
+		t.Fatalf("fetch: %v %+v", order, got)
+	}
+	if st := f.Status(); st.VerifyCA != 1 || st.VerifySPKI != 1 {
+		t.Errorf("status %+v", st)
+	}
+	order, got = nil, nil
+	h.fetcher(t, o) // a restart: the stored bundle
+	if strings.Join(order, " ") != "trust pins" || !got[0].Equal(Trust{CA: []*x509.Certificate{ca.Cert}, SPKI: got[0].SPKI}) {
+		t.Errorf("restart: %v %+v", order, got)
+	}
+	order, got = nil, nil
+	h.clock.Advance(31 * 24 * time.Hour)
+	f.FetchNow(context.Background())
+	if strings.Join(order, " ") != "trust pins" || !got[0].Empty() {
+		t.Errorf("expiry: %v %+v", order, got)
+	}
+	if st := f.Status(); st.VerifyCA != 0 {
+		t.Errorf("status after expiry %+v", st)
+	}
+}
