@@ -28,7 +28,8 @@ import (
 // certificate from the platform's CA but another key (the SPKI pin does not
 // match). Learned answers (learned.json, as after a restart): one name with
 // an address that verifies, one whose server has a certificate for another
-// name and one where nothing answers; and a name where no address verifies.
+// name, one that refuses and one that accepts and never answers; and a name
+// where no address verifies.
 // The status, the DNS answers, `dnspin status` and `dnspin check` must tell
 // them all apart.
 func TestBundleTrustAndLearnedChecksInNamespace(t *testing.T) {
@@ -45,6 +46,7 @@ func TestBundleTrustAndLearnedChecksInNamespace(t *testing.T) {
 		pinverifytest.ServeTLS(t, "127.0.0.22:443", platformCA.Leaf(t, "other.example"))
 		pinverifytest.ServeTLS(t, "127.0.0.21:443", good)
 		// 127.0.0.23: nothing listens, the connection is refused.
+		pinverifytest.ServeSilent(t, "127.0.0.24:443") // accepts, never answers
 
 		state := filepath.Join(env.Dir, "state")
 		pub, priv, err := ed25519.GenerateKey(nil)
@@ -70,7 +72,7 @@ func TestBundleTrustAndLearnedChecksInNamespace(t *testing.T) {
 		}
 		at := now.Format(time.RFC3339)
 		learned := `{"version":1,"answers":[
- {"name":"learn.tickets.test.","type":"A","at":"` + at + `","rrs":["learn.tickets.test. 60 IN A 127.0.0.22","learn.tickets.test. 60 IN A 127.0.0.23","learn.tickets.test. 60 IN A 127.0.0.21"]},
+ {"name":"learn.tickets.test.","type":"A","at":"` + at + `","rrs":["learn.tickets.test. 60 IN A 127.0.0.22","learn.tickets.test. 60 IN A 127.0.0.23","learn.tickets.test. 60 IN A 127.0.0.24","learn.tickets.test. 60 IN A 127.0.0.21"]},
  {"name":"dead.tickets.test.","type":"A","at":"` + at + `","rrs":["dead.tickets.test. 60 IN A 127.0.0.22","dead.tickets.test. 60 IN A 127.0.0.12"]}
 ]}`
 		for p, b := range map[string][]byte{"bundle/bundle.json": signed, "learned.json": []byte(learned)} {
@@ -100,7 +102,7 @@ public_key = %q
 		cl := control.NewClient(sock)
 
 		st := pinCheckWait(t, cl, func(s control.Status) bool {
-			return pinCheckDone(s, 3) && pinCheckDone(control.Status{PinChecks: s.LearnedChecks}, 5)
+			return pinCheckDone(s, 3) && pinCheckDone(control.Status{PinChecks: s.LearnedChecks}, 6)
 		})
 		type want struct {
 			state   string
@@ -125,6 +127,7 @@ public_key = %q
 			"learn.tickets.test 127.0.0.21": {"verified", false, ""},
 			"learn.tickets.test 127.0.0.22": {"failed", true, "not learn.tickets.test"},
 			"learn.tickets.test 127.0.0.23": {"failed", true, "refused"},
+			"learn.tickets.test 127.0.0.24": {"failed", true, "no answer within 10s"},
 			"dead.tickets.test 127.0.0.22":  {"failed", false, "not dead.tickets.test"},
 			"dead.tickets.test 127.0.0.12":  {"failed", false, "unknown authority"},
 		})
@@ -157,7 +160,7 @@ public_key = %q
 			t.Errorf("check: exit %d\n%s", code, out)
 		}
 		rep, err := cl.Report(pinCheckCtx(t))
-		if err != nil || !strings.Contains(string(rep), "learned backup addresses: 1 of 5 verified by TLS, 2 failed and still answered") {
+		if err != nil || !strings.Contains(string(rep), "learned backup addresses: 1 of 6 verified by TLS, 2 failed and still answered") {
 			t.Errorf("report: %v\n%.2000s", err, rep)
 		}
 	})
