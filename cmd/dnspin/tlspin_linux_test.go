@@ -17,6 +17,7 @@ import (
 	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
+	"github.com/dnspin/dnspin/resolver/resolvertest"
 )
 
 // TestBundleTrustAndLearnedChecksInNamespace runs the daemon inside a
@@ -143,7 +144,7 @@ public_key = %q
 			// None verified: every learned address is still answered.
 			"dead.tickets.test": "127.0.0.22,127.0.0.12",
 		} {
-			if got := pinCheckAsk(t, name); got != want {
+			if got := resolvertest.AskA(t, "127.0.0.1:53", name); got != want {
 				t.Errorf("%s answered %s, want %s", name, got, want)
 			}
 		}

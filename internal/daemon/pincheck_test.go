@@ -195,7 +195,7 @@ func TestOutageTriggersPinCheck(t *testing.T) {
 func TestPinCheckerLearnedAndTrust(t *testing.T) {
 	t.Parallel()
 	res, err := resolver.New(resolver.Config{
-		Listen: []string{"127.0.0.1:0"}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
 		StateDir: t.TempDir(),
 	}, resolver.Options{})
 	if err != nil {
