@@ -215,6 +215,7 @@ func (r *Resolver) SetLearnedVerification(states map[PinAddr]PinState) {
 		}
 	}
 	old := r.learnedVerdicts.Swap(v)
+	r.backupGen.Add(1) // after the swap: packed learned answers are built again in the new order (see backup)
 	for k := range v.dropped {
 		if old == nil || !old.dropped[k] {
 			r.log.Warn("learned address left out of backup answers: it failed TLS verification and another learned address of the name passed", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
