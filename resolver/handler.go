@@ -406,7 +406,7 @@ func (r *Resolver) learnedAnswer(pins *pinSet, a *asked, qname string, rrs []dns
 			}
 		}
 	}
-	return ans, SourceLearned
+	return r.learnedVerdicts.Load().orderLearned(a.name, ans), SourceLearned
 }
 
 // stale answers from an expired cache entry younger than max_stale, with

@@ -59,6 +59,8 @@ type Resolver struct {
 	counts    [len(sources)]atomic.Uint64
 
 	verdicts atomic.Pointer[pinVerdicts] // TLS checks of pinned addresses (verify.go)
+	// learnedVerdicts: TLS checks of learned addresses (verify.go)
+	learnedVerdicts atomic.Pointer[learnedVerdicts]
 
 	flightMu sync.Mutex
 	flights  map[string]*flight // at most maxFlights

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -118,5 +119,158 @@ func (r *Resolver) Pins() []Pin {
 		}
 	}
 	slices.SortFunc(out, func(a, b Pin) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// learnedVerdicts is the verification of learned addresses in effect,
+// swapped as a whole (SetLearnedVerification).
+type learnedVerdicts struct {
+	state   map[PinAddr]PinState // Name: lower-case FQDN of the asked name
+	dropped map[PinAddr]bool     // left out at the last SetLearnedVerification, for logging changes once
+}
+
+// LearnedAddrs lists what backup answers may serve from learned answers,
+// for the daemon's TLS checks: for every protected name with a learned A or
+// AAAA answer younger than max_stale, the asked name (the name a client
+// sends as SNI) and each address its CNAME chain ends in. Names a pin owns,
+// and chains that reach a pinned name, are left out: their answers are the
+// pin's. Most recently confirmed answers come first.
+func (r *Resolver) LearnedAddrs() []PinAddr {
+	c := r.cfg.Load()
+	now := r.now()
+	type ent struct {
+		at    time.Time
+		qtype uint16
+		addrs []PinAddr
+	}
+	var es []ent
+	r.learned.mu.Lock()
+	for _, e := range r.learned.m {
+		if (e.qtype != dns.TypeA && e.qtype != dns.TypeAAAA) || now.Sub(e.at) > c.MaxStale || c.pins.match(e.name) != nil {
+			continue
+		}
+		if addrs := servedLearned(e, c.pins); len(addrs) > 0 {
+			es = append(es, ent{at: e.at, qtype: e.qtype, addrs: addrs})
+		}
+	}
+	r.learned.mu.Unlock()
+	slices.SortStableFunc(es, func(a, b ent) int {
+		if c := b.at.Compare(a.at); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.addrs[0].Name, b.addrs[0].Name); c != 0 {
+			return c
+		}
+		return int(a.qtype) - int(b.qtype) // A before AAAA
+	})
+	var out []PinAddr
+	for _, e := range es {
+		out = append(out, e.addrs...)
+	}
+	return out
+}
+
+// servedLearned lists the addresses of a learned answer that backup
+// answers serve: none when its CNAME chain reaches a pinned name.
+func servedLearned(e *learnedEntry, pins *pinSet) []PinAddr {
+	name := strings.TrimSuffix(e.name, ".")
+	var out []PinAddr
+	for _, rr := range e.rrs {
+		switch v := rr.(type) {
+		case *dns.CNAME:
+			if pins.match(v.Target) != nil {
+				return nil
+			}
+		case *dns.A:
+			if a, ok := netip.AddrFromSlice(v.A); ok {
+				out = append(out, PinAddr{Name: name, Addr: a.Unmap()})
+			}
+		case *dns.AAAA:
+			if a, ok := netip.AddrFromSlice(v.AAAA); ok {
+				out = append(out, PinAddr{Name: name, Addr: a})
+			}
+		}
+	}
+	return out
+}
+
+// SetLearnedVerification replaces the verification states of learned
+// addresses (names as LearnedAddrs gives them). From then on, in a learned
+// answer served as backup, among the asked name's addresses of one family
+// verified ones come first and failed ones are left out while at least one
+// verified address remains, as for pins. Changes are logged once.
+func (r *Resolver) SetLearnedVerification(states map[PinAddr]PinState) {
+	v := &learnedVerdicts{state: make(map[PinAddr]PinState, len(states)), dropped: map[PinAddr]bool{}}
+	verified := map[PinAddr]bool{} // key: name and the family's zero address
+	for k, s := range states {
+		k = PinAddr{Name: fqdnLower(k.Name), Addr: k.Addr.Unmap()}
+		v.state[k] = s
+		if s == PinVerified {
+			verified[PinAddr{Name: k.Name, Addr: familyOf(k.Addr)}] = true
+		}
+	}
+	for k, s := range v.state {
+		if s == PinFailed && verified[PinAddr{Name: k.Name, Addr: familyOf(k.Addr)}] {
+			v.dropped[k] = true
+		}
+	}
+	old := r.learnedVerdicts.Swap(v)
+	r.backupGen.Add(1) // after the swap: packed learned answers are built again in the new order (see backup)
+	for k := range v.dropped {
+		if old == nil || !old.dropped[k] {
+			r.log.Warn("learned address left out of backup answers: it failed TLS verification and another learned address of the name passed", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
+		}
+	}
+	if old != nil {
+		for k := range old.dropped {
+			if !v.dropped[k] {
+				r.log.Info("learned address back in backup answers", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
+			}
+		}
+	}
+}
+
+func familyOf(a netip.Addr) netip.Addr {
+	if a.Is4() {
+		return netip.IPv4Unspecified()
+	}
+	return netip.IPv6Unspecified()
+}
+
+// orderLearned reorders the address records at the end of a learned
+// answer for name (lower-case FQDN, the asked name): verified first, then
+// unchecked, then failed; failed ones are dropped while a verified one
+// remains. CNAMEs and other records keep their place. Without verification
+// the answer stands as learned.
+func (v *learnedVerdicts) orderLearned(name string, ans []dns.RR) []dns.RR {
+	if v == nil || len(v.state) == 0 {
+		return ans
+	}
+	var verified, unknown, failed []dns.RR
+	out := ans[:0:0]
+	for _, rr := range ans {
+		var a netip.Addr
+		switch x := rr.(type) {
+		case *dns.A:
+			a, _ = netip.AddrFromSlice(x.A)
+		case *dns.AAAA:
+			a, _ = netip.AddrFromSlice(x.AAAA)
+		default:
+			out = append(out, rr)
+			continue
+		}
+		switch v.state[PinAddr{Name: name, Addr: a.Unmap()}] {
+		case PinVerified:
+			verified = append(verified, rr)
+		case PinFailed:
+			failed = append(failed, rr)
+		default:
+			unknown = append(unknown, rr)
+		}
+	}
+	out = append(append(out, verified...), unknown...)
+	if len(verified) == 0 {
+		out = append(out, failed...)
+	}
 	return out
 }

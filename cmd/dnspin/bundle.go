@@ -5,11 +5,13 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 
 	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/dnsname"
+	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -97,7 +100,7 @@ func bundleKeygen(e *env, args []string) error {
 
 func bundleSign(e *env, args []string) error {
 	fs, cfgPath := subFlags(e, "sign", "--key FILE --serial N --expires DURATION [--platform NAME] IN -o OUT",
-		"Sign the pins in IN (TOML [[pin]] tables like the config, or JSON) into a bundle file.\nThe platform name comes from --platform, else IN's [platform] name, else --config's.")
+		"Sign the pins in IN (TOML [[pin]] tables like the config, or JSON) into a bundle file.\nThe platform name comes from --platform, else IN's [platform] name, else --config's.\nIN's [platform] verify_ca (a PEM file, relative to IN) and verify_spki, as in the\nconfig, are signed into the bundle too: desktops then check addresses with them.")
 	keyFile := fs.String("key", "", "private key file from dnspin bundle keygen")
 	serialS := fs.String("serial", "", "bundle serial, higher than every earlier one and at most 2^53-1 (e.g. 2026112601)")
 	expiresS := fs.String("expires", "", "validity from now, e.g. 720h or 30d; desktops drop the pins after it")
@@ -179,23 +182,55 @@ func bundleSign(e *env, args []string) error {
 		}
 	}
 	now := time.Now().UTC().Truncate(time.Second)
-	data, err := bundle.Sign(priv, bundle.Payload{Platform: name, Serial: serial, Issued: now, Expires: now.Add(validity), Pins: in.pins})
+	data, err := bundle.Sign(priv, bundle.Payload{Platform: name, Serial: serial, Issued: now, Expires: now.Add(validity), Pins: in.pins,
+		VerifyCA: in.verifyCA, VerifySPKI: in.verifySPKI})
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
 	if err := writeFileReplace(out, data); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "signed %s: platform %q, serial %d, %d pins, expires %s, key %s\n",
-		out, name, serial, len(in.pins), now.Add(validity).Format(time.RFC3339), bundle.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
+	trust := ""
+	if n := len(in.verifyCA) + len(in.verifySPKI); n > 0 {
+		trust = fmt.Sprintf(", %d CA certificates, %d SPKI pins", len(in.verifyCA), len(in.verifySPKI))
+	}
+	fmt.Fprintf(e.stdout, "signed %s: platform %q, serial %d, %d pins%s, expires %s, key %s\n",
+		out, name, serial, len(in.pins), trust, now.Add(validity).Format(time.RFC3339), bundle.FormatPublicKey(priv.Public().(ed25519.PublicKey)))
 	return nil
 }
 
-// pinList is a sign input: the pins and, when the file says so, the platform.
+// pinList is a sign input: the pins and, when the file says so, the
+// platform and its CA and SPKI pins.
 type pinList struct {
-	name    string
-	domains []string
-	pins    []resolver.Pin
+	name       string
+	domains    []string
+	pins       []resolver.Pin
+	verifyCA   []string // one PEM certificate each, read from the file verify_ca names
+	verifySPKI []string
+}
+
+// platformKeys are the [platform] keys a sign input may hold: a desktop's
+// whole dnspin.toml is a valid input. verify_port, verify_interval and
+// verify_timeout are the desktops' own settings and are not signed.
+var platformKeys = []string{"name", "domains", "verify_ca", "verify_spki", "verify_port", "verify_interval", "verify_timeout"}
+
+// readVerifyCA reads the PEM file a sign input's verify_ca names (relative
+// to the input file) into one PEM certificate per entry.
+func (l *pinList) readVerifyCA(input, caPath string) error {
+	if caPath == "" {
+		return nil
+	}
+	if !filepath.IsAbs(caPath) {
+		caPath = filepath.Join(filepath.Dir(input), caPath)
+	}
+	cs, err := pinverify.LoadCA(caPath)
+	if err != nil {
+		return fmt.Errorf("%s: verify_ca: %w", input, err)
+	}
+	for _, c := range cs {
+		l.verifyCA = append(l.verifyCA, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})))
+	}
+	return nil
 }
 
 // readPinList reads a TOML file with [[pin]] tables (a dnspin.toml works,
@@ -213,12 +248,19 @@ func readPinList(path string) (pinList, error) {
 			err = strictJSON(src, &l.pins)
 		} else {
 			var j struct {
-				Platform string         `json:"platform"`
-				Domains  []string       `json:"domains"`
-				Pins     []resolver.Pin `json:"pins"`
+				Platform   string         `json:"platform"`
+				Domains    []string       `json:"domains"`
+				Pins       []resolver.Pin `json:"pins"`
+				VerifyCA   string         `json:"verify_ca"`
+				VerifySPKI []string       `json:"verify_spki"`
 			}
 			err = strictJSON(src, &j)
-			l = pinList{name: j.Platform, domains: j.Domains, pins: j.Pins}
+			l = pinList{name: j.Platform, domains: j.Domains, pins: j.Pins, verifySPKI: j.VerifySPKI}
+			if err == nil {
+				if err := l.readVerifyCA(path, j.VerifyCA); err != nil {
+					return l, err
+				}
+			}
 		}
 		if err != nil {
 			return l, fmt.Errorf("%s: %v: write a JSON list of {\"name\":…,\"a\":[…],\"aaaa\":[…]}", path, err)
@@ -226,8 +268,10 @@ func readPinList(path string) (pinList, error) {
 	} else {
 		var t struct {
 			Platform struct {
-				Name    string   `toml:"name"`
-				Domains []string `toml:"domains"`
+				Name       string   `toml:"name"`
+				Domains    []string `toml:"domains"`
+				VerifyCA   string   `toml:"verify_ca"`
+				VerifySPKI []string `toml:"verify_spki"`
 			} `toml:"platform"`
 			Pins []resolver.Pin `toml:"pin"`
 		}
@@ -237,11 +281,17 @@ func readPinList(path string) (pinList, error) {
 		}
 		for _, k := range md.Undecoded() {
 			// Other keys of a full dnspin.toml are fine; a typo inside a pin is not.
-			if k[0] == "pin" || k[0] == "platform" {
+			if k[0] == "pin" {
 				return l, fmt.Errorf("%s: unknown key %q: a pin has name, a and aaaa", path, k.String())
 			}
+			if k[0] == "platform" && (len(k) != 2 || !slices.Contains(platformKeys, k[1])) {
+				return l, fmt.Errorf("%s: unknown key %q: [platform] has %s", path, k.String(), strings.Join(platformKeys, ", "))
+			}
 		}
-		l = pinList{name: t.Platform.Name, domains: t.Platform.Domains, pins: t.Pins}
+		l = pinList{name: t.Platform.Name, domains: t.Platform.Domains, pins: t.Pins, verifySPKI: t.Platform.VerifySPKI}
+		if err := l.readVerifyCA(path, t.Platform.VerifyCA); err != nil {
+			return l, err
+		}
 	}
 	if len(l.pins) == 0 {
 		return l, fmt.Errorf("%s has no pins: add [[pin]] tables with name, a and aaaa (or a JSON list)", path)
@@ -358,6 +408,16 @@ func bundleVerify(e *env, args []string) error {
 			parts = append(parts, "AAAA "+joinAddrs(pin.AAAA))
 		}
 		fmt.Fprintf(e.stdout, "  %s  %s\n", pin.Name, strings.Join(parts, "  "))
+	}
+	tr := p.Trust()
+	for _, c := range tr.CA {
+		fmt.Fprintf(e.stdout, "  verify_ca    %s (%s), valid until %s\n", c.Subject, pinverify.SPKIPin(c), c.NotAfter.UTC().Format(time.RFC3339))
+	}
+	for _, s := range p.VerifySPKI {
+		fmt.Fprintf(e.stdout, "  verify_spki  %s\n", s)
+	}
+	if !tr.Empty() {
+		fmt.Fprintln(e.stdout, "note: desktops check addresses with the bundle's verify_ca and verify_spki instead of their config's while this bundle is in use")
 	}
 	if exp.Platform == "" {
 		fmt.Fprintln(e.stdout, "note: the platform was not checked (no --platform and no config)")

@@ -32,8 +32,10 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	// With the service running, prove the system path reaches it by its
 	// answer counters rising, not only from the settings.
 	cl := control.NewClient(cfg.Control)
-	if _, err := cl.Status(ctx); err == nil {
+	if st, err := cl.Status(ctx); err == nil {
 		in.Answered = check.AnsweredFrom(cl.Status)
+		// Learned addresses are the service's: report its last checks.
+		in.Learned = st.LearnedChecks
 	}
 	// Redacted like the service's answer: the output goes into tickets.
 	rep := check.Run(ctx, in).Redacted()

@@ -82,23 +82,13 @@ func printStatus(w io.Writer, s control.Status) {
 	if len(s.Unprotected) > 0 {
 		row("No backup", "%s", strings.Join(s.Unprotected, ", "))
 	}
-	label = "Pin checks"
-	for _, c := range s.PinChecks {
-		line := fmt.Sprintf("%s %s  %s", c.Name, c.Address, c.State)
-		if c.Time != "" {
-			line += " at " + when(c.Time)
-		}
-		if c.LeftOut {
-			line += ", left out of backup answers"
-		}
-		if c.Error != "" {
-			line += ": " + c.Error
-		}
-		row(label, "%s", line)
-		label = ""
-	}
+	printChecks(row, "Pin checks", s.PinChecks)
+	printChecks(row, "Learned checks", s.LearnedChecks)
 	if b := s.Bundle; b != nil {
 		line := fmt.Sprintf("serial %d, %d pins", b.Serial, b.Pins)
+		if b.VerifyCA+b.VerifySPKI > 0 {
+			line += fmt.Sprintf(", %d CA certificates and %d SPKI pins for the TLS checks", b.VerifyCA, b.VerifySPKI)
+		}
 		if b.Expires != "" {
 			line += ", expires " + when(b.Expires)
 		}
@@ -113,6 +103,24 @@ func printStatus(w io.Writer, s control.Status) {
 	a := s.Answers
 	row("Answers", "upstream %d, cache %d, stale %d, pinned %d, learned %d, servfail %d",
 		a.Upstream, a.Cache, a.Stale, a.Pinned, a.Learned, a.Servfail)
+}
+
+// printChecks lists TLS checks of backup addresses, one row each.
+func printChecks(row func(label, format string, a ...any), label string, checks []control.PinCheck) {
+	for _, c := range checks {
+		line := fmt.Sprintf("%s %s  %s", c.Name, c.Address, c.State)
+		if c.Time != "" {
+			line += " at " + when(c.Time)
+		}
+		if c.LeftOut {
+			line += ", left out of backup answers"
+		}
+		if c.Error != "" {
+			line += ": " + c.Error
+		}
+		row(label, "%s", line)
+		label = ""
+	}
 }
 
 // when shows an RFC 3339 time in UTC, the same on every desktop so support

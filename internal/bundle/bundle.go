@@ -10,7 +10,10 @@
 //
 //	{"version":1,"platform":"Example Tickets","serial":2026112601,
 //	 "issued":"2026-11-26T00:00:00Z","expires":"2026-12-26T00:00:00Z",
-//	 "pins":[{"name":"shop.tickets.example","a":["192.0.2.10"],"aaaa":["2001:db8::10"]}]}
+//	 "pins":[{"name":"shop.tickets.example","a":["192.0.2.10"],"aaaa":["2001:db8::10"]}],
+//	 "verify_ca":["-----BEGIN CERTIFICATE-----\n…"],"verify_spki":["sha256/BASE64"]}
+//
+// verify_ca and verify_spki are optional (trust.go).
 //
 // The signature covers the payload bytes exactly as they travel, so no JSON
 // canonicalisation is needed and a verifier never signs-checks one thing and
@@ -69,6 +72,16 @@ type Payload struct {
 	Issued   time.Time     `json:"issued"`   // RFC 3339
 	Expires  time.Time     `json:"expires"`  // RFC 3339; pins are withdrawn after this
 	Pins     []dnsname.Pin `json:"pins"`
+	// VerifyCA and VerifySPKI are the platform's own CA certificates (one
+	// PEM certificate per entry) and SPKI pins ("sha256/BASE64", as
+	// platform.verify_spki) for the TLS checks of addresses (trust.go).
+	// Optional; a dnspin older than these fields refuses a bundle that
+	// carries them (unknown signed fields), and keeps its pins in use.
+	VerifyCA   []string `json:"verify_ca,omitempty"`
+	VerifySPKI []string `json:"verify_spki,omitempty"`
+
+	ca   []*x509.Certificate // VerifyCA parsed by checkTrust
+	spki [][32]byte          // VerifySPKI parsed by checkTrust
 
 	// Dropped names the pins Verify removed because they are outside the
 	// expected domains. It is not part of the signed data.
@@ -226,6 +239,9 @@ func checkPayload(p *Payload) ([]dnsname.Pin, error) {
 	}
 	if !p.Expires.After(p.Issued) {
 		return nil, fmt.Errorf("%w: expires %s is not after issued %s", ErrMalformed, p.Expires.Format(time.RFC3339), p.Issued.Format(time.RFC3339))
+	}
+	if err := checkTrust(p); err != nil {
+		return nil, err
 	}
 	seen := map[string]bool{}
 	out := make([]dnsname.Pin, 0, len(p.Pins))

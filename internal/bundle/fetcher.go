@@ -43,6 +43,11 @@ type FetcherOptions struct {
 	// Apply installs the bundle's pins (nil withdraws them). The daemon
 	// passes resolver.SetBundlePins, which swaps the set atomically.
 	Apply func(pins []dnsname.Pin)
+	// ApplyTrust, if set, installs the bundle's verify_ca and verify_spki
+	// (the zero Trust when the bundle has none or is withdrawn). It is
+	// called just before Apply with the same bundle, so checks that Apply
+	// starts already use them.
+	ApplyTrust func(Trust)
 	// HTTPClient fetches the mirrors. nil: a client with short timeouts
 	// that dials through LookupHost. Tests inject httptest's TLS client.
 	HTTPClient *http.Client
@@ -190,7 +195,7 @@ func (f *Fetcher) load() {
 		return
 	}
 	f.logDropped(p, "stored bundle")
-	f.o.Apply(p.Pins)
+	f.apply(p)
 	f.log.Info("bundle: stored bundle applied", "serial", p.Serial, "pins", len(p.Pins), "expires", p.Expires.Format(time.RFC3339))
 }
 
@@ -296,7 +301,7 @@ func (f *Fetcher) checkExpiry(now time.Time) {
 	}
 	f.mu.Unlock()
 	if expired {
-		f.o.Apply(nil)
+		f.apply(nil)
 		f.log.Warn("bundle: the bundle in use has expired; its pins are withdrawn until a newer bundle is fetched", "serial", p.Serial, "expires", p.Expires.Format(time.RFC3339))
 	}
 }
@@ -431,9 +436,24 @@ func (f *Fetcher) fetchOne(ctx context.Context, u string) (bool, error) {
 	if err := f.store.saveBundle(data, st); err != nil {
 		f.log.Error("bundle: could not store the accepted bundle; it is used but will not survive a restart", "dir", f.store.dir, "err", err)
 	}
-	f.o.Apply(p.Pins)
+	f.apply(p)
 	f.log.Info("bundle: applied", "serial", p.Serial, "pins", len(p.Pins), "dropped", len(p.Dropped), "expires", p.Expires.Format(time.RFC3339), "url", u)
 	return true, nil
+}
+
+// apply installs p's trust and pins; nil withdraws them.
+func (f *Fetcher) apply(p *Payload) {
+	if p == nil {
+		if f.o.ApplyTrust != nil {
+			f.o.ApplyTrust(Trust{})
+		}
+		f.o.Apply(nil)
+		return
+	}
+	if f.o.ApplyTrust != nil {
+		f.o.ApplyTrust(p.Trust())
+	}
+	f.o.Apply(p.Pins)
 }
 
 // unchangedErr is nil when a mirror still serves the bundle in use, unless
@@ -485,6 +505,7 @@ func (f *Fetcher) Status() control.Bundle {
 		b.Expired = f.withdrawn
 		if !f.withdrawn {
 			b.Pins = len(p.Pins)
+			b.VerifyCA, b.VerifySPKI = len(p.ca), len(p.spki)
 		}
 		b.Source = f.st.Source
 		b.Dropped = slices.Clone(p.Dropped)

@@ -60,6 +60,11 @@ type Inputs struct {
 	// (internal/pinverify with the config's settings) instead of only
 	// opening a connection: an address must prove it serves the name.
 	Verify func(ctx context.Context, ts []pinverify.Target) []pinverify.Result
+	// Learned is the service's last TLS checks of learned addresses
+	// (status learned_checks). They are reported, not repeated: the
+	// service checks a bounded number per round, and `check` must not turn
+	// into thousands of handshakes. nil: nothing to report.
+	Learned []control.PinCheck
 }
 
 func (in *Inputs) defaults() {
@@ -101,6 +106,7 @@ func Run(ctx context.Context, in Inputs) control.CheckReport {
 	} else {
 		rep.Results = append(rep.Results, reachable(ctx, in)...)
 	}
+	rep.Results = append(rep.Results, learnedChecks(in)...)
 	rep.OK = true
 	for _, r := range rep.Results {
 		rep.OK = rep.OK && r.OK
@@ -322,6 +328,35 @@ func verified(ctx context.Context, in Inputs) []control.CheckResult {
 		w := in
 		w.Pins = wild
 		out = append(out, reachable(ctx, w)...)
+	}
+	return out
+}
+
+// learnedChecks reports the service's last checks of learned addresses. A
+// failed address is a problem only while it would be served: when another
+// address of the name verified it is left out, and the result says so.
+func learnedChecks(in Inputs) []control.CheckResult {
+	out := make([]control.CheckResult, 0, len(in.Learned))
+	for _, l := range in.Learned {
+		c := control.CheckResult{Name: "learned:" + l.Name + "@" + l.Address}
+		at := ""
+		if l.Time != "" {
+			at = " at " + l.Time
+		}
+		switch {
+		case l.State == string(pinverify.Verified):
+			c.OK = true
+			c.Detail = fmt.Sprintf("The learned address %s of %s is genuine: it showed a valid certificate for %s on port %d%s.", l.Address, l.Name, l.Name, in.Port, at)
+		case l.State == string(pinverify.Failed) && l.LeftOut:
+			c.OK = true
+			c.Detail = fmt.Sprintf("The learned address %s of %s failed the certificate check%s (%s); it is left out of backup answers because another address of the name passed.", l.Address, l.Name, at, l.Error)
+		case l.State == string(pinverify.Failed):
+			c.Detail = fmt.Sprintf("The learned address %s of %s failed the certificate check%s (%s) and no other address of the name passed: during an outage it would still be answered. Pin the name's right addresses, or check what serves it.", l.Address, l.Name, at, l.Error)
+		default:
+			c.OK = true
+			c.Detail = fmt.Sprintf("The learned address %s of %s has not been checked yet.", l.Address, l.Name)
+		}
+		out = append(out, c)
 	}
 	return out
 }

@@ -229,6 +229,22 @@ func Summary(s Status) string {
 	case "not_verified":
 		parts = append(parts, "backup addresses NOT verified: a pinned name has no address that passed the TLS check")
 	}
+	if len(s.LearnedChecks) > 0 {
+		ok, served := 0, 0 // verified; failed and still answered
+		for _, c := range s.LearnedChecks {
+			switch {
+			case c.State == "verified":
+				ok++
+			case c.State == "failed" && !c.LeftOut:
+				served++
+			}
+		}
+		part := fmt.Sprintf("learned backup addresses: %d of %d verified by TLS", ok, len(s.LearnedChecks))
+		if served > 0 {
+			part += fmt.Sprintf(", %d failed and still answered", served)
+		}
+		parts = append(parts, part)
+	}
 	if n := len(s.Unprotected); n > 0 {
 		if n == 1 {
 			parts = append(parts, "1 platform name has no backup address")

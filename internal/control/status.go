@@ -32,6 +32,11 @@ type Status struct {
 	// PinChecks is the last TLS verification of each pinned address (pin
 	// verification; absent before the first round or with checks off).
 	PinChecks []PinCheck `json:"pin_checks,omitempty"`
+	// LearnedChecks is the last TLS verification of each learned address
+	// served as a backup (the asked name as SNI; entries as in PinChecks,
+	// LeftOut per name and address family). Absent before the first full
+	// round, with checks off, or without learned addresses.
+	LearnedChecks []PinCheck `json:"learned_checks,omitempty"`
 }
 
 // PinCheck is the TLS verification of one pinned address.
@@ -88,6 +93,11 @@ type Bundle struct {
 	Source  string   `json:"source,omitempty"`  // mirror URL the bundle in use came from
 	Expired bool     `json:"expired,omitempty"` // the bundle in use expired; its pins are withdrawn
 	Dropped []string `json:"dropped,omitempty"` // pin names rejected: outside the platform's domains
+	// Added with CA and SPKI pins in bundles: how many of each the bundle
+	// in use carries (they replace the config's platform.verify_ca and
+	// verify_spki while it is in use).
+	VerifyCA   int `json:"verify_ca,omitempty"`
+	VerifySPKI int `json:"verify_spki,omitempty"`
 }
 
 // CheckReport is POST /v1/check and `dnspin check --json`.
@@ -137,13 +147,18 @@ func (s Status) Redacted() Status {
 	}
 	s.Unprotected = list(s.Unprotected)
 	s.Platform.Verification = str(s.Platform.Verification)
-	if s.PinChecks != nil {
-		s.PinChecks = slices.Clone(s.PinChecks)
-		for i := range s.PinChecks {
-			c := &s.PinChecks[i]
+	checks := func(l []PinCheck) []PinCheck {
+		if l == nil {
+			return nil
+		}
+		l = slices.Clone(l)
+		for i := range l {
+			c := &l[i]
 			c.Name, c.Address, c.State, c.Error, c.Time = str(c.Name), str(c.Address), str(c.State), str(c.Error), str(c.Time)
 		}
+		return l
 	}
+	s.PinChecks, s.LearnedChecks = checks(s.PinChecks), checks(s.LearnedChecks)
 	return s
 }
 

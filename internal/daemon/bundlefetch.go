@@ -14,10 +14,11 @@ import (
 // newBundleFetcher builds the service's bundle fetcher from the config, or
 // returns nil when [bundle] urls is empty. The service passes the resolver's
 // own lookup (mirror names resolve through pins and learned answers while
-// upstream DNS is down) and its SetBundlePins, then runs f.Run in a
+// upstream DNS is down), its SetBundlePins and the pin checker's setTrust
+// (the bundle's verify_ca and verify_spki; may be nil), then runs f.Run in a
 // goroutine, calls f.Trigger when the state leaves normal, and reports
 // f.Status() as status.bundle. NewFetcher applies the stored bundle at once.
-func newBundleFetcher(c *config.Config, lookup func(ctx context.Context, host string) ([]netip.Addr, error), apply func([]resolver.Pin), log *slog.Logger) (*bundle.Fetcher, error) {
+func newBundleFetcher(c *config.Config, lookup func(ctx context.Context, host string) ([]netip.Addr, error), apply func([]resolver.Pin), applyTrust func(bundle.Trust), log *slog.Logger) (*bundle.Fetcher, error) {
 	if len(c.Bundle.URLs) == 0 {
 		return nil, nil
 	}
@@ -34,6 +35,7 @@ func newBundleFetcher(c *config.Config, lookup func(ctx context.Context, host st
 		StateDir:   c.StateDir,
 		LookupHost: lookup,
 		Apply:      apply,
+		ApplyTrust: applyTrust,
 		Logger:     log,
 	})
 	if err != nil {

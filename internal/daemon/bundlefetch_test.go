@@ -30,7 +30,7 @@ func TestNewBundleFetcher(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f, err := newBundleFetcher(c, nil, func([]resolver.Pin) {}, slog.New(slog.DiscardHandler)); f != nil || err != nil {
+	if f, err := newBundleFetcher(c, nil, func([]resolver.Pin) {}, nil, slog.New(slog.DiscardHandler)); f != nil || err != nil {
 		t.Fatalf("without [bundle]: %v, %v", f, err)
 	}
 
@@ -53,7 +53,7 @@ func TestNewBundleFetcher(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got []resolver.Pin
-	f, err := newBundleFetcher(c, nil, func(p []resolver.Pin) { got = p }, slog.New(slog.DiscardHandler))
+	f, err := newBundleFetcher(c, nil, func(p []resolver.Pin) { got = p }, nil, slog.New(slog.DiscardHandler))
 	if err != nil || f == nil {
 		t.Fatalf("newBundleFetcher: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestNewBundleFetcher(t *testing.T) {
 
 	// A key that is not 32 bytes names the config key.
 	c.Bundle.PublicKey = "ed25519:AAAA"
-	if _, err := newBundleFetcher(c, nil, func([]resolver.Pin) {}, nil); err == nil || !strings.Contains(err.Error(), "bundle.public_key") {
+	if _, err := newBundleFetcher(c, nil, func([]resolver.Pin) {}, nil, nil); err == nil || !strings.Contains(err.Error(), "bundle.public_key") {
 		t.Errorf("bad key: %v", err)
 	}
 }

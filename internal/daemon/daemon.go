@@ -26,6 +26,7 @@ import (
 	"github.com/dnspin/dnspin/internal/check"
 	"github.com/dnspin/dnspin/internal/config"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -132,9 +133,12 @@ func Run(ctx context.Context, cfg *config.Config, o Options) error {
 	d.root = ctx
 	d.pins = newPinChecker(log, d.res, d.Notify)
 	d.configurePinCheck(cfg, nil)
+	// The fetcher applies a stored bundle (pins, CA and SPKI pins) at once;
+	// the checker starts after it, so its first round uses them instead of
+	// checking everything twice.
+	d.startFetcher(cfg)
 	wg.Add(1)
 	go func() { defer wg.Done(); d.pins.run(ctx) }()
-	d.startFetcher(cfg)
 	wg.Add(1)
 	go func() { defer wg.Done(); d.followResolver(ctx) }()
 
@@ -225,11 +229,12 @@ func (d *daemon) startFetcher(cfg *config.Config) {
 		d.pins.trigger(checkNew)
 		d.Notify()
 	}
-	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.log)
+	f, err := newBundleFetcher(cfg, d.lookupHost, apply, d.pins.setTrust, d.log)
 	if err != nil {
 		d.log.Error("signed pin bundles are off", "err", err)
 	}
 	if f == nil {
+		d.pins.setTrust(bundle.Trust{})
 		apply(nil)
 		return
 	}
@@ -352,6 +357,7 @@ func (d *daemon) Status(ctx context.Context) control.Status {
 		})
 	}
 	st.PinChecks, st.Platform.Verification = d.pins.status()
+	st.LearnedChecks = d.pins.learnedStatus()
 	if j, err := activation.ReadJournal(d.act.FS, d.act.StateDir); err == nil && j != nil {
 		st.Activated = j.Active
 	}
@@ -377,6 +383,14 @@ func (d *daemon) SetMode(ctx context.Context, mode string) error {
 func (d *daemon) Check(ctx context.Context) control.CheckReport {
 	cfg, _ := d.config()
 	in := CheckInputs(ctx, cfg, d.act)
+	if in.Verify != nil {
+		// With the bundle's CA and SPKI pins, as the scheduled checks.
+		o := d.pins.options()
+		in.Verify = func(ctx context.Context, ts []pinverify.Target) []pinverify.Result {
+			return pinverify.Verify(ctx, ts, o)
+		}
+	}
+	in.Learned = d.pins.learnedStatus()
 	in.Answered = func(context.Context) (uint64, error) {
 		var n uint64
 		for _, v := range d.res.Status().Answers {

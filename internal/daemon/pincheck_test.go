@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"crypto/x509"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -9,7 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dnspin/dnspin/internal/bundle"
 	"github.com/dnspin/dnspin/internal/pinverify"
+	"github.com/dnspin/dnspin/internal/pinverify/pinverifytest"
 	"github.com/dnspin/dnspin/resolver"
 )
 
@@ -181,5 +184,101 @@ func TestOutageTriggersPinCheck(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("no pin check after the outage was declared")
+	}
+}
+
+// TestPinCheckerLearnedAndTrust: full rounds check learned addresses, at
+// most learnedPerRound a round (unchecked ones first, then the oldest
+// checked), rounds for new pins do not; the bundle's CA and SPKI pins
+// replace the config's and a change checks everything again, the same
+// trust nothing.
+func TestPinCheckerLearnedAndTrust(t *testing.T) {
+	t.Parallel()
+	res, err := resolver.New(resolver.Config{
+		Listen: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:0")}, Upstreams: []string{"127.0.0.1:9"}, Domains: []string{"tickets.test"},
+		StateDir: t.TempDir(),
+	}, resolver.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var learned []resolver.PinAddr
+	for i := range 100 {
+		learned = append(learned, resolver.PinAddr{Name: "l.tickets.test", Addr: netip.AddrFrom4([4]byte{192, 0, 2, byte(i)})})
+	}
+	var mu sync.Mutex
+	var calls [][]pinverify.Target
+	var opts []pinverify.Options
+	clock := 0
+	pc := newPinChecker(slog.New(slog.DiscardHandler), res, func() {})
+	pc.learned = func() []resolver.PinAddr { return learned }
+	pc.verify = func(_ context.Context, ts []pinverify.Target, o pinverify.Options) []pinverify.Result {
+		mu.Lock()
+		defer mu.Unlock()
+		calls, opts = append(calls, ts), append(opts, o)
+		var out []pinverify.Result
+		for _, t := range ts {
+			clock++
+			st := pinverify.Failed
+			if t.Addr.As4()[3] == 0 {
+				st = pinverify.Verified
+			}
+			out = append(out, pinverify.Result{Name: t.Name, Addr: t.Addr, State: st, Time: time.Unix(int64(clock), 0)})
+		}
+		return out
+	}
+	cfgSPKI := [][32]byte{{1}}
+	pc.opts, pc.interval = pinverify.Options{Port: 443, SPKI: cfgSPKI}, time.Hour
+	ctx := context.Background()
+
+	pc.round(ctx, checkAll)
+	if len(calls) != 1 || len(calls[0]) != learnedPerRound || calls[0][0].Addr != learned[0].Addr {
+		t.Fatalf("first round: %d calls, %v", len(calls), calls)
+	}
+	st := pc.learnedStatus()
+	if len(st) != learnedPerRound || st[0].State != "verified" || !st[1].LeftOut || st[0].LeftOut {
+		t.Errorf("learned status: %+v", st[:2])
+	}
+	pc.round(ctx, checkNew) // a bundle brought pins: no learned checks
+	if len(calls) != 1 {
+		t.Errorf("a round for new pins checked learned addresses: %v", calls[1:])
+	}
+	pc.round(ctx, checkAll)
+	second := calls[1]
+	if len(second) != learnedPerRound || second[0].Addr != learned[learnedPerRound].Addr || second[100-learnedPerRound].Addr != learned[0].Addr {
+		t.Errorf("second round: the 36 unchecked, then the oldest checked; got %v", second)
+	}
+	learned = learned[:10] // the rest expired or changed
+	pc.round(ctx, checkNew)
+	if n := len(pc.learnedStatus()); n != 10 {
+		t.Errorf("results of addresses no longer learned kept: %d", n)
+	}
+
+	// The bundle's trust replaces the config's for the keys it carries.
+	ca := pinverifytest.NewCA(t)
+	if o := pc.options(); o.Roots != nil || len(o.SPKI) != 1 || o.SPKI[0] != cfgSPKI[0] {
+		t.Errorf("config options: %+v", o)
+	}
+	pc.setTrust(bundle.Trust{CA: []*x509.Certificate{ca.Cert}})
+	if o := pc.options(); o.Roots == nil || o.SPKI[0] != cfgSPKI[0] {
+		t.Errorf("bundle CA: roots %v, SPKI %v (the config's stays)", o.Roots, o.SPKI)
+	}
+	if k := <-pc.kick; k != checkAll || pc.pending != checkAll {
+		t.Errorf("new trust asked for %d", k)
+	}
+	pc.pending = -1
+	pc.setTrust(bundle.Trust{CA: []*x509.Certificate{ca.Cert}})
+	select {
+	case k := <-pc.kick:
+		t.Errorf("the same trust asked for a round (%d)", k)
+	default:
+	}
+	spki := [][32]byte{{2}}
+	pc.setTrust(bundle.Trust{SPKI: spki})
+	if o := pc.options(); o.Roots != nil || o.SPKI[0] != spki[0] {
+		t.Errorf("bundle SPKI: roots %v, SPKI %v", o.Roots, o.SPKI)
+	}
+	pc.round(ctx, checkAll)
+	if o := opts[len(opts)-1]; o.SPKI[0] != spki[0] {
+		t.Errorf("round used SPKI %v", o.SPKI)
 	}
 }

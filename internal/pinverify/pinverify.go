@@ -175,7 +175,7 @@ func matchSPKI(chains [][]*x509.Certificate, pins [][sha256.Size]byte) error {
 			}
 		}
 	}
-	return errors.New("certificate is valid but carries none of the platform's SPKI pins (platform.verify_spki)")
+	return errors.New("certificate is valid but carries none of the platform's SPKI pins (verify_spki of the bundle in use, else of the config)")
 }
 
 // SPKIPin returns the "sha256/BASE64" pin of a certificate's public key,
