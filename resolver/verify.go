@@ -59,16 +59,24 @@ func (r *Resolver) SetPinVerification(states map[PinAddr]PinState) {
 	}
 	old := r.verdicts.Swap(v)
 	r.backupGen.Add(1) // after the swap: see backup
-	for k := range v.dropped {
-		if old == nil || !old.dropped[k] {
-			r.log.Warn("pinned address left out of backup answers: it failed TLS verification and another address of the pin passed", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
+	var was map[PinAddr]bool
+	if old != nil {
+		was = old.dropped
+	}
+	r.logLeftOut("pinned", "another address of the pin passed", was, v.dropped)
+}
+
+// logLeftOut logs, once per change, the addresses of one kind ("pinned",
+// "learned") that verification left out of backup answers or took back.
+func (r *Resolver) logLeftOut(kind, because string, was, now map[PinAddr]bool) {
+	for k := range now {
+		if !was[k] {
+			r.log.Warn(kind+" address left out of backup answers: it failed TLS verification and "+because, "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
 		}
 	}
-	if old != nil {
-		for k := range old.dropped {
-			if !v.dropped[k] {
-				r.log.Info("pinned address back in backup answers", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
-			}
+	for k := range was {
+		if !now[k] {
+			r.log.Info(kind+" address back in backup answers", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
 		}
 	}
 }
@@ -216,18 +224,11 @@ func (r *Resolver) SetLearnedVerification(states map[PinAddr]PinState) {
 	}
 	old := r.learnedVerdicts.Swap(v)
 	r.backupGen.Add(1) // after the swap: packed learned answers are built again in the new order (see backup)
-	for k := range v.dropped {
-		if old == nil || !old.dropped[k] {
-			r.log.Warn("learned address left out of backup answers: it failed TLS verification and another learned address of the name passed", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
-		}
-	}
+	var was map[PinAddr]bool
 	if old != nil {
-		for k := range old.dropped {
-			if !v.dropped[k] {
-				r.log.Info("learned address back in backup answers", "name", strings.TrimSuffix(k.Name, "."), "addr", k.Addr)
-			}
-		}
+		was = old.dropped
 	}
+	r.logLeftOut("learned", "another learned address of the name passed", was, v.dropped)
 }
 
 func familyOf(a netip.Addr) netip.Addr {
