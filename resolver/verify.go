@@ -44,8 +44,11 @@ func (r *Resolver) SetPinVerification(states map[PinAddr]PinState) {
 	for k, s := range states {
 		v.state[PinAddr{Name: fqdnLower(k.Name), Addr: k.Addr.Unmap()}] = s
 	}
-	pins := r.cfg.Load().pins
-	for _, m := range []map[string]*Pin{pins.exact, pins.wild} {
+	var sets []map[string]*Pin // with no states nothing is left out: 10k pins not walked at start-up
+	if pins := r.cfg.Load().pins; len(states) > 0 {
+		sets = []map[string]*Pin{pins.exact, pins.wild}
+	}
+	for _, m := range sets {
 		for _, p := range m {
 			for _, fam := range [][]netip.Addr{p.A, p.AAAA} {
 				kept := v.order(p, fam)
