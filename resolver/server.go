@@ -43,7 +43,6 @@ type Resolver struct {
 	log         *slog.Logger
 	now         func() time.Time
 	newUpstream func(addr string) Upstream
-	bufs        *sync.Pool // upstream UDP read buffers (upstreamBufSize)
 
 	cfg     atomic.Pointer[settings]
 	mode    atomic.Value // Mode
@@ -173,7 +172,6 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		newUpstream:  o.Upstreams,
-		bufs:         newBufPool(),
 		flights:      map[string]*flight{},
 		changed:      make(chan struct{}),
 		kick:         make(chan struct{}, 1),
@@ -194,7 +192,7 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		r.now = time.Now
 	}
 	if r.newUpstream == nil {
-		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr, r.bufs) }
+		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr) }
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.health = newHealth(r.now, r.log, r.signal)
