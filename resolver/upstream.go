@@ -571,101 +571,184 @@ func rank(ups []*upstreamState) []*upstreamState {
 // whatever the number of upstreams: with the cap on lookups in flight that
 // bounds the queries outstanding under any load.
 func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.Duration) (*dns.Msg, error) {
-	if len(ups) == 0 {
-		return nil, errors.New("no upstream servers configured: set upstreams in the config")
-	}
-	order := rank(ups)
-	if len(order) == 1 {
-		order = append(order, order[0])
-	}
-	order = order[:min(len(order), maxAttempts)]
 	type result struct {
-		i    int
-		u    *upstreamState
-		r    *dns.Msg
-		err  error
-		rtt  time.Duration
-		mark uint64
+		r   *dns.Msg
+		err error
+	}
+	ch := make(chan result, 1)
+	startExchange(ctx, 0, ups, q, hedge, func(r *dns.Msg, err error) { ch <- result{r, err} })
+	x := <-ch
+	return x.r, x.err
+}
+
+// startExchange is exchange without a goroutine of its own: it returns at
+// once and calls done with the outcome, from whichever goroutine delivers
+// the last reply or timeout (a socket's reader, a timer); done must not
+// block. timeout > 0 bounds the whole exchange (besides ctx).
+func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamState, q *dns.Msg, hedge time.Duration, done func(*dns.Msg, error)) {
+	if len(ups) == 0 {
+		done(nil, errors.New("no upstream servers configured: set upstreams in the config"))
+		return
 	}
 	// Packed once for every upstream that can take it (sender); each send
-	// writes its own ID into it.
+	// writes its own ID into a copy.
 	wire, err := q.Pack()
 	if err != nil {
-		return nil, fmt.Errorf("packing the upstream query: %w", err)
+		done(nil, fmt.Errorf("packing the upstream query: %w", err))
+		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // the others stop once one has answered
-	results := make(chan result, len(order))
-	next, waiting := 0, 0
-	started := make([]time.Time, len(order))
-	marks := make([]uint64, len(order))
-	done := make([]bool, len(order))
-	launch := func() {
-		i, u := next, order[next]
-		start := time.Now()
-		started[i], marks[i] = start, u.mark()
-		next++
-		waiting++
-		if s, ok := u.u.(sender); ok {
-			mark := marks[i]
-			s.send(ctx, wire, q, func(r *dns.Msg, err error) {
-				if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-					err = errRcode(r.Rcode)
-				}
-				results <- result{i, u, r, err, time.Since(start), mark} // buffered: never blocks
-			})
-			return
+	x := &exchangeRun{q: q, wire: wire, hedge: hedge, done: done}
+	if len(ups) == 1 { // asked twice (see exchange); nothing to rank
+		x.ord = [maxAttempts]*upstreamState{ups[0], ups[0]}
+		x.order = x.ord[:2]
+	} else {
+		x.order = rank(ups)
+		x.order = x.order[:min(len(x.order), maxAttempts)]
+	}
+	if timeout > 0 {
+		x.ctx, x.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		x.ctx, x.cancel = context.WithCancel(ctx) // the others stop once one has answered
+	}
+	x.mu.Lock()
+	i := x.takeLocked()
+	x.mu.Unlock()
+	x.start(i, wire) // before the timer: no other send can run now, so wire needs no copy
+	x.mu.Lock()
+	if !x.over {
+		x.timer = time.AfterFunc(hedge, x.hedged)
+	}
+	x.mu.Unlock()
+}
+
+// exchangeRun is one startExchange under way.
+type exchangeRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	q      *dns.Msg
+	wire   []byte
+	order  []*upstreamState
+	ord    [maxAttempts]*upstreamState // order's array for one upstream
+	hedge  time.Duration
+	done   func(*dns.Msg, error)
+
+	mu      sync.Mutex
+	next    int // order[next] is asked next
+	waiting int // exchanges started and not ended
+	started [maxAttempts]time.Time
+	marks   [maxAttempts]uint64
+	ended   [maxAttempts]bool
+	errs    []string
+	timer   *time.Timer // hedge; nil until the first send returned
+	over    bool        // done was called or is being called
+}
+
+// takeLocked books the next exchange; x.mu held.
+func (x *exchangeRun) takeLocked() int {
+	i := x.next
+	x.started[i], x.marks[i] = time.Now(), x.order[i].mark()
+	x.next++
+	x.waiting++
+	return i
+}
+
+// start sends to order[i]: by send for a sender, else Exchange in a goroutine.
+func (x *exchangeRun) start(i int, wire []byte) {
+	u := x.order[i]
+	start, mark := x.started[i], x.marks[i] // set before start, not written again
+	finish := func(r *dns.Msg, err error) {
+		if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+			err = errRcode(r.Rcode)
 		}
-		go func() {
-			defer func() { // an Upstream with a bug fails its query, nothing more
-				if v := recover(); v != nil {
-					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0, marks[i]}
-				}
-			}()
-			r, err := u.u.Exchange(ctx, q)
-			if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-				err = errRcode(r.Rcode)
+		x.result(i, u, r, err, time.Since(start), mark)
+	}
+	if s, ok := u.u.(sender); ok {
+		s.send(x.ctx, wire, x.q, finish)
+		return
+	}
+	go func() {
+		defer func() { // an Upstream with a bug fails its query, nothing more
+			if v := recover(); v != nil {
+				x.result(i, u, nil, fmt.Errorf("internal error: %v", v), 0, mark)
 			}
-			results <- result{i, u, r, err, time.Since(start), marks[i]}
 		}()
+		finish(u.u.Exchange(x.ctx, x.q))
+	}()
+}
+
+// hedged: order[next-1] stayed silent for hedge, so the next goes alongside.
+func (x *exchangeRun) hedged() {
+	x.mu.Lock()
+	if x.over || x.next >= len(x.order) {
+		x.mu.Unlock()
+		return
 	}
-	launch()
-	t := time.NewTimer(hedge)
-	defer t.Stop()
-	var errs []string
-	for waiting > 0 {
-		select {
-		case x := <-results:
-			waiting--
-			done[x.i] = true
-			if x.err == nil {
-				x.u.answered(x.rtt, true)
-				for i := range next { // silent past hedge while another answered: suspect
-					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
-						order[i].silent(false, marks[i])
-					}
-				}
-				return x.r, nil
-			}
-			if isRcode(x.err) {
-				x.u.answered(x.rtt, false) // it works; this name is its problem
-			} else {
-				x.u.silent(false, x.mark)
-			}
-			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
-			for isRcode(x.err) && next < len(order) && order[next] == x.u {
-				next++ // it answered: the second try is for a lost packet, not a SERVFAIL
-			}
-			if next < len(order) {
-				launch()
-				t.Reset(hedge)
-			}
-		case <-t.C:
-			if next < len(order) {
-				launch()
-				t.Reset(hedge)
+	i := x.takeLocked()
+	x.timer.Reset(x.hedge)
+	x.mu.Unlock()
+	x.start(i, slices.Clone(x.wire))
+}
+
+// result takes the outcome of exchange i: the answer ends the run; a
+// failure starts the next upstream at once; the last failure ends it.
+func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt time.Duration, mark uint64) {
+	x.mu.Lock()
+	if x.over {
+		x.mu.Unlock()
+		return
+	}
+	x.waiting--
+	x.ended[i] = true
+	if err == nil {
+		x.over = true
+		var silent []int
+		for j := range x.next { // silent past hedge while another answered: suspect
+			if !x.ended[j] && x.order[j] != u && time.Since(x.started[j]) >= x.hedge {
+				silent = append(silent, j)
 			}
 		}
+		x.mu.Unlock()
+		u.answered(rtt, true)
+		for _, j := range silent {
+			x.order[j].silent(false, x.marks[j])
+		}
+		x.finish(r, nil)
+		return
 	}
-	return nil, errors.New("upstream " + strings.Join(slices.Compact(errs), ", "))
+	if isRcode(err) {
+		u.answered(rtt, false) // it works; this name is its problem
+	} else {
+		u.silent(false, mark)
+	}
+	x.errs = append(x.errs, u.u.Address()+" "+err.Error())
+	for isRcode(err) && x.next < len(x.order) && x.order[x.next] == u {
+		x.next++ // it answered: the second try is for a lost packet, not a SERVFAIL
+	}
+	next := -1
+	if x.next < len(x.order) {
+		next = x.takeLocked()
+		if x.timer != nil {
+			x.timer.Reset(x.hedge)
+		}
+	} else if x.waiting == 0 {
+		x.over = true
+	}
+	over, errs := x.over, x.errs
+	x.mu.Unlock()
+	switch {
+	case next >= 0:
+		x.start(next, slices.Clone(x.wire))
+	case over:
+		x.finish(nil, errors.New("upstream "+strings.Join(slices.Compact(errs), ", ")))
+	}
+}
+
+func (x *exchangeRun) finish(r *dns.Msg, err error) {
+	x.mu.Lock()
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+	x.mu.Unlock()
+	x.cancel()
+	x.done(r, err)
 }
