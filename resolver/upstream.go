@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 )
 
 // Upstream is one upstream DNS server. Exchange sends m and returns the
@@ -97,6 +98,7 @@ const (
 type muxConn struct {
 	u    *udpUpstream
 	c    *net.UDPConn
+	w    *batchWriter
 	born time.Time
 
 	mu      sync.Mutex
@@ -143,6 +145,7 @@ func (u *udpUpstream) openLocked() (*muxConn, error) {
 	var seed [32]byte
 	crand.Read(seed[:]) // never fails (Go 1.24+)
 	s := &muxConn{u: u, c: c, born: u.now(), ids: rand.NewChaCha8(seed), waiters: map[uint16]*muxWaiter{}}
+	s.w = newBatchWriter(c, true, s.fail)
 	u.opened.Add(1)
 	u.live.Add(1)
 	go s.read()
@@ -241,38 +244,65 @@ func (s *muxConn) finish(w *muxWaiter, r *dns.Msg, err error) {
 }
 
 // read hands replies to their waiters until the socket is closed or
-// fails. A reply nobody waits for (late: its query timed out; or spoofed)
-// is dropped, and so is one whose question does not match: that query
-// keeps waiting for the real reply.
+// fails, several per system call on Linux. A reply nobody waits for (late:
+// its query timed out; or spoofed) is dropped, and so is one whose question
+// does not match: that query keeps waiting for the real reply.
 func (s *muxConn) read() {
-	buf := make([]byte, upstreamBufSize)
+	if !batchIO {
+		buf := make([]byte, upstreamBufSize)
+		for {
+			n, err := s.c.Read(buf)
+			if err != nil {
+				s.fail(err)
+				return
+			}
+			s.reply(buf[:n], n == len(buf))
+		}
+	}
+	bc := newBatchConn(s.c)
+	ms := make([]ipv4.Message, muxReadBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, upstreamBufSize)}
+	}
 	for {
-		n, err := s.c.Read(buf)
+		n, err := bc.ReadBatch(ms, 0)
 		if err != nil {
 			s.fail(err)
 			return
 		}
-		if n < 12 || buf[2]&0x80 == 0 { // not a DNS response
-			continue
+		for _, m := range ms[:n] {
+			s.reply(m.Buffers[0][:m.N], m.N == upstreamBufSize)
 		}
-		id := binary.BigEndian.Uint16(buf)
-		s.mu.Lock()
-		w := s.waiters[id]
-		s.mu.Unlock()
-		if w == nil {
-			continue
-		}
-		var r *dns.Msg
-		if n == len(buf) { // more than the ednsUDPSize we asked for: cut off, so ask over TCP
-			r = &dns.Msg{MsgHdr: dns.MsgHdr{Id: id, Response: true, Truncated: true}, Question: w.q.Question}
-		} else {
-			r = new(dns.Msg)
-			if r.Unpack(buf[:n]) != nil || !matchID(w.q, id, r) {
-				continue
-			}
-		}
-		s.finish(w, r, nil)
 	}
+}
+
+// muxReadBatch is how many replies one recvmmsg takes (10 KB of buffers).
+const muxReadBatch = 8
+
+// reply hands one datagram to the query it answers, if any; cut means it
+// filled the read buffer: more than the ednsUDPSize we asked for, so the
+// query is asked again over TCP.
+func (s *muxConn) reply(b []byte, cut bool) {
+	if len(b) < 12 || b[2]&0x80 == 0 { // not a DNS response
+		return
+	}
+	id := binary.BigEndian.Uint16(b)
+	s.mu.Lock()
+	w := s.waiters[id]
+	s.mu.Unlock()
+	if w == nil {
+		return
+	}
+	var r *dns.Msg
+	if cut {
+		r = &dns.Msg{MsgHdr: dns.MsgHdr{Id: id, Response: true, Truncated: true}, Question: w.q.Question}
+	} else {
+		r = new(dns.Msg)
+		if r.Unpack(b) != nil || !matchID(w.q, id, r) {
+			return
+		}
+	}
+	s.finish(w, r, nil)
 }
 
 // fail ends every query on s with err, and s itself: a connected socket
@@ -328,7 +358,8 @@ type sender interface {
 	// with q's reply (carrying q's ID) or an error: the reply over TCP when
 	// the UDP one was truncated, errTimeout when ctx ends first. done runs
 	// on the socket's reader goroutine or ctx's and must not block. send
-	// writes wire's first two bytes and does not keep it.
+	// writes wire's first two bytes and keeps wire until it is sent: the
+	// caller must not change it afterwards.
 	send(ctx context.Context, wire []byte, q *dns.Msg, done func(*dns.Msg, error))
 }
 
@@ -361,9 +392,7 @@ func (u *udpUpstream) send(ctx context.Context, wire []byte, q *dns.Msg, done fu
 		return
 	}
 	binary.BigEndian.PutUint16(wire, w.id)
-	if _, err := s.c.Write(wire); err != nil {
-		s.finish(w, nil, netErr(ctx, err)) // a no-op if it ended meanwhile
-	}
+	s.w.write(wire, netip.AddrPort{}) // a write error fails the socket's queries (fail)
 }
 
 // Exchange sends m with a fresh random ID, so that a spoofed reply has to
