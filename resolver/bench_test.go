@@ -66,6 +66,7 @@ func BenchmarkCacheMiss(b *testing.B) {
 	dst, key := make([]byte, 0, 512), make([]byte, 0, 300)
 	i := 0
 	b.ReportAllocs()
+	cpu := cpuTime()
 	for b.Loop() {
 		i++
 		pkt := packQuery(b, "m"+strconv.Itoa(i)+".example.test.", dns.TypeA, true)
@@ -73,6 +74,7 @@ func BenchmarkCacheMiss(b *testing.B) {
 			b.Fatal("no answer")
 		}
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkPinned answers a pinned name in pinned mode (as in an outage):
