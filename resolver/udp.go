@@ -216,6 +216,7 @@ type batchWriter struct {
 	spare []outDatagram
 	busy  bool
 	ms    []ipv4.Message // the flusher's
+	addrs []net.UDPAddr  // the flusher's, for ms
 }
 
 type outDatagram struct {
@@ -274,6 +275,7 @@ func (w *batchWriter) flush(batch []outDatagram) {
 	}
 	if cap(w.ms) < len(batch) {
 		w.ms = make([]ipv4.Message, len(batch))
+		w.addrs = make([]net.UDPAddr, len(batch))
 	}
 	ms := w.ms[:len(batch)]
 	for i, d := range batch {
@@ -282,8 +284,18 @@ func (w *batchWriter) flush(batch []outDatagram) {
 		}
 		ms[i].Buffers[0] = d.b
 		ms[i].Addr = nil
-		if !w.connected {
-			ms[i].Addr = net.UDPAddrFromAddrPort(d.to)
+		if !w.connected { // reused addresses: WriteBatch copies them into the system call
+			a := &w.addrs[i]
+			if ip := d.to.Addr(); ip.Is4() {
+				b := ip.As4()
+				a.IP, a.Zone = append(a.IP[:0], b[:]...), ""
+			} else {
+				b := ip.As16()
+				a.IP = append(a.IP[:0], b[:]...)
+				a.Zone = ip.Zone()
+			}
+			a.Port = int(d.to.Port())
+			ms[i].Addr = a
 		}
 	}
 	for off := 0; off < len(ms); {

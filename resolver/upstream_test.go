@@ -340,3 +340,60 @@ func TestMuxManyOutstanding(t *testing.T) {
 		t.Fatalf("%d sockets for %d queries; want %d", o, n, muxSockets)
 	}
 }
+
+// TestMissesAnsweredTogether: answers of lookups that end at the same
+// moment leave in batches (batchWriter), each to its own client with its
+// own answer.
+func TestMissesAnsweredTogether(t *testing.T) {
+	t.Parallel()
+	up := startUpstream(t)
+	gate := make(chan struct{})
+	up.gate.Store(&gate)
+	r := startWith(t, testConfig(up.addr), Options{})
+	addr := r.Addrs()[0]
+	const n = 60
+	type answer struct {
+		i   int
+		m   *dns.Msg
+		err error
+	}
+	answers := make(chan answer, n)
+	for i := range n {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound on a stuck test, not a timing
+		q := new(dns.Msg)
+		q.SetQuestion("t"+strconv.Itoa(i)+".other.test.", dns.TypeA)
+		b, _ := q.Pack()
+		if _, err := c.Write(b); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			buf := make([]byte, 1500)
+			k, err := c.Read(buf)
+			m := new(dns.Msg)
+			if err == nil {
+				err = m.Unpack(buf[:k])
+			}
+			answers <- answer{i, m, err}
+		}()
+	}
+	waitFor(t, "all lookups at the upstream", func() bool {
+		up.mu.Lock()
+		defer up.mu.Unlock()
+		return len(up.seen) == n
+	})
+	close(gate) // every lookup ends at once
+	for range n {
+		a := <-answers
+		if a.err != nil {
+			t.Fatalf("client %d: %v", a.i, a.err)
+		}
+		if want := "t" + strconv.Itoa(a.i) + ".other.test."; len(a.m.Question) != 1 || a.m.Question[0].Name != want || a.m.Rcode != dns.RcodeSuccess || len(a.m.Answer) == 0 {
+			t.Fatalf("client %d got %s for %v; want an answer for %s", a.i, describe(a.m), a.m.Question, want)
+		}
+	}
+}
