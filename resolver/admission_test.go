@@ -406,7 +406,7 @@ func TestOversizedUDPReplyGoesTCP(t *testing.T) {
 			}()
 		}
 	}()
-	u := newUDPUpstream(pc.LocalAddr().String(), newBufPool())
+	u := newUDPUpstream(pc.LocalAddr().String())
 	defer u.Close()
 	q := new(dns.Msg)
 	q.SetQuestion("big.example.", dns.TypeA)

@@ -877,7 +877,7 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 		good.Answer[0].(*dns.A).A = net.IPv4(198, 18, 0, 1)
 		send(good)
 	}()
-	u := newUDPUpstream(pc.LocalAddr().String(), newBufPool())
+	u := newUDPUpstream(pc.LocalAddr().String())
 	q := new(dns.Msg)
 	q.SetQuestion("real.other.test.", dns.TypeA)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -1057,39 +1057,8 @@ func TestConcurrentChanges(t *testing.T) {
 	}
 }
 
-// TestUpstreamSocketReuse: a socket goes back to the pool only after a
-// clean exchange, and only for a bounded number of queries.
-func TestUpstreamSocketReuse(t *testing.T) {
-	t.Parallel()
-	up := startUpstream(t)
-	u := newUDPUpstream(up.addr, newBufPool())
-	q := new(dns.Msg)
-	q.SetQuestion("reuse.other.test.", dns.TypeA)
-	ctx := context.Background()
-	for i := range maxConnUses + 1 {
-		if _, err := u.Exchange(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 && len(u.idle) != 1 {
-			t.Fatalf("after a clean exchange %d idle sockets, want 1", len(u.idle))
-		}
-	}
-	if len(u.idle) != 1 || u.idle[0].uses != 1 {
-		t.Fatalf("after %d exchanges: %d idle, uses %d; want a fresh socket after %d uses", maxConnUses+1, len(u.idle), u.idle[0].uses, maxConnUses)
-	}
-	up.set("drop")
-	tctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel()
-	if _, err := u.Exchange(tctx, q); err == nil {
-		t.Fatal("silent upstream answered")
-	}
-	if len(u.idle) != 0 {
-		t.Fatalf("a socket that timed out went back to the pool")
-	}
-}
-
 // TestUpstreamSocketsClosed: an upstream dropped by Reconfigure, and every
-// upstream at Shutdown, gives back its pooled sockets; reloads must not pile
+// upstream at Shutdown, closes its sockets; reloads must not pile
 // up open sockets in a service that runs for months.
 func TestUpstreamSocketsClosed(t *testing.T) {
 	t.Parallel()
@@ -1097,7 +1066,7 @@ func TestUpstreamSocketsClosed(t *testing.T) {
 	r, addr := startResolver(t, testConfig(up1.addr), nil)
 	// pooled asks name through r and returns the socket the exchange left
 	// in the pool of the only upstream.
-	pooled := func(name string) *upConn {
+	pooled := func(name string) *net.UDPConn {
 		t.Helper()
 		if m := ask(t, addr, name, dns.TypeA); m.Rcode != dns.RcodeSuccess {
 			t.Fatalf("%s: %s", name, describe(m))
@@ -1105,12 +1074,12 @@ func TestUpstreamSocketsClosed(t *testing.T) {
 		u := r.cfg.Load().ups[0].u.(*udpUpstream)
 		u.mu.Lock()
 		defer u.mu.Unlock()
-		if len(u.idle) == 0 {
-			t.Fatalf("no pooled socket for %s after a clean exchange", u.addr)
+		if len(u.socks) == 0 {
+			t.Fatalf("no open socket for %s after a clean exchange", u.addr)
 		}
-		return u.idle[0]
+		return u.socks[0].c
 	}
-	isClosed := func(c *upConn) bool {
+	isClosed := func(c *net.UDPConn) bool {
 		_, err := c.Write([]byte{0})
 		return errors.Is(err, net.ErrClosed)
 	}

@@ -43,7 +43,6 @@ type Resolver struct {
 	log         *slog.Logger
 	now         func() time.Time
 	newUpstream func(addr string) Upstream
-	bufs        *sync.Pool // upstream UDP read buffers (upstreamBufSize)
 
 	cfg     atomic.Pointer[settings]
 	mode    atomic.Value // Mode
@@ -173,7 +172,6 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		log:          o.Logger,
 		now:          o.Now,
 		newUpstream:  o.Upstreams,
-		bufs:         newBufPool(),
 		flights:      map[string]*flight{},
 		changed:      make(chan struct{}),
 		kick:         make(chan struct{}, 1),
@@ -194,7 +192,7 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		r.now = time.Now
 	}
 	if r.newUpstream == nil {
-		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr, r.bufs) }
+		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr) }
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.health = newHealth(r.now, r.log, r.signal)
@@ -619,8 +617,11 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 	if a.protected { // only the platform's own names speak for its health
 		ticket = r.health.begin()
 	}
+	// No goroutine of its own: the exchange calls back from the goroutine
+	// that delivers its outcome (an upstream socket's reader, a timer).
 	r.wg.Add(1)
-	go func() {
+	start := time.Now()
+	startExchange(r.ctx, c.resolveTimeout(), c.ups, up, c.resolveTimeout()/6, func(resp *dns.Msg, err error) {
 		defer r.wg.Done()
 		defer func() { // waiters hear the result, or the error of a bug
 			if v := recover(); v != nil {
@@ -632,10 +633,6 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 			r.flightMu.Unlock()
 			close(f.done)
 		}()
-		ctx, cancel := context.WithTimeout(r.ctx, c.resolveTimeout())
-		start := time.Now()
-		resp, err := exchange(ctx, c.ups, up, c.resolveTimeout()/6)
-		cancel()
 		if a.protected && r.ctx.Err() == nil {
 			o, why := judge(a.name+" "+dns.TypeToString[qq.Qtype], err, time.Since(start), c.AnswerBudget)
 			r.health.report(ticket, o, false, why, c.RecoverAfter)
@@ -653,7 +650,7 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 			}
 		}
 		f.err = err
-	}()
+	})
 	return f
 }
 

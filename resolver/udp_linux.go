@@ -10,6 +10,10 @@ import (
 
 // serveUDP uses recvmmsg/sendmmsg batches on Linux: one system call for up
 // to 32 queries and one for their answers.
+// batchIO: batched system calls (recvmmsg, sendmmsg) for upstream sockets
+// and answers too.
+const batchIO = true
+
 func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPBatch(uc) }
 
 // setRecvBuffer asks for a receive buffer of n bytes and returns what the

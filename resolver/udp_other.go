@@ -9,6 +9,10 @@ import (
 
 // serveUDP reads one packet per system call where batches are not
 // available.
+// batchIO: batched system calls (recvmmsg, sendmmsg) for upstream sockets
+// and answers too.
+const batchIO = false
+
 func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPPlain(uc) }
 
 // setRecvBuffer asks for a receive buffer of n bytes. What the kernel

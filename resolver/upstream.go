@@ -3,19 +3,24 @@ package resolver
 import (
 	"cmp"
 	"context"
+	crand "crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
 )
 
 // Upstream is one upstream DNS server. Exchange sends m and returns the
@@ -32,18 +37,39 @@ var _ Upstream = (*udpUpstream)(nil)
 
 // udpUpstream speaks plain DNS to IP:port: UDP first, TCP when the UDP
 // answer is truncated.
+//
+// Queries share a few long-lived connected UDP sockets (muxSockets), told
+// apart by their IDs, as unbound and dnsproxy do: opening and closing a
+// socket per query cost more than the rest of a cache miss, and a blocked
+// read per query a goroutine. One reader goroutine per socket hands each
+// reply to the query waiting for it. What keeps off-path spoofing hard:
+//   - the ID of every query is random (a ChaCha8 stream per socket, seeded
+//     from crypto/rand), never one still outstanding on the socket;
+//   - each socket is bound by the OS to a random ephemeral port and
+//     replaced after muxUses queries or muxAge, so the port an attacker
+//     must guess changes all the time;
+//   - the socket is connected: the kernel drops datagrams from any other
+//     address or port, and a reply must carry the ID and the question of a
+//     query outstanding on that socket (matchID), else it is dropped and
+//     the query keeps waiting.
 type udpUpstream struct {
 	addr  string
 	raddr *net.UDPAddr // nil if addr did not parse; Exchange then fails
-	bufs  *sync.Pool
+	now   func() time.Time
+
+	nsocks int           // sockets open for new queries: muxSockets; tests use fewer
+	testID func() uint16 // nil: random IDs; tests force collisions
+	live   atomic.Int32  // sockets open (tests)
+	opened atomic.Int32  // sockets opened so far (tests)
 
 	mu     sync.Mutex
-	idle   []*upConn // sockets from clean exchanges, for reuse
-	closed bool      // Close was called: sockets are closed after use
+	socks  []*muxConn // open for new queries, at most nsocks
+	next   int        // round robin over socks
+	closed bool       // Close was called: no new queries
 }
 
-func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
-	u := &udpUpstream{addr: addr, bufs: bufs}
+func newUDPUpstream(addr string) *udpUpstream {
+	u := &udpUpstream{addr: addr, now: time.Now, nsocks: muxSockets}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		u.raddr = net.UDPAddrFromAddrPort(ap)
 	}
@@ -54,77 +80,257 @@ func newUDPUpstream(addr string, bufs *sync.Pool) *udpUpstream {
 // at most ednsUDPSize bytes over UDP (the OPT record of every query), so a
 // longer datagram breaks that promise. One byte more tells it apart: it is
 // treated as truncated and asked again over TCP, whose reads are sized by the
-// length prefix (dns.Conn.ReadMsg). 64 KiB buffers per read made a silent
-// upstream cost ~1 GB at 10k queries per second.
+// length prefix (dns.Conn.ReadMsg). Each socket's reader has one.
 const upstreamBufSize = ednsUDPSize + 1
 
-// newBufPool pools the UDP read buffers of the upstreams of one resolver.
-func newBufPool() *sync.Pool {
-	return &sync.Pool{New: func() any { b := make([]byte, upstreamBufSize); return &b }}
-}
-
-// Opening a socket per query costs more than the rest of a cache miss, so
-// sockets are reused, but each for a few queries only: the source port then
-// still changes often, and with the random ID keeps off-path spoofing hard.
+// Sockets per upstream and how long each lives. Four sockets spread the
+// replies over four readers; a socket takes muxUses queries or lives
+// muxAge, whichever comes first, then takes no new queries and closes once
+// its last query is answered or timed out. At 20k misses per second that is
+// ~40 new sockets a second (the old pool opened one per 32 queries, ~600).
 const (
-	maxIdleConns = 64
-	maxConnUses  = 32
+	muxSockets = 4
+	muxUses    = 512
+	muxAge     = 10 * time.Second
 )
 
-type upConn struct {
-	*net.UDPConn
-	uses int
+// muxConn is one connected UDP socket with the queries outstanding on it.
+type muxConn struct {
+	u    *udpUpstream
+	c    *net.UDPConn
+	w    *batchWriter
+	born time.Time
+
+	mu      sync.Mutex
+	ids     *rand.ChaCha8 // query IDs
+	waiters map[uint16]*muxWaiter
+	uses    int
+	retired bool // takes no new queries; closed once waiters is empty
+	closed  bool
 }
 
-func (u *udpUpstream) conn() (*upConn, error) {
+// muxWaiter is one query waiting for its reply.
+type muxWaiter struct {
+	q    *dns.Msg // the question a reply must carry
+	id   uint16
+	done func(*dns.Msg, error) // called once, by whoever removes the waiter
+	stop func() bool           // stops the timeout (context.AfterFunc)
+}
+
+func (u *udpUpstream) Address() string { return u.addr }
+
+// Close closes the sockets without queries outstanding; the others close
+// when their last query ends. The resolver calls it when the upstream
+// leaves the config and at Shutdown, so reloads do not pile up sockets.
+func (u *udpUpstream) Close() error {
 	u.mu.Lock()
-	if n := len(u.idle); n > 0 {
-		c := u.idle[n-1]
-		u.idle = u.idle[:n-1]
-		u.mu.Unlock()
-		return c, nil
-	}
+	socks := u.socks
+	u.socks, u.closed = nil, true
 	u.mu.Unlock()
+	for _, s := range socks {
+		s.retire()
+	}
+	return nil
+}
+
+// open dials a new socket and starts its reader; u.mu held.
+func (u *udpUpstream) openLocked() (*muxConn, error) {
 	if u.raddr == nil {
-		return nil, fmt.Errorf("%q is not IP:port", u.addr)
+		return nil, fmt.Errorf("upstream %q is not IP:port", u.addr)
 	}
 	c, err := net.DialUDP("udp", nil, u.raddr)
 	if err != nil {
 		return nil, err
 	}
-	return &upConn{UDPConn: c}, nil
+	var seed [32]byte
+	crand.Read(seed[:]) // never fails (Go 1.24+)
+	s := &muxConn{u: u, c: c, born: u.now(), ids: rand.NewChaCha8(seed), waiters: map[uint16]*muxWaiter{}}
+	s.w = newBatchWriter(c, true, s.fail)
+	u.opened.Add(1)
+	u.live.Add(1)
+	go s.read()
+	return s, nil
 }
 
-// release keeps a socket after a clean exchange. After a timeout or an
-// error a late reply or ICMP message may still arrive on it: it is closed.
-func (u *udpUpstream) release(c *upConn, clean bool) {
-	c.uses++
-	if clean && c.uses < maxConnUses {
-		u.mu.Lock()
-		if !u.closed && len(u.idle) < maxIdleConns {
-			u.idle = append(u.idle, c)
-			u.mu.Unlock()
+// register picks a socket for q and enters a waiter for it with a fresh
+// ID. The waiter ends (done called) on its reply, a read error, or ctx.
+func (u *udpUpstream) register(ctx context.Context, q *dns.Msg, done func(*dns.Msg, error)) (*muxConn, *muxWaiter, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, nil, fmt.Errorf("upstream %s left the configuration", u.addr)
+	}
+	now := u.now()
+	var s *muxConn
+	for s == nil {
+		if len(u.socks) < u.nsocks {
+			var err error
+			if s, err = u.openLocked(); err != nil {
+				return nil, nil, err
+			}
+			u.socks = append(u.socks, s)
+			break
+		}
+		u.next = (u.next + 1) % len(u.socks)
+		if c := u.socks[u.next]; now.Sub(c.born) >= muxAge {
+			u.socks = slices.Delete(u.socks, u.next, u.next+1)
+			c.retire()
+		} else {
+			s = c
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := &muxWaiter{q: q, done: done}
+	for {
+		if u.testID != nil {
+			w.id = u.testID()
+		} else {
+			w.id = uint16(s.ids.Uint64())
+		}
+		if s.waiters[w.id] == nil {
+			break
+		}
+	}
+	s.waiters[w.id] = w
+	s.uses++
+	if s.uses >= muxUses {
+		if i := slices.Index(u.socks, s); i >= 0 {
+			u.socks = slices.Delete(u.socks, i, i+1)
+		}
+		s.retired = true // closed when its waiters are done
+	}
+	// Under s.mu, so that a context already done runs finish only after
+	// w.stop is set.
+	w.stop = context.AfterFunc(ctx, func() { s.finish(w, nil, netErr(ctx, ctx.Err())) })
+	return s, w, nil
+}
+
+// retire stops new queries on s and closes it when none are outstanding.
+func (s *muxConn) retire() {
+	s.mu.Lock()
+	s.retired = true
+	closeNow := len(s.waiters) == 0 && !s.closed
+	s.closed = s.closed || closeNow
+	s.mu.Unlock()
+	if closeNow {
+		s.close()
+	}
+}
+
+// close closes the socket, once (s.closed set under s.mu by the caller);
+// its reader then ends.
+func (s *muxConn) close() {
+	s.c.Close()
+	s.u.live.Add(-1)
+}
+
+// finish ends w with r or err, unless it has ended already.
+func (s *muxConn) finish(w *muxWaiter, r *dns.Msg, err error) {
+	s.mu.Lock()
+	if s.waiters[w.id] != w {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.waiters, w.id)
+	closeNow := s.retired && len(s.waiters) == 0 && !s.closed
+	s.closed = s.closed || closeNow
+	s.mu.Unlock()
+	w.stop()
+	if closeNow {
+		s.close()
+	}
+	w.done(r, err)
+}
+
+// read hands replies to their waiters until the socket is closed or
+// fails, several per system call on Linux. A reply nobody waits for (late:
+// its query timed out; or spoofed) is dropped, and so is one whose question
+// does not match: that query keeps waiting for the real reply.
+func (s *muxConn) read() {
+	if !batchIO {
+		buf := make([]byte, upstreamBufSize)
+		for {
+			n, err := s.c.Read(buf)
+			if err != nil {
+				s.fail(err)
+				return
+			}
+			s.reply(buf[:n], n == len(buf))
+		}
+	}
+	bc := newBatchConn(s.c)
+	ms := make([]ipv4.Message, muxReadBatch)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, upstreamBufSize)}
+	}
+	for {
+		n, err := bc.ReadBatch(ms, 0)
+		if err != nil {
+			s.fail(err)
 			return
 		}
-		u.mu.Unlock()
+		for _, m := range ms[:n] {
+			s.reply(m.Buffers[0][:m.N], m.N == upstreamBufSize)
+		}
 	}
-	c.Close()
 }
 
-func (u *udpUpstream) Address() string { return u.addr }
+// muxReadBatch is how many replies one recvmmsg takes (10 KB of buffers).
+const muxReadBatch = 8
 
-// Close closes the idle sockets; sockets in use are closed when their
-// exchange ends. The resolver calls it when the upstream leaves the config
-// and at Shutdown, so reloads do not pile up open sockets.
-func (u *udpUpstream) Close() error {
-	u.mu.Lock()
-	idle := u.idle
-	u.idle, u.closed = nil, true
-	u.mu.Unlock()
-	for _, c := range idle {
-		c.Close()
+// reply hands one datagram to the query it answers, if any; cut means it
+// filled the read buffer: more than the ednsUDPSize we asked for, so the
+// query is asked again over TCP.
+func (s *muxConn) reply(b []byte, cut bool) {
+	if len(b) < 12 || b[2]&0x80 == 0 { // not a DNS response
+		return
 	}
-	return nil
+	id := binary.BigEndian.Uint16(b)
+	s.mu.Lock()
+	w := s.waiters[id]
+	s.mu.Unlock()
+	if w == nil {
+		return
+	}
+	var r *dns.Msg
+	if cut {
+		r = &dns.Msg{MsgHdr: dns.MsgHdr{Id: id, Response: true, Truncated: true}, Question: w.q.Question}
+	} else {
+		r = new(dns.Msg)
+		if r.Unpack(b) != nil || !matchID(w.q, id, r) {
+			return
+		}
+	}
+	s.finish(w, r, nil)
+}
+
+// fail ends every query on s with err, and s itself: a connected socket
+// reports an ICMP "port unreachable" of the upstream as ECONNREFUSED to one
+// read, without saying which query it was for; all of them went to the
+// same closed port. Queries after it get a fresh socket.
+func (s *muxConn) fail(err error) {
+	u := s.u
+	u.mu.Lock()
+	if i := slices.Index(u.socks, s); i >= 0 {
+		u.socks = slices.Delete(u.socks, i, i+1)
+	}
+	u.mu.Unlock()
+	s.mu.Lock()
+	ws := s.waiters
+	s.waiters = map[uint16]*muxWaiter{}
+	s.retired = true
+	wasClosed := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !wasClosed {
+		s.close()
+	}
+	err = netErr(context.Background(), err)
+	for _, w := range ws {
+		w.stop()
+		w.done(nil, err)
+	}
 }
 
 // errTimeout is an upstream that did not answer in time.
@@ -132,7 +338,7 @@ var errTimeout = errors.New("timed out")
 
 // netErr says "timed out" for a deadline, instead of the socket details.
 func netErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) {
+	if ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return errTimeout
 	}
 	var oe *net.OpError
@@ -145,11 +351,54 @@ func netErr(ctx context.Context, err error) error {
 // errNoMatch is a reply that does not belong to our query.
 var errNoMatch = errors.New("reply does not match the question")
 
+// sender is an Upstream that answers without a goroutine per query:
+// exchange uses it instead of Exchange when an upstream has it.
+type sender interface {
+	// send sends wire, q packed, with its ID replaced, and calls done once
+	// with q's reply (carrying q's ID) or an error: the reply over TCP when
+	// the UDP one was truncated, errTimeout when ctx ends first. done runs
+	// on the socket's reader goroutine or ctx's and must not block. send
+	// writes wire's first two bytes and keeps wire until it is sent: the
+	// caller must not change it afterwards.
+	send(ctx context.Context, wire []byte, q *dns.Msg, done func(*dns.Msg, error))
+}
+
+var _ sender = (*udpUpstream)(nil)
+
+func (u *udpUpstream) send(ctx context.Context, wire []byte, q *dns.Msg, done func(*dns.Msg, error)) {
+	deliver := func(r *dns.Msg, err error) {
+		if err == nil && r.Truncated {
+			go func() { // rare; and the reader must go on reading
+				r, err := u.tcp(ctx, q)
+				if err == nil {
+					r.Id = q.Id
+				}
+				done(r, err)
+			}()
+			return
+		}
+		if err == nil {
+			r.Id = q.Id
+		}
+		done(r, err)
+	}
+	if ctx.Err() != nil {
+		done(nil, errTimeout)
+		return
+	}
+	s, w, err := u.register(ctx, q, deliver)
+	if err != nil {
+		done(nil, err)
+		return
+	}
+	binary.BigEndian.PutUint16(wire, w.id)
+	s.w.write(wire, netip.AddrPort{}) // a write error fails the socket's queries (fail)
+}
+
 // Exchange sends m with a fresh random ID, so that a spoofed reply has to
 // guess it, and accepts only replies whose ID and question match.
 func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error) {
 	q := m.Copy() // Pack writes into the OPT record: m may be in use by another exchange
-	q.Id = dns.Id()
 	wire, err := q.Pack()
 	if err != nil {
 		return nil, fmt.Errorf("packing query for %s: %w", u.addr, err)
@@ -159,56 +408,28 @@ func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	r, err := u.udp(ctx, wire, q)
-	if err == nil && r.Truncated {
-		r, err = u.tcp(ctx, wire, q)
+	type result struct {
+		r   *dns.Msg
+		err error
 	}
-	if err != nil {
-		return nil, err
-	}
-	r.Id = m.Id
-	return r, nil
+	ch := make(chan result, 1)
+	u.send(ctx, wire, q, func(r *dns.Msg, err error) { ch <- result{r, err} })
+	x := <-ch
+	return x.r, x.err
 }
 
-func (u *udpUpstream) udp(ctx context.Context, wire []byte, q *dns.Msg) (_ *dns.Msg, err error) {
-	c, err := u.conn()
+// tcp asks q over TCP, with a fresh random ID.
+func (u *udpUpstream) tcp(ctx context.Context, q *dns.Msg) (*dns.Msg, error) {
+	tq := q.Copy()
+	tq.Id = dns.Id()
+	wire, err := tq.Pack()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("packing query for %s: %w", u.addr, err)
 	}
-	dl, _ := ctx.Deadline()
-	c.SetDeadline(dl)
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer func() {
-		stopped := stop() // false: the deadline may be moving under us, do not reuse
-		u.release(c, err == nil && stopped)
-	}()
-	if _, err := c.Write(wire); err != nil {
-		return nil, err
-	}
-	bp := u.bufs.Get().(*[]byte)
-	defer u.bufs.Put(bp)
-	buf := *bp
-	for {
-		n, err := c.Read(buf)
-		if err != nil {
-			return nil, netErr(ctx, err)
-		}
-		if n == len(buf) { // more than the ednsUDPSize we asked for: cut off, so ask over TCP
-			return &dns.Msg{MsgHdr: dns.MsgHdr{Id: q.Id, Response: true, Truncated: true}, Question: q.Question}, nil
-		}
-		r := new(dns.Msg)
-		if r.Unpack(buf[:n]) != nil || !matches(q, r) {
-			continue // garbage or someone else's reply: keep waiting
-		}
-		return r, nil
-	}
-}
-
-func (u *udpUpstream) tcp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Msg, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "tcp", u.addr)
 	if err != nil {
-		return nil, err
+		return nil, netErr(ctx, err)
 	}
 	defer c.Close()
 	dl, _ := ctx.Deadline()
@@ -217,13 +438,13 @@ func (u *udpUpstream) tcp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Ms
 	defer stop()
 	co := &dns.Conn{Conn: c}
 	if _, err := co.Write(wire); err != nil {
-		return nil, err
+		return nil, netErr(ctx, err)
 	}
 	r, err := co.ReadMsg()
 	if err != nil {
 		return nil, netErr(ctx, err)
 	}
-	if !matches(q, r) {
+	if !matches(tq, r) {
 		return nil, errNoMatch
 	}
 	return r, nil
@@ -231,8 +452,11 @@ func (u *udpUpstream) tcp(ctx context.Context, wire []byte, q *dns.Msg) (*dns.Ms
 
 // matches tells whether r answers q. A server that could not parse the
 // question may return an error without it; that is accepted as an error.
-func matches(q, r *dns.Msg) bool {
-	if !r.Response || r.Id != q.Id {
+func matches(q, r *dns.Msg) bool { return matchID(q, q.Id, r) }
+
+// matchID is matches for q sent with ID id.
+func matchID(q *dns.Msg, id uint16, r *dns.Msg) bool {
+	if !r.Response || r.Id != id {
 		return false
 	}
 	if len(r.Question) == 0 {
@@ -371,89 +595,189 @@ func rank(ups []*upstreamState) []*upstreamState {
 // with an error (SERVFAIL, REFUSED): that would only double the load on a
 // failing server.
 //
-// At most maxAttempts exchanges are started per lookup (a goroutine and a
-// socket each), whatever the number of upstreams: with the cap on lookups
-// in flight that bounds goroutines and sockets under any load.
+// At most maxAttempts exchanges are started per lookup (a waiter each on a
+// shared upstream socket, or a goroutine for an Upstream without send),
+// whatever the number of upstreams: with the cap on lookups in flight that
+// bounds the queries outstanding under any load.
 func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.Duration) (*dns.Msg, error) {
-	if len(ups) == 0 {
-		return nil, errors.New("no upstream servers configured: set upstreams in the config")
-	}
-	order := rank(ups)
-	if len(order) == 1 {
-		order = append(order, order[0])
-	}
-	order = order[:min(len(order), maxAttempts)]
 	type result struct {
-		i    int
-		u    *upstreamState
-		r    *dns.Msg
-		err  error
-		rtt  time.Duration
-		mark uint64
+		r   *dns.Msg
+		err error
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // the others stop once one has answered
-	results := make(chan result, len(order))
-	next, waiting := 0, 0
-	started := make([]time.Time, len(order))
-	marks := make([]uint64, len(order))
-	done := make([]bool, len(order))
-	launch := func() {
-		i, u := next, order[next]
-		start := time.Now()
-		started[i], marks[i] = start, u.mark()
-		next++
-		waiting++
-		go func() {
-			defer func() { // an Upstream with a bug fails its query, nothing more
-				if v := recover(); v != nil {
-					results <- result{i, u, nil, fmt.Errorf("internal error: %v", v), 0, marks[i]}
-				}
-			}()
-			r, err := u.u.Exchange(ctx, q)
-			if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-				err = errRcode(r.Rcode)
+	ch := make(chan result, 1)
+	startExchange(ctx, 0, ups, q, hedge, func(r *dns.Msg, err error) { ch <- result{r, err} })
+	x := <-ch
+	return x.r, x.err
+}
+
+// startExchange is exchange without a goroutine of its own: it returns at
+// once and calls done with the outcome, from whichever goroutine delivers
+// the last reply or timeout (a socket's reader, a timer); done must not
+// block. timeout > 0 bounds the whole exchange (besides ctx).
+func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamState, q *dns.Msg, hedge time.Duration, done func(*dns.Msg, error)) {
+	if len(ups) == 0 {
+		done(nil, errors.New("no upstream servers configured: set upstreams in the config"))
+		return
+	}
+	// Packed once for every upstream that can take it (sender); each send
+	// writes its own ID into a copy.
+	wire, err := q.Pack()
+	if err != nil {
+		done(nil, fmt.Errorf("packing the upstream query: %w", err))
+		return
+	}
+	x := &exchangeRun{q: q, wire: wire, hedge: hedge, done: done}
+	if len(ups) == 1 { // asked twice (see exchange); nothing to rank
+		x.ord = [maxAttempts]*upstreamState{ups[0], ups[0]}
+		x.order = x.ord[:2]
+	} else {
+		x.order = rank(ups)
+		x.order = x.order[:min(len(x.order), maxAttempts)]
+	}
+	if timeout > 0 {
+		x.ctx, x.cancel = context.WithTimeout(ctx, timeout)
+	} else {
+		x.ctx, x.cancel = context.WithCancel(ctx) // the others stop once one has answered
+	}
+	x.mu.Lock()
+	i := x.takeLocked()
+	x.mu.Unlock()
+	x.start(i, wire) // before the timer: no other send can run now, so wire needs no copy
+	x.mu.Lock()
+	if !x.over {
+		x.timer = time.AfterFunc(hedge, x.hedged)
+	}
+	x.mu.Unlock()
+}
+
+// exchangeRun is one startExchange under way.
+type exchangeRun struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	q      *dns.Msg
+	wire   []byte
+	order  []*upstreamState
+	ord    [maxAttempts]*upstreamState // order's array for one upstream
+	hedge  time.Duration
+	done   func(*dns.Msg, error)
+
+	mu      sync.Mutex
+	next    int // order[next] is asked next
+	waiting int // exchanges started and not ended
+	started [maxAttempts]time.Time
+	marks   [maxAttempts]uint64
+	ended   [maxAttempts]bool
+	errs    []string
+	timer   *time.Timer // hedge; nil until the first send returned
+	over    bool        // done was called or is being called
+}
+
+// takeLocked books the next exchange; x.mu held.
+func (x *exchangeRun) takeLocked() int {
+	i := x.next
+	x.started[i], x.marks[i] = time.Now(), x.order[i].mark()
+	x.next++
+	x.waiting++
+	return i
+}
+
+// start sends to order[i]: by send for a sender, else Exchange in a goroutine.
+func (x *exchangeRun) start(i int, wire []byte) {
+	u := x.order[i]
+	start, mark := x.started[i], x.marks[i] // set before start, not written again
+	finish := func(r *dns.Msg, err error) {
+		if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
+			err = errRcode(r.Rcode)
+		}
+		x.result(i, u, r, err, time.Since(start), mark)
+	}
+	if s, ok := u.u.(sender); ok {
+		s.send(x.ctx, wire, x.q, finish)
+		return
+	}
+	go func() {
+		defer func() { // an Upstream with a bug fails its query, nothing more
+			if v := recover(); v != nil {
+				x.result(i, u, nil, fmt.Errorf("internal error: %v", v), 0, mark)
 			}
-			results <- result{i, u, r, err, time.Since(start), marks[i]}
 		}()
+		finish(u.u.Exchange(x.ctx, x.q))
+	}()
+}
+
+// hedged: order[next-1] stayed silent for hedge, so the next goes alongside.
+func (x *exchangeRun) hedged() {
+	x.mu.Lock()
+	if x.over || x.next >= len(x.order) {
+		x.mu.Unlock()
+		return
 	}
-	launch()
-	t := time.NewTimer(hedge)
-	defer t.Stop()
-	var errs []string
-	for waiting > 0 {
-		select {
-		case x := <-results:
-			waiting--
-			done[x.i] = true
-			if x.err == nil {
-				x.u.answered(x.rtt, true)
-				for i := range next { // silent past hedge while another answered: suspect
-					if !done[i] && order[i] != x.u && time.Since(started[i]) >= hedge {
-						order[i].silent(false, marks[i])
-					}
-				}
-				return x.r, nil
-			}
-			if isRcode(x.err) {
-				x.u.answered(x.rtt, false) // it works; this name is its problem
-			} else {
-				x.u.silent(false, x.mark)
-			}
-			errs = append(errs, x.u.u.Address()+" "+x.err.Error())
-			for isRcode(x.err) && next < len(order) && order[next] == x.u {
-				next++ // it answered: the second try is for a lost packet, not a SERVFAIL
-			}
-			if next < len(order) {
-				launch()
-				t.Reset(hedge)
-			}
-		case <-t.C:
-			if next < len(order) {
-				launch()
-				t.Reset(hedge)
+	i := x.takeLocked()
+	x.timer.Reset(x.hedge)
+	x.mu.Unlock()
+	x.start(i, slices.Clone(x.wire))
+}
+
+// result takes the outcome of exchange i: the answer ends the run; a
+// failure starts the next upstream at once; the last failure ends it.
+func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt time.Duration, mark uint64) {
+	x.mu.Lock()
+	if x.over {
+		x.mu.Unlock()
+		return
+	}
+	x.waiting--
+	x.ended[i] = true
+	if err == nil {
+		x.over = true
+		var silent []int
+		for j := range x.next { // silent past hedge while another answered: suspect
+			if !x.ended[j] && x.order[j] != u && time.Since(x.started[j]) >= x.hedge {
+				silent = append(silent, j)
 			}
 		}
+		x.mu.Unlock()
+		u.answered(rtt, true)
+		for _, j := range silent {
+			x.order[j].silent(false, x.marks[j])
+		}
+		x.finish(r, nil)
+		return
 	}
-	return nil, errors.New("upstream " + strings.Join(slices.Compact(errs), ", "))
+	if isRcode(err) {
+		u.answered(rtt, false) // it works; this name is its problem
+	} else {
+		u.silent(false, mark)
+	}
+	x.errs = append(x.errs, u.u.Address()+" "+err.Error())
+	for isRcode(err) && x.next < len(x.order) && x.order[x.next] == u {
+		x.next++ // it answered: the second try is for a lost packet, not a SERVFAIL
+	}
+	next := -1
+	if x.next < len(x.order) {
+		next = x.takeLocked()
+		if x.timer != nil {
+			x.timer.Reset(x.hedge)
+		}
+	} else if x.waiting == 0 {
+		x.over = true
+	}
+	over, errs := x.over, x.errs
+	x.mu.Unlock()
+	switch {
+	case next >= 0:
+		x.start(next, slices.Clone(x.wire))
+	case over:
+		x.finish(nil, errors.New("upstream "+strings.Join(slices.Compact(errs), ", ")))
+	}
+}
+
+func (x *exchangeRun) finish(r *dns.Msg, err error) {
+	x.mu.Lock()
+	if x.timer != nil {
+		x.timer.Stop()
+	}
+	x.mu.Unlock()
+	x.cancel()
+	x.done(r, err)
 }
