@@ -911,39 +911,6 @@ func TestCacheBounded(t *testing.T) {
 	}
 }
 
-// TestCacheEvictsOldest: a full shard gives up the name that came in
-// longest ago; refreshing a cached name neither evicts nor moves it; the
-// shard keeps exactly its newest names.
-func TestCacheEvictsOldest(t *testing.T) {
-	t.Parallel()
-	const perShard = 4
-	c := newCache(perShard * cacheShards)
-	e := &entry{}
-	inShard := map[*cacheShard][]string{} // keys in insertion order
-	for i := range 2000 {
-		k := "n" + strconv.Itoa(i) + ".test."
-		c.put([]byte(k), e)
-		s := c.shard([]byte(k))
-		inShard[s] = append(inShard[s], k)
-		if i%7 == 0 { // a refresh of the shard's oldest kept name: no eviction, no move
-			keys := inShard[s]
-			old := keys[max(0, len(keys)-perShard)]
-			c.put([]byte(old), e)
-		}
-	}
-	for s, keys := range inShard {
-		for i, k := range keys {
-			kept := c.get([]byte(k)) != nil
-			if want := i >= len(keys)-perShard; kept != want {
-				t.Fatalf("%s (%d of %d in its shard): cached %v, want %v", k, i+1, len(keys), kept, want)
-			}
-		}
-		if len(s.m) != min(perShard, len(keys)) {
-			t.Fatalf("shard holds %d, want %d", len(s.m), min(perShard, len(keys)))
-		}
-	}
-}
-
 // TestPlainUDPLoop covers the one-packet-per-call loop used where batches
 // are not available (not Linux).
 func TestPlainUDPLoop(t *testing.T) {
