@@ -34,8 +34,8 @@ func runCheck(ctx context.Context, e *env, args []string) error {
 	cl := control.NewClient(cfg.Control)
 	if st, err := cl.Status(ctx); err == nil {
 		in.Answered = check.AnsweredFrom(cl.Status)
-		// Learned addresses are the service's: report its last checks.
-		in.Learned = st.LearnedChecks
+		// Learned addresses and a bundle's pins are the service's: report its last checks.
+		in.Learned, in.ServicePins = st.LearnedChecks, st.PinChecks
 	}
 	// Redacted like the service's answer: the output goes into tickets.
 	rep := check.Run(ctx, in).Redacted()

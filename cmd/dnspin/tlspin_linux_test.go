@@ -157,7 +157,10 @@ public_key = %q
 		code, out, _ = runCmd(t, "check", "--config", cfgPath)
 		if code != 1 || !strings.Contains(out, "ok   The learned address 127.0.0.21 of learn.tickets.test is genuine") ||
 			!strings.Contains(out, "ok   The learned address 127.0.0.23 of learn.tickets.test failed the certificate check") ||
-			!strings.Contains(out, "FAIL The learned address 127.0.0.22 of dead.tickets.test failed the certificate check") {
+			!strings.Contains(out, "FAIL The learned address 127.0.0.22 of dead.tickets.test failed the certificate check") ||
+			// The bundle's pins: the service's checks, reported (the config pins nothing).
+			!strings.Contains(out, "ok   The bundle's pinned address 127.0.0.11 of box.tickets.test is genuine") ||
+			!strings.Contains(out, "ok   The bundle's pinned address 127.0.0.13 of box.tickets.test failed the certificate check") {
 			t.Errorf("check: exit %d\n%s", code, out)
 		}
 		rep, err := cl.Report(pinCheckCtx(t))

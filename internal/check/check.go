@@ -65,6 +65,11 @@ type Inputs struct {
 	// service checks a bounded number per round, and `check` must not turn
 	// into thousands of handshakes. nil: nothing to report.
 	Learned []control.PinCheck
+	// ServicePins is the service's last TLS checks of pinned addresses
+	// (status pin_checks). Those of pins the config does not hold (a
+	// bundle's) are reported, not repeated, like Learned: `check` reads
+	// only the config, the service also has the bundle.
+	ServicePins []control.PinCheck
 }
 
 func (in *Inputs) defaults() {
@@ -106,7 +111,8 @@ func Run(ctx context.Context, in Inputs) control.CheckReport {
 	} else {
 		rep.Results = append(rep.Results, reachable(ctx, in)...)
 	}
-	rep.Results = append(rep.Results, learnedChecks(in)...)
+	rep.Results = append(rep.Results, serviceChecks(in.Port, "learned address", "learned:", "Pin the name's right addresses, or check what serves it.", in.Learned)...)
+	rep.Results = append(rep.Results, serviceChecks(in.Port, "bundle's pinned address", "bundle:", "The bundle may be out of date: tell the platform's operators.", bundlePins(in))...)
 	rep.OK = true
 	for _, r := range rep.Results {
 		rep.OK = rep.OK && r.OK
@@ -332,13 +338,35 @@ func verified(ctx context.Context, in Inputs) []control.CheckResult {
 	return out
 }
 
-// learnedChecks reports the service's last checks of learned addresses. A
-// failed address is a problem only while it would be served: when another
-// address of the name verified it is left out, and the result says so.
-func learnedChecks(in Inputs) []control.CheckResult {
-	out := make([]control.CheckResult, 0, len(in.Learned))
-	for _, l := range in.Learned {
-		c := control.CheckResult{Name: "learned:" + l.Name + "@" + l.Address}
+// bundlePins are the service's pin checks of addresses the config does not
+// pin (they came with a bundle); the config's own pins were just checked.
+func bundlePins(in Inputs) []control.PinCheck {
+	key := func(name string, a netip.Addr) pinverify.Target {
+		return pinverify.Target{Name: strings.ToLower(strings.TrimSuffix(name, ".")), Addr: a.Unmap()}
+	}
+	own := map[pinverify.Target]bool{}
+	for _, t := range pinverify.Targets(in.Pins) {
+		own[key(t.Name, t.Addr)] = true
+	}
+	var out []control.PinCheck
+	for _, p := range in.ServicePins {
+		a, err := netip.ParseAddr(p.Address)
+		if err == nil && own[key(p.Name, a)] {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// serviceChecks reports the service's last checks of addresses of one kind
+// ("learned address"). A failed address is a problem only while it would
+// be served: when another address of the name verified it is left out, and
+// the result says so; else fix says what to do.
+func serviceChecks(port uint16, kind, prefix, fix string, checks []control.PinCheck) []control.CheckResult {
+	out := make([]control.CheckResult, 0, len(checks))
+	for _, l := range checks {
+		c := control.CheckResult{Name: prefix + l.Name + "@" + l.Address}
 		at := ""
 		if l.Time != "" {
 			at = " at " + l.Time
@@ -346,15 +374,15 @@ func learnedChecks(in Inputs) []control.CheckResult {
 		switch {
 		case l.State == string(pinverify.Verified):
 			c.OK = true
-			c.Detail = fmt.Sprintf("The learned address %s of %s is genuine: it showed a valid certificate for %s on port %d%s.", l.Address, l.Name, l.Name, in.Port, at)
+			c.Detail = fmt.Sprintf("The %s %s of %s is genuine: it showed a valid certificate for %s on port %d%s.", kind, l.Address, l.Name, l.Name, port, at)
 		case l.State == string(pinverify.Failed) && l.LeftOut:
 			c.OK = true
-			c.Detail = fmt.Sprintf("The learned address %s of %s failed the certificate check%s (%s); it is left out of backup answers because another address of the name passed.", l.Address, l.Name, at, l.Error)
+			c.Detail = fmt.Sprintf("The %s %s of %s failed the certificate check%s (%s); it is left out of backup answers because another address of the name passed.", kind, l.Address, l.Name, at, l.Error)
 		case l.State == string(pinverify.Failed):
-			c.Detail = fmt.Sprintf("The learned address %s of %s failed the certificate check%s (%s) and no other address of the name passed: during an outage it would still be answered. Pin the name's right addresses, or check what serves it.", l.Address, l.Name, at, l.Error)
+			c.Detail = fmt.Sprintf("The %s %s of %s failed the certificate check%s (%s) and no other address of the name passed: during an outage it would still be answered. %s", kind, l.Address, l.Name, at, l.Error, fix)
 		default:
 			c.OK = true
-			c.Detail = fmt.Sprintf("The learned address %s of %s has not been checked yet.", l.Address, l.Name)
+			c.Detail = fmt.Sprintf("The %s %s of %s has not been checked yet.", kind, l.Address, l.Name)
 		}
 		out = append(out, c)
 	}

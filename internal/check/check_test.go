@@ -173,3 +173,53 @@ func TestUnprotectedConfigFails(t *testing.T) {
 		t.Fatalf("report %+v; want one failed result saying %q", rep, msg)
 	}
 }
+
+// TestServiceChecksReported: the service's last checks of a bundle's pins
+// and of learned addresses are reported, not repeated; the config's own
+// pins are left to check's own dial (the service's line for them would
+// say the same twice); a failed address that would still be answered
+// fails the report, one left out does not.
+func TestServiceChecksReported(t *testing.T) {
+	t.Parallel()
+	dnspin := resolvertest.StartUpstream(t, resolvertest.UpstreamConfig{Answers: map[string]string{"shop.tickets.example": "127.0.0.1"}, TTL: 5})
+	platform := pinverifytest.ServeAccept(t, "127.0.0.1:0")
+	port := uint16(netip.MustParseAddrPort(platform).Port())
+	base := Inputs{
+		Platform: "Example Tickets", Domains: []string{"tickets.example"}, Activation: "full",
+		Pins:     []resolver.Pin{{Name: "shop.tickets.example", A: []netip.Addr{netip.MustParseAddr("127.0.0.1")}}},
+		Answered: func(context.Context) (uint64, error) { return uint64(dnspin.Queries()), nil },
+		Lookup:   systemPath(dnspin.Addr),
+		Port:     port,
+		Timeout:  20 * time.Second,
+	}
+	service := []control.PinCheck{
+		{Name: "Shop.Tickets.Example.", Address: "127.0.0.1", State: "failed", Error: "x509: stale"}, // the config's pin: not repeated
+		{Name: "box.tickets.example", Address: "192.0.2.1", State: "verified", Time: "2026-12-05T10:00:00Z"},
+		{Name: "box.tickets.example", Address: "192.0.2.2", State: "failed", Error: "x509: other name", LeftOut: true},
+		{Name: "new.tickets.example", Address: "192.0.2.3", State: "unknown"},
+	}
+	learned := []control.PinCheck{{Name: "api.tickets.example", Address: "198.51.100.9", State: "verified"}}
+
+	in := base
+	in.ServicePins, in.Learned = service, learned
+	rep := Run(context.Background(), in)
+	var ids []string
+	for _, r := range rep.Results {
+		ids = append(ids, r.Name)
+	}
+	want := fmt.Sprintf("system-uses-dnspin system-uses-dnspin:all resolve:shop.tickets.example reach:127.0.0.1:%d learned:api.tickets.example@198.51.100.9 bundle:box.tickets.example@192.0.2.1 bundle:box.tickets.example@192.0.2.2 bundle:new.tickets.example@192.0.2.3", port)
+	if got := strings.Join(ids, " "); got != want || !rep.OK {
+		t.Fatalf("results %s (ok %v), want %s, ok", got, rep.OK, want)
+	}
+	if d := rep.Results[len(rep.Results)-2].Detail; !strings.Contains(d, "bundle's pinned address 192.0.2.2") || !strings.Contains(d, "left out of backup answers") {
+		t.Fatalf("left-out detail %q", d)
+	}
+
+	in = base
+	in.ServicePins = []control.PinCheck{{Name: "box.tickets.example", Address: "192.0.2.2", State: "failed", Error: "x509: other name"}}
+	rep = Run(context.Background(), in)
+	last := rep.Results[len(rep.Results)-1]
+	if rep.OK || last.OK || !strings.Contains(last.Detail, "would still be answered") || !strings.Contains(last.Detail, "tell the platform's operators") {
+		t.Fatalf("a failed bundle pin that is still answered: report ok %v, %+v", rep.OK, last)
+	}
+}
