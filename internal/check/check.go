@@ -23,6 +23,7 @@ import (
 
 	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/internal/control"
+	"github.com/dnspin/dnspin/internal/dnsname"
 	"github.com/dnspin/dnspin/internal/pinverify"
 	"github.com/dnspin/dnspin/resolver"
 )
@@ -342,7 +343,7 @@ func verified(ctx context.Context, in Inputs) []control.CheckResult {
 // pin (they came with a bundle); the config's own pins were just checked.
 func bundlePins(in Inputs) []control.PinCheck {
 	key := func(name string, a netip.Addr) pinverify.Target {
-		return pinverify.Target{Name: strings.ToLower(strings.TrimSuffix(name, ".")), Addr: a.Unmap()}
+		return pinverify.Target{Name: dnsname.FQDN(name), Addr: a.Unmap()}
 	}
 	own := map[pinverify.Target]bool{}
 	for _, t := range pinverify.Targets(in.Pins) {
