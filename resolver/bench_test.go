@@ -203,7 +203,7 @@ func BenchmarkCacheMemory(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			c.put(keys[i], e)
+			c.put(string(keys[i]), e)
 		}
 		after := heapBytes()
 		if c.len() != n {

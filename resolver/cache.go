@@ -329,11 +329,12 @@ func (c *cache) get(key []byte) *entry {
 	return e
 }
 
-func (c *cache) put(key []byte, e *entry) {
-	s := c.shard(key)
+// put stores e under key (a string: the map keeps it).
+func (c *cache) put(key string, e *entry) {
+	s := &c.shards[maphash.String(c.seed, key)%cacheShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[string(key)]; !ok && len(s.m) >= c.max {
+	if _, ok := s.m[key]; !ok && len(s.m) >= c.max {
 		var victim string
 		var vexp int64
 		n := 0
@@ -347,7 +348,7 @@ func (c *cache) put(key []byte, e *entry) {
 		}
 		delete(s.m, victim)
 	}
-	s.m[string(key)] = e
+	s.m[key] = e
 }
 
 // len counts entries, for tests and status.

@@ -339,7 +339,7 @@ func (r *Resolver) backup(a *asked) ([]byte, Source) {
 		e.expires = until.UnixNano() + 1 // served while now <= until
 	}
 	if r.cfg.Load() == a.c { // built from the settings in effect: keep it
-		r.backups.put(a.key, e)
+		r.backups.put(string(a.key), e)
 	}
 	return r.fromBackup(e, a.wq, now, ttl)
 }

@@ -904,7 +904,7 @@ func TestCacheBounded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.put([]byte(m.Question[0].Name), e)
+		c.put(m.Question[0].Name, e)
 	}
 	if n := c.len(); n > 64+cacheShards {
 		t.Fatalf("cache holds %d entries, bound 64", n)

@@ -415,15 +415,15 @@ func (r *Resolver) Shutdown(ctx context.Context) error {
 	r.udp, r.tcp = nil, nil
 	c := r.cfg.Load()
 	r.mu.Unlock()
+	for _, u := range c.ups { // ends the lookups still waiting on them
+		u.close()
+	}
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
 		errs = append(errs, fmt.Errorf("waiting for queries to finish: %w", ctx.Err()))
-	}
-	for _, u := range c.ups {
-		u.close()
 	}
 	if err := r.learned.save(r.now(), c.MaxStale); err != nil {
 		errs = append(errs, err)
@@ -574,6 +574,16 @@ type flight struct {
 	done chan struct{}
 	e    *entry // the answer, when err is nil
 	err  error
+
+	// The lookup, for receive.
+	r         *Resolver
+	key       string
+	name      string // lower-case FQDN
+	qtype     uint16
+	protected bool
+	c         *settings
+	ticket    uint64 // health's, for protected names
+	start     time.Time
 }
 
 // startFlight starts the upstream exchange for a's key, or joins the one
@@ -590,9 +600,8 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 		r.noteShed("query")
 		return nil
 	}
-	k := string(a.key)
 	r.flightMu.Lock()
-	if f := r.flights[k]; f != nil {
+	if f := r.flights[string(a.key)]; f != nil {
 		r.flightMu.Unlock()
 		return f
 	}
@@ -602,56 +611,62 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 		r.noteShed("upstream lookup")
 		return nil
 	}
-	f := &flight{done: make(chan struct{})}
-	r.flights[k] = f
+	f := &flight{done: make(chan struct{}), r: r, key: string(a.key), name: a.name, qtype: a.qtype, protected: a.protected, c: a.c}
+	r.flights[f.key] = f
 	r.flightMu.Unlock()
 	if n >= r.lim.flights/4 {
 		r.busy.Store(true)
 	}
 
-	qq := a.q.Question[0]
-	up := &dns.Msg{MsgHdr: dns.MsgHdr{Id: dns.Id(), RecursionDesired: true, CheckingDisabled: a.wq.cd}, Question: []dns.Question{qq}}
-	up.SetEdns0(ednsUDPSize, a.wq.do)
-	c := a.c
-	var ticket uint64
+	wire := appendUpQuery(make([]byte, 0, 12+len(a.wq.name)+4+11), a.wq.name, a.qtype, a.wq.cd, a.wq.do)
 	if a.protected { // only the platform's own names speak for its health
-		ticket = r.health.begin()
+		f.ticket = r.health.begin()
 	}
-	// No goroutine of its own: the exchange calls back from the goroutine
-	// that delivers its outcome (an upstream socket's reader, a timer).
+	// No goroutine of its own: the exchange calls receive from the
+	// goroutine that delivers its outcome (an upstream socket's reader, a
+	// timer).
 	r.wg.Add(1)
-	start := time.Now()
-	startExchange(r.ctx, c.resolveTimeout(), c.ups, up, c.resolveTimeout()/6, func(resp *dns.Msg, err error) {
-		defer r.wg.Done()
-		defer func() { // waiters hear the result, or the error of a bug
-			if v := recover(); v != nil {
-				f.err = fmt.Errorf("internal error: %v", v)
-				r.logPanic("upstream lookup", v)
-			}
-			r.flightMu.Lock()
-			delete(r.flights, k)
-			r.flightMu.Unlock()
-			close(f.done)
-		}()
-		if a.protected && r.ctx.Err() == nil {
-			o, why := judge(a.name+" "+dns.TypeToString[qq.Qtype], err, time.Since(start), c.AnswerBudget)
-			r.health.report(ticket, o, false, why, c.RecoverAfter)
+	f.start = time.Now()
+	c := a.c
+	startExchange(r.ctx, c.resolveTimeout(), c.ups, wire, c.resolveTimeout()/6, f)
+	return f
+}
+
+// receive takes the outcome of the flight's exchange: it fills the cache
+// and learned answers and wakes the queries waiting.
+func (f *flight) receive(b []byte, err error) {
+	r := f.r
+	defer r.wg.Done()
+	defer func() { // waiters hear the result, or the error of a bug
+		if v := recover(); v != nil {
+			f.err = fmt.Errorf("internal error: %v", v)
+			r.logPanic("upstream lookup", v)
 		}
-		now := r.now()
-		if err == nil {
-			f.e, err = newEntry(resp, now, a.protected)
-			if err == nil && f.e.fresh(now) {
-				r.cache.put(a.key, f.e)
-			}
-			if err == nil && a.protected {
+		r.flightMu.Lock()
+		delete(r.flights, f.key)
+		r.flightMu.Unlock()
+		close(f.done)
+	}()
+	if f.protected && r.ctx.Err() == nil {
+		o, why := judge(f.name+" "+dns.TypeToString[f.qtype], err, time.Since(f.start), f.c.AnswerBudget)
+		r.health.report(f.ticket, o, false, why, f.c.RecoverAfter)
+	}
+	now := r.now()
+	if err == nil {
+		f.e, err = newEntryWire(b, now, f.protected)
+		if err == nil && f.e.fresh(now) {
+			r.cache.put(f.key, f.e)
+		}
+		if err == nil && f.protected {
+			resp := new(dns.Msg)
+			if resp.Unpack(b) == nil {
 				if rrs := learnable(resp); rrs != nil {
-					r.learned.put(a.name, qq.Qtype, rrs, now)
+					r.learned.put(f.name, f.qtype, rrs, now)
 				}
 			}
 		}
-		f.err = err
-	})
-	return f
+	}
+	f.err = err
 }
 
 // noWait marks a context whose query must not wait on upstream.

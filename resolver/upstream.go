@@ -63,9 +63,11 @@ type udpUpstream struct {
 	opened atomic.Int32  // sockets opened so far (tests)
 
 	mu     sync.Mutex
-	socks  []*muxConn // open for new queries, at most nsocks
-	next   int        // round robin over socks
-	closed bool       // Close was called: no new queries
+	socks  []*muxConn            // open for new queries, at most nsocks
+	allMu  sync.Mutex            // held alone: close takes it under u.mu
+	all    map[*muxConn]struct{} // open, retired ones included (allMu)
+	next   int                   // round robin over socks
+	closed bool                  // Close was called: no new queries
 }
 
 func newUDPUpstream(addr string) *udpUpstream {
@@ -109,29 +111,62 @@ type muxConn struct {
 	closed  bool
 }
 
-// muxWaiter is one query waiting for its reply.
+// muxWaiter is one query waiting for its reply. It ends once, by whoever
+// removes it from its socket's waiters: its reply, a failure of the socket,
+// or cancel.
 type muxWaiter struct {
-	q    *dns.Msg // the question a reply must carry
-	id   uint16
-	done func(*dns.Msg, error) // called once, by whoever removes the waiter
-	stop func() bool           // stops the timeout (context.AfterFunc)
+	s        *muxConn
+	wire     []byte // the query as sent (the TCP retry asks it again)
+	qEnd     int    // wire[12:qEnd] is the question a reply must carry
+	deadline time.Time
+	id       uint16
+	to       receiver
 }
+
+// cancel ends w with err unless it has ended already (pending).
+func (w *muxWaiter) cancel(err error) { w.s.finish(w, nil, err) }
+
+// deliver hands w's outcome on: a truncated reply (TC set, or longer than
+// we asked for) is asked again over TCP, in a goroutine of its own (rare;
+// and the socket's reader must go on reading).
+func (w *muxWaiter) deliver(b []byte, err error) {
+	if err == errCut || err == nil && b[2]&0x02 != 0 {
+		go func() {
+			ctx, cancel := context.WithDeadline(context.Background(), w.deadline)
+			defer cancel()
+			b, err := w.s.u.tcpWire(ctx, w.wire)
+			w.to.receive(b, err)
+		}()
+		return
+	}
+	w.to.receive(b, err)
+}
+
+// errCut is a UDP reply longer than the ednsUDPSize we asked for.
+var errCut = errors.New("reply longer than asked for")
 
 func (u *udpUpstream) Address() string { return u.addr }
 
-// Close closes the sockets without queries outstanding; the others close
-// when their last query ends. The resolver calls it when the upstream
-// leaves the config and at Shutdown, so reloads do not pile up sockets.
+// Close stops new queries and ends those outstanding with an error, so
+// that the lookups waiting on them go on to the next upstream or end: the
+// resolver calls it when the upstream leaves the config and at Shutdown.
 func (u *udpUpstream) Close() error {
 	u.mu.Lock()
-	socks := u.socks
 	u.socks, u.closed = nil, true
 	u.mu.Unlock()
-	for _, s := range socks {
-		s.retire()
+	u.allMu.Lock()
+	all := make([]*muxConn, 0, len(u.all))
+	for s := range u.all {
+		all = append(all, s)
+	}
+	u.allMu.Unlock()
+	for _, s := range all {
+		s.fail(errUpstreamClosed)
 	}
 	return nil
 }
+
+var errUpstreamClosed = errors.New("upstream closed (left the configuration, or dnspin is stopping)")
 
 // open dials a new socket and starts its reader; u.mu held.
 func (u *udpUpstream) openLocked() (*muxConn, error) {
@@ -146,15 +181,21 @@ func (u *udpUpstream) openLocked() (*muxConn, error) {
 	crand.Read(seed[:]) // never fails (Go 1.24+)
 	s := &muxConn{u: u, c: c, born: u.now(), ids: rand.NewChaCha8(seed), waiters: map[uint16]*muxWaiter{}}
 	s.w = newBatchWriter(c, true, s.fail)
+	u.allMu.Lock()
+	if u.all == nil {
+		u.all = map[*muxConn]struct{}{}
+	}
+	u.all[s] = struct{}{}
+	u.allMu.Unlock()
 	u.opened.Add(1)
 	u.live.Add(1)
 	go s.read()
 	return s, nil
 }
 
-// register picks a socket for q and enters a waiter for it with a fresh
-// ID. The waiter ends (done called) on its reply, a read error, or ctx.
-func (u *udpUpstream) register(ctx context.Context, q *dns.Msg, done func(*dns.Msg, error)) (*muxConn, *muxWaiter, error) {
+// register picks a socket for a query and enters a waiter for it with a
+// fresh ID. The waiter ends on its reply, a read error, or cancel.
+func (u *udpUpstream) register(wire []byte, qEnd int, deadline time.Time, to receiver) (*muxConn, *muxWaiter, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.closed {
@@ -181,7 +222,7 @@ func (u *udpUpstream) register(ctx context.Context, q *dns.Msg, done func(*dns.M
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := &muxWaiter{q: q, done: done}
+	w := &muxWaiter{s: s, wire: wire, qEnd: qEnd, deadline: deadline, to: to}
 	for {
 		if u.testID != nil {
 			w.id = u.testID()
@@ -200,9 +241,6 @@ func (u *udpUpstream) register(ctx context.Context, q *dns.Msg, done func(*dns.M
 		}
 		s.retired = true // closed when its waiters are done
 	}
-	// Under s.mu, so that a context already done runs finish only after
-	// w.stop is set.
-	w.stop = context.AfterFunc(ctx, func() { s.finish(w, nil, netErr(ctx, ctx.Err())) })
 	return s, w, nil
 }
 
@@ -223,10 +261,14 @@ func (s *muxConn) retire() {
 func (s *muxConn) close() {
 	s.c.Close()
 	s.u.live.Add(-1)
+	s.u.allMu.Lock()
+	delete(s.u.all, s)
+	s.u.allMu.Unlock()
 }
 
-// finish ends w with r or err, unless it has ended already.
-func (s *muxConn) finish(w *muxWaiter, r *dns.Msg, err error) {
+// finish ends w with b or err, unless it has ended already. b is valid
+// only until it returns.
+func (s *muxConn) finish(w *muxWaiter, b []byte, err error) {
 	s.mu.Lock()
 	if s.waiters[w.id] != w {
 		s.mu.Unlock()
@@ -236,11 +278,10 @@ func (s *muxConn) finish(w *muxWaiter, r *dns.Msg, err error) {
 	closeNow := s.retired && len(s.waiters) == 0 && !s.closed
 	s.closed = s.closed || closeNow
 	s.mu.Unlock()
-	w.stop()
 	if closeNow {
 		s.close()
 	}
-	w.done(r, err)
+	w.deliver(b, err)
 }
 
 // read hands replies to their waiters until the socket is closed or
@@ -281,7 +322,8 @@ const muxReadBatch = 8
 
 // reply hands one datagram to the query it answers, if any; cut means it
 // filled the read buffer: more than the ednsUDPSize we asked for, so the
-// query is asked again over TCP.
+// query is asked again over TCP. The waiter gets b itself, valid until it
+// returns: the reader's buffer is read into again.
 func (s *muxConn) reply(b []byte, cut bool) {
 	if len(b) < 12 || b[2]&0x80 == 0 { // not a DNS response
 		return
@@ -293,16 +335,14 @@ func (s *muxConn) reply(b []byte, cut bool) {
 	if w == nil {
 		return
 	}
-	var r *dns.Msg
 	if cut {
-		r = &dns.Msg{MsgHdr: dns.MsgHdr{Id: id, Response: true, Truncated: true}, Question: w.q.Question}
-	} else {
-		r = new(dns.Msg)
-		if r.Unpack(b) != nil || !matchID(w.q, id, r) {
-			return
-		}
+		s.finish(w, nil, errCut)
+		return
 	}
-	s.finish(w, r, nil)
+	if !replyMatches(b, w.wire[12:w.qEnd]) {
+		return
+	}
+	s.finish(w, b, nil)
 }
 
 // fail ends every query on s with err, and s itself: a connected socket
@@ -328,8 +368,7 @@ func (s *muxConn) fail(err error) {
 	}
 	err = netErr(context.Background(), err)
 	for _, w := range ws {
-		w.stop()
-		w.done(nil, err)
+		w.deliver(nil, err)
 	}
 }
 
@@ -351,48 +390,43 @@ func netErr(ctx context.Context, err error) error {
 // errNoMatch is a reply that does not belong to our query.
 var errNoMatch = errors.New("reply does not match the question")
 
+// receiver takes the outcome of an upstream query: the packed reply
+// (valid only until receive returns: copy what you keep) or an error.
+// receive must not block: it runs on a socket's reader goroutine.
+type receiver interface {
+	receive(reply []byte, err error)
+}
+
+// pending is a query under way; cancel ends it with err, unless it has
+// ended already.
+type pending interface {
+	cancel(err error)
+}
+
 // sender is an Upstream that answers without a goroutine per query:
 // exchange uses it instead of Exchange when an upstream has it.
 type sender interface {
-	// send sends wire, q packed, with its ID replaced, and calls done once
-	// with q's reply (carrying q's ID) or an error: the reply over TCP when
-	// the UDP one was truncated, errTimeout when ctx ends first. done runs
-	// on the socket's reader goroutine or ctx's and must not block. send
-	// writes wire's first two bytes and keeps wire until it is sent: the
-	// caller must not change it afterwards.
-	send(ctx context.Context, wire []byte, q *dns.Msg, done func(*dns.Msg, error))
+	// send sends wire, a packed query whose question is wire[12:qEnd],
+	// with its ID replaced, and calls to.receive once with the reply (its
+	// ID is send's, not wire's) or an error: the reply over TCP when the
+	// UDP one was truncated, whose deadline is deadline. send writes
+	// wire's first two bytes and keeps wire until it is sent: the caller
+	// must not change it afterwards. It returns nil when to.receive was
+	// called already (an error at once).
+	send(wire []byte, qEnd int, deadline time.Time, to receiver) pending
 }
 
 var _ sender = (*udpUpstream)(nil)
 
-func (u *udpUpstream) send(ctx context.Context, wire []byte, q *dns.Msg, done func(*dns.Msg, error)) {
-	deliver := func(r *dns.Msg, err error) {
-		if err == nil && r.Truncated {
-			go func() { // rare; and the reader must go on reading
-				r, err := u.tcp(ctx, q)
-				if err == nil {
-					r.Id = q.Id
-				}
-				done(r, err)
-			}()
-			return
-		}
-		if err == nil {
-			r.Id = q.Id
-		}
-		done(r, err)
-	}
-	if ctx.Err() != nil {
-		done(nil, errTimeout)
-		return
-	}
-	s, w, err := u.register(ctx, q, deliver)
+func (u *udpUpstream) send(wire []byte, qEnd int, deadline time.Time, to receiver) pending {
+	s, w, err := u.register(wire, qEnd, deadline, to)
 	if err != nil {
-		done(nil, err)
-		return
+		to.receive(nil, err)
+		return nil
 	}
 	binary.BigEndian.PutUint16(wire, w.id)
 	s.w.write(wire, netip.AddrPort{}) // a write error fails the socket's queries (fail)
+	return w
 }
 
 // Exchange sends m with a fresh random ID, so that a spoofed reply has to
@@ -403,19 +437,58 @@ func (u *udpUpstream) Exchange(ctx context.Context, m *dns.Msg) (*dns.Msg, error
 	if err != nil {
 		return nil, fmt.Errorf("packing query for %s: %w", u.addr, err)
 	}
+	qEnd, err := questionEnd(wire)
+	if err != nil {
+		return nil, fmt.Errorf("packing query for %s: %w", u.addr, err)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 	}
-	type result struct {
-		r   *dns.Msg
-		err error
+	deadline, _ := ctx.Deadline()
+	ch := make(msgReceiver, 1)
+	if p := u.send(wire, qEnd, deadline, ch); p != nil {
+		defer context.AfterFunc(ctx, func() { p.cancel(netErr(ctx, ctx.Err())) })()
 	}
-	ch := make(chan result, 1)
-	u.send(ctx, wire, q, func(r *dns.Msg, err error) { ch <- result{r, err} })
 	x := <-ch
+	if x.r != nil {
+		x.r.Id = q.Id
+	}
 	return x.r, x.err
+}
+
+// msgReceiver unpacks the reply for a goroutine waiting on it.
+type msgReceiver chan exchangeResult
+
+type exchangeResult struct {
+	r   *dns.Msg
+	err error
+}
+
+func (ch msgReceiver) receive(b []byte, err error) {
+	var r *dns.Msg
+	if err == nil {
+		r = new(dns.Msg)
+		if err = r.Unpack(b); err != nil {
+			r = nil
+		}
+	}
+	ch <- exchangeResult{r, err}
+}
+
+// tcpWire asks the packed query wire again over TCP and returns the reply
+// packed.
+func (u *udpUpstream) tcpWire(ctx context.Context, wire []byte) ([]byte, error) {
+	q := new(dns.Msg)
+	if err := q.Unpack(wire); err != nil {
+		return nil, err
+	}
+	r, err := u.tcp(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	return r.Pack()
 }
 
 // tcp asks q over TCP, with a fresh random ID.
@@ -599,34 +672,44 @@ func rank(ups []*upstreamState) []*upstreamState {
 // shared upstream socket, or a goroutine for an Upstream without send),
 // whatever the number of upstreams: with the cap on lookups in flight that
 // bounds the queries outstanding under any load.
+//
+// exchange waits for the outcome; ctx bounds it (its deadline, else 5 s).
 func exchange(ctx context.Context, ups []*upstreamState, q *dns.Msg, hedge time.Duration) (*dns.Msg, error) {
-	type result struct {
-		r   *dns.Msg
-		err error
+	wire, err := q.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("packing the upstream query: %w", err)
 	}
-	ch := make(chan result, 1)
-	startExchange(ctx, 0, ups, q, hedge, func(r *dns.Msg, err error) { ch <- result{r, err} })
-	x := <-ch
-	return x.r, x.err
+	timeout := 5 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	ch := make(msgReceiver, 1)
+	x := startExchange(ctx, timeout, ups, wire, hedge, ch)
+	defer context.AfterFunc(ctx, x.expire)()
+	r := <-ch
+	return r.r, r.err
 }
 
 // startExchange is exchange without a goroutine of its own: it returns at
-// once and calls done with the outcome, from whichever goroutine delivers
-// the last reply or timeout (a socket's reader, a timer); done must not
-// block. timeout > 0 bounds the whole exchange (besides ctx).
-func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamState, q *dns.Msg, hedge time.Duration, done func(*dns.Msg, error)) {
+// once and calls to.receive with the outcome, from whichever goroutine
+// delivers the last reply or timeout (a socket's reader, the run's timer);
+// receive must not block. wire is the packed query; timeout bounds the
+// whole exchange. The run it returns can be ended early (expire). ctx is
+// for Upstreams without send only (the others end when their Close is
+// called): their Exchange gets it, bounded by timeout.
+func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamState, wire []byte, hedge time.Duration, to receiver) *exchangeRun {
+	x := &exchangeRun{ctx: ctx, q: wire, hedge: hedge, to: to}
 	if len(ups) == 0 {
-		done(nil, errors.New("no upstream servers configured: set upstreams in the config"))
-		return
+		x.over = true
+		to.receive(nil, errors.New("no upstream servers configured: set upstreams in the config"))
+		return x
 	}
-	// Packed once for every upstream that can take it (sender); each send
-	// writes its own ID into a copy.
-	wire, err := q.Pack()
-	if err != nil {
-		done(nil, fmt.Errorf("packing the upstream query: %w", err))
-		return
+	var err error
+	if x.qEnd, err = questionEnd(wire); err != nil {
+		x.over = true
+		to.receive(nil, fmt.Errorf("packing the upstream query: %w", err))
+		return x
 	}
-	x := &exchangeRun{q: q, wire: wire, hedge: hedge, done: done}
 	if len(ups) == 1 { // asked twice (see exchange); nothing to rank
 		x.ord = [maxAttempts]*upstreamState{ups[0], ups[0]}
 		x.order = x.ord[:2]
@@ -634,32 +717,32 @@ func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamSt
 		x.order = rank(ups)
 		x.order = x.order[:min(len(x.order), maxAttempts)]
 	}
-	if timeout > 0 {
-		x.ctx, x.cancel = context.WithTimeout(ctx, timeout)
-	} else {
-		x.ctx, x.cancel = context.WithCancel(ctx) // the others stop once one has answered
-	}
+	now := time.Now()
+	x.deadline = now.Add(timeout)
 	x.mu.Lock()
-	i := x.takeLocked()
+	i := x.takeLocked(now)
 	x.mu.Unlock()
 	x.start(i, wire) // before the timer: no other send can run now, so wire needs no copy
 	x.mu.Lock()
 	if !x.over {
-		x.timer = time.AfterFunc(hedge, x.hedged)
+		x.timer = time.AfterFunc(x.waitLocked(now), x.tick)
 	}
 	x.mu.Unlock()
+	return x
 }
 
-// exchangeRun is one startExchange under way.
+// exchangeRun is one startExchange under way. One timer serves it: the
+// next hedge while upstreams are left to ask, then the deadline.
 type exchangeRun struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	q      *dns.Msg
-	wire   []byte
-	order  []*upstreamState
-	ord    [maxAttempts]*upstreamState // order's array for one upstream
-	hedge  time.Duration
-	done   func(*dns.Msg, error)
+	ctx      context.Context
+	q        []byte // the packed query
+	qEnd     int    // q[12:qEnd] is its question
+	order    []*upstreamState
+	ord      [maxAttempts]*upstreamState // order's array for one upstream
+	att      [maxAttempts]attempt
+	hedge    time.Duration
+	deadline time.Time
+	to       receiver
 
 	mu      sync.Mutex
 	next    int // order[next] is asked next
@@ -667,72 +750,183 @@ type exchangeRun struct {
 	started [maxAttempts]time.Time
 	marks   [maxAttempts]uint64
 	ended   [maxAttempts]bool
+	pend    [maxAttempts]pending // ends attempt i; nil until its send returned
 	errs    []string
-	timer   *time.Timer // hedge; nil until the first send returned
-	over    bool        // done was called or is being called
+	timer   *time.Timer // nil until the first send returned
+	expired bool        // past the deadline: no new attempts, the others end
+	over    bool        // to.receive was called or is being called
+}
+
+// attempt is exchange i of a run: the receiver of its outcome.
+type attempt struct {
+	x *exchangeRun
+	i int
+}
+
+func (a *attempt) receive(b []byte, err error) {
+	x := a.x
+	if err == nil {
+		if rc, rerr := replyRcode(b); rerr != nil {
+			err = rerr
+		} else if rc != dns.RcodeSuccess && rc != dns.RcodeNameError {
+			err = errRcode(rc)
+		}
+	}
+	x.result(a.i, b, err)
 }
 
 // takeLocked books the next exchange; x.mu held.
-func (x *exchangeRun) takeLocked() int {
+func (x *exchangeRun) takeLocked(now time.Time) int {
 	i := x.next
-	x.started[i], x.marks[i] = time.Now(), x.order[i].mark()
+	x.started[i], x.marks[i] = now, x.order[i].mark()
+	x.att[i] = attempt{x, i}
 	x.next++
 	x.waiting++
 	return i
 }
 
+// waitLocked is how long the timer waits from now: to the next hedge
+// while there are upstreams left to ask, else to the deadline.
+func (x *exchangeRun) waitLocked(now time.Time) time.Duration {
+	d := x.deadline.Sub(now)
+	if x.next < len(x.order) {
+		d = min(d, x.hedge)
+	}
+	return d
+}
+
 // start sends to order[i]: by send for a sender, else Exchange in a goroutine.
 func (x *exchangeRun) start(i int, wire []byte) {
 	u := x.order[i]
-	start, mark := x.started[i], x.marks[i] // set before start, not written again
-	finish := func(r *dns.Msg, err error) {
-		if err == nil && r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-			err = errRcode(r.Rcode)
-		}
-		x.result(i, u, r, err, time.Since(start), mark)
-	}
+	var p pending
 	if s, ok := u.u.(sender); ok {
-		s.send(x.ctx, wire, x.q, finish)
+		p = s.send(wire, x.qEnd, x.deadline, &x.att[i])
+	} else {
+		p = x.goExchange(i, wire)
+	}
+	if p == nil {
 		return
 	}
+	x.mu.Lock()
+	x.pend[i] = p
+	cancel := x.expired && !x.ended[i] || x.over
+	x.mu.Unlock()
+	if cancel { // the run ended or expired while this one was being sent
+		p.cancel(errTimeout)
+	}
+}
+
+// goExchange runs Exchange of an Upstream without send in a goroutine.
+func (x *exchangeRun) goExchange(i int, wire []byte) pending {
+	u := x.order[i].u
+	q := new(dns.Msg)
+	if err := q.Unpack(wire); err != nil {
+		x.att[i].receive(nil, err)
+		return nil
+	}
+	ctx, cancel := context.WithDeadline(x.ctx, x.deadline)
 	go func() {
+		defer cancel()
 		defer func() { // an Upstream with a bug fails its query, nothing more
 			if v := recover(); v != nil {
-				x.result(i, u, nil, fmt.Errorf("internal error: %v", v), 0, mark)
+				x.result(i, nil, fmt.Errorf("internal error: %v", v))
 			}
 		}()
-		finish(u.u.Exchange(x.ctx, x.q))
+		r, err := u.Exchange(ctx, q)
+		var b []byte
+		if err == nil {
+			b, err = r.Pack()
+		} else {
+			err = netErr(ctx, err)
+		}
+		x.att[i].receive(b, err)
 	}()
+	return cancelFunc(cancel)
 }
 
-// hedged: order[next-1] stayed silent for hedge, so the next goes alongside.
-func (x *exchangeRun) hedged() {
-	x.mu.Lock()
-	if x.over || x.next >= len(x.order) {
-		x.mu.Unlock()
-		return
-	}
-	i := x.takeLocked()
-	x.timer.Reset(x.hedge)
-	x.mu.Unlock()
-	x.start(i, slices.Clone(x.wire))
+// cloneQuery copies q for another send, all but its ID: the first send may
+// be writing that meanwhile.
+func cloneQuery(q []byte) []byte {
+	b := make([]byte, len(q))
+	copy(b[2:], q[2:])
+	return b
 }
 
-// result takes the outcome of exchange i: the answer ends the run; a
-// failure starts the next upstream at once; the last failure ends it.
-func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt time.Duration, mark uint64) {
+// cancelFunc is the pending of a goroutine's Exchange: its context.
+type cancelFunc context.CancelFunc
+
+func (f cancelFunc) cancel(error) { f() }
+
+// tick is the run's timer: past the deadline the run expires, else the
+// next upstream goes alongside (order[next-1] stayed silent for hedge).
+func (x *exchangeRun) tick() {
+	now := time.Now()
 	x.mu.Lock()
 	if x.over {
 		x.mu.Unlock()
 		return
 	}
+	if !now.Before(x.deadline) {
+		x.mu.Unlock()
+		x.expire()
+		return
+	}
+	i := -1
+	if x.next < len(x.order) {
+		i = x.takeLocked(now)
+	}
+	x.timer.Reset(x.waitLocked(now))
+	x.mu.Unlock()
+	if i >= 0 {
+		x.start(i, cloneQuery(x.q))
+	}
+}
+
+// expire ends the attempts still under way with errTimeout, and so the run.
+func (x *exchangeRun) expire() {
+	x.mu.Lock()
+	if x.over || x.expired {
+		x.mu.Unlock()
+		return
+	}
+	x.expired = true
+	ps := x.outstandingLocked()
+	x.mu.Unlock()
+	for _, p := range ps {
+		p.cancel(errTimeout)
+	}
+}
+
+// outstandingLocked lists the attempts that have not ended; x.mu held.
+func (x *exchangeRun) outstandingLocked() []pending {
+	var ps []pending
+	for j := range x.next {
+		if !x.ended[j] && x.pend[j] != nil {
+			ps = append(ps, x.pend[j])
+		}
+	}
+	return ps
+}
+
+// result takes the outcome of exchange i: the answer ends the run; a
+// failure starts the next upstream at once; the last failure ends it. b is
+// valid only until it returns.
+func (x *exchangeRun) result(i int, b []byte, err error) {
+	now := time.Now()
+	u := x.order[i]
+	x.mu.Lock()
+	if x.over || x.ended[i] {
+		x.mu.Unlock()
+		return
+	}
 	x.waiting--
 	x.ended[i] = true
+	rtt, mark := now.Sub(x.started[i]), x.marks[i]
 	if err == nil {
 		x.over = true
 		var silent []int
 		for j := range x.next { // silent past hedge while another answered: suspect
-			if !x.ended[j] && x.order[j] != u && time.Since(x.started[j]) >= x.hedge {
+			if !x.ended[j] && x.order[j] != u && now.Sub(x.started[j]) >= x.hedge {
 				silent = append(silent, j)
 			}
 		}
@@ -741,7 +935,7 @@ func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt
 		for _, j := range silent {
 			x.order[j].silent(false, x.marks[j])
 		}
-		x.finish(r, nil)
+		x.finish(b, nil)
 		return
 	}
 	if isRcode(err) {
@@ -754,10 +948,10 @@ func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt
 		x.next++ // it answered: the second try is for a lost packet, not a SERVFAIL
 	}
 	next := -1
-	if x.next < len(x.order) {
-		next = x.takeLocked()
+	if x.next < len(x.order) && !x.expired {
+		next = x.takeLocked(now)
 		if x.timer != nil {
-			x.timer.Reset(x.hedge)
+			x.timer.Reset(x.waitLocked(now))
 		}
 	} else if x.waiting == 0 {
 		x.over = true
@@ -766,18 +960,23 @@ func (x *exchangeRun) result(i int, u *upstreamState, r *dns.Msg, err error, rtt
 	x.mu.Unlock()
 	switch {
 	case next >= 0:
-		x.start(next, slices.Clone(x.wire))
+		x.start(next, cloneQuery(x.q))
 	case over:
 		x.finish(nil, errors.New("upstream "+strings.Join(slices.Compact(errs), ", ")))
 	}
 }
 
-func (x *exchangeRun) finish(r *dns.Msg, err error) {
+// finish stops the timer, ends the attempts still under way (a hedged
+// one whose answer is no longer needed) and hands on the outcome.
+func (x *exchangeRun) finish(b []byte, err error) {
 	x.mu.Lock()
 	if x.timer != nil {
 		x.timer.Stop()
 	}
+	ps := x.outstandingLocked()
 	x.mu.Unlock()
-	x.cancel()
-	x.done(r, err)
+	for _, p := range ps {
+		p.cancel(errTimeout) // ignored by result: the run is over
+	}
+	x.to.receive(b, err)
 }
