@@ -88,6 +88,11 @@ type Resolver struct {
 	tcp     []*dns.Server
 	addrs   []string
 	waiting chan struct{} // a slot per query that may wait on upstream (maxWaiting)
+
+	// UDP queries that may wait on upstream go to workers (slowUDP).
+	jobs        chan slowJob
+	idleWorkers atomic.Int32
+	noWait      context.Context // r.ctx, marked: the query must not wait
 }
 
 // settings is the configuration in effect, swapped atomically as a whole.
@@ -195,6 +200,8 @@ func New(cfg Config, o Options) (*Resolver, error) {
 		r.newUpstream = func(addr string) Upstream { return newUDPUpstream(addr) }
 	}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.noWait = context.WithValue(r.ctx, noWait{}, true)
+	r.jobs = make(chan slowJob)
 	r.health = newHealth(r.now, r.log, r.signal)
 	r.cache = newCache(cfg.CacheSize)
 	r.backups = newCache(cfg.CacheSize)
@@ -674,16 +681,25 @@ type noWait struct{}
 
 func mustNotWait(ctx context.Context) bool { return ctx.Value(noWait{}) != nil }
 
+// tryAdmit takes a slot of r.waiting for a query that may wait on
+// upstream; the caller gives it back (<-r.waiting) when it has answered.
+func (r *Resolver) tryAdmit() bool {
+	select {
+	case r.waiting <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
 // admit takes a slot for a query that may wait on upstream. Without a free
 // slot the query still gets an answer, only without waiting: the returned
 // context makes startFlight refuse. done gives the slot back.
 func (r *Resolver) admit(ctx context.Context) (_ context.Context, done func()) {
-	select {
-	case r.waiting <- struct{}{}:
+	if r.tryAdmit() {
 		return ctx, func() { <-r.waiting }
-	default:
-		return context.WithValue(ctx, noWait{}, true), func() {}
 	}
+	return context.WithValue(ctx, noWait{}, true), func() {}
 }
 
 // errOverCapacity is the SERVFAIL reason when a query could not wait.

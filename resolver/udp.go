@@ -1,7 +1,6 @@
 package resolver
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -135,47 +134,82 @@ func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 	}
 }
 
-// slowUDP answers a query that is not a plain cache hit in its own
+// slowUDP answers a query that is not a plain cache hit on a worker
 // goroutine, which may wait on upstream. When maxWaiting queries wait
 // already it answers here in the reading goroutine, without waiting: from
 // the cache, a pin, a learned or a stale answer, else SERVFAIL. That costs
 // microseconds, so the readers keep up and the kernel drops nothing. So it
 // does when the reader is behind (see deepQueue).
 //
-// The reading goroutine writes its answers itself; the others go through
+// The reading goroutine writes its answers itself; the workers go through
 // aw, which batches the answers of queries whose lookups ended together.
 func (r *Resolver) slowUDP(uc *net.UDPConn, aw *batchWriter, pkt []byte, from netip.AddrPort, behind bool) {
-	ctx, done := r.admit(r.ctx)
-	if behind && !mustNotWait(ctx) {
-		done()
-		ctx, done = context.WithValue(r.ctx, noWait{}, true), func() {}
-	}
-	if mustNotWait(ctx) {
+	if behind || !r.tryAdmit() {
 		func() {
 			defer r.survive("query", func() {
 				if b := overloaded(pkt); b != nil {
 					uc.WriteToUDPAddrPort(b, from)
 				}
 			})
-			if b := r.slowAnswer(ctx, pkt, false); b != nil {
+			if b := r.slowAnswer(r.noWait, pkt, false); b != nil {
 				uc.WriteToUDPAddrPort(b, from)
 			}
 		}()
 		return
 	}
-	pkt = append([]byte(nil), pkt...)
-	r.wg.Add(1)
-	go func() {
-		defer func() { done(); r.wg.Done() }()
-		defer r.survive("query", func() {
-			if b := overloaded(pkt); b != nil {
-				aw.write(b, from)
-			}
-		})
-		if b := r.slowAnswer(ctx, pkt, false); b != nil {
-			aw.write(b, from)
+	j := slowJob{aw: aw, pkt: append([]byte(nil), pkt...), from: from}
+	select {
+	case r.jobs <- j: // an idle worker takes it
+	default:
+		r.wg.Add(1)
+		go r.slowWorker(j)
+	}
+}
+
+// slowJob is one query for a worker: admitted (it holds a slot of
+// r.waiting), its packet copied.
+type slowJob struct {
+	aw   *batchWriter
+	pkt  []byte
+	from netip.AddrPort
+}
+
+// maxIdleWorkers bounds the workers that wait for the next query instead of
+// ending. Reusing a goroutine saves a miss the start of a new one and the
+// growth of its stack (5 % of dnspin's CPU at saturation); the idle ones
+// cost a few KB of stack each.
+const maxIdleWorkers = 128
+
+// slowWorker answers j, then the queries handed to it while it waits idle,
+// until there are maxIdleWorkers idle already or the resolver stops.
+func (r *Resolver) slowWorker(j slowJob) {
+	defer r.wg.Done()
+	for {
+		r.runSlow(j)
+		if r.idleWorkers.Add(1) > maxIdleWorkers {
+			r.idleWorkers.Add(-1)
+			return
 		}
-	}()
+		select {
+		case j = <-r.jobs:
+			r.idleWorkers.Add(-1)
+		case <-r.ctx.Done():
+			r.idleWorkers.Add(-1)
+			return
+		}
+	}
+}
+
+func (r *Resolver) runSlow(j slowJob) {
+	defer func() { <-r.waiting }()
+	defer r.survive("query", func() {
+		if b := overloaded(j.pkt); b != nil {
+			j.aw.write(b, j.from)
+		}
+	})
+	if b := r.slowAnswer(r.ctx, j.pkt, false); b != nil {
+		j.aw.write(b, j.from)
+	}
 }
 
 // overloaded is SERVFAIL for a query we have no room for: better than
