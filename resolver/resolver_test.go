@@ -1088,16 +1088,14 @@ func TestUpstreamSocketsClosed(t *testing.T) {
 	if err := r.Reconfigure(testConfig(up2.addr)); err != nil {
 		t.Fatal(err)
 	}
-	if !isClosed(c1) {
-		t.Errorf("pooled socket of the upstream Reconfigure dropped is still open")
-	}
+	// The socket's Close runs on a goroutine of its own (it may have to
+	// wait for the socket's reader): wait for it.
+	waitFor(t, "socket of the upstream Reconfigure dropped closed", func() bool { return isClosed(c1) })
 	c2 := pooled("two.other.test")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := r.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if !isClosed(c2) {
-		t.Errorf("pooled upstream socket still open after Shutdown")
-	}
+	waitFor(t, "upstream socket closed after Shutdown", func() bool { return isClosed(c2) })
 }

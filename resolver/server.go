@@ -365,7 +365,7 @@ func (r *Resolver) Start(ctx context.Context) error {
 	}
 	r.udp, r.addrs, r.started = udp, addrs, true
 	for _, uc := range udp {
-		for range min(runtime.GOMAXPROCS(0), 4) { // readers share the socket; answering is what takes time
+		for range r.udpReaders() {
 			r.wg.Add(1)
 			go func() {
 				defer r.wg.Done()
@@ -397,6 +397,10 @@ func (r *Resolver) Start(ctx context.Context) error {
 	return nil
 }
 
+// udpReaders is how many goroutines read each listening UDP socket: one
+// per CPU, up to 4; answering is what takes time.
+func (r *Resolver) udpReaders() int { return min(runtime.GOMAXPROCS(0), 4) }
+
 // acceptQueries lets every query through to ServeDNS, which decides about
 // malformed ones itself; replies are ignored.
 func acceptQueries(h dns.Header) dns.MsgAcceptAction {
@@ -410,18 +414,21 @@ func acceptQueries(h dns.Header) dns.MsgAcceptAction {
 func (r *Resolver) Shutdown(ctx context.Context) error {
 	r.cancel()
 	r.mu.Lock()
+	udp, tcp := r.udp, r.tcp
+	r.udp, r.tcp = nil, nil
+	c := r.cfg.Load()
+	r.mu.Unlock()
+	// Not under r.mu: a UDP socket's Close waits for its reader to finish
+	// the batch at hand, which may take r.mu.
 	var errs []error
-	for _, c := range r.udp {
+	for _, c := range udp {
 		c.Close()
 	}
-	for _, s := range r.tcp {
+	for _, s := range tcp {
 		if err := s.ShutdownContext(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	r.udp, r.tcp = nil, nil
-	c := r.cfg.Load()
-	r.mu.Unlock()
 	for _, u := range c.ups { // ends the lookups still waiting on them
 		u.close()
 	}

@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // The UDP hot path. Cache hits are answered in the reading goroutine from
@@ -62,75 +60,15 @@ func (r *Resolver) serveUDPPlain(uc *net.UDPConn) {
 	}
 }
 
-// batchConn is what ipv4.PacketConn and ipv6.PacketConn have in common.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-// serveUDPBatch reads and answers up to udpBatch packets per system call.
-func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
-	bc := newBatchConn(uc)
-	aw := newBatchWriter(uc, false, nil)
-	rms := make([]ipv4.Message, udpBatch)
-	wms := make([]ipv4.Message, udpBatch)
-	outs := make([][]byte, udpBatch)
-	for i := range rms {
-		rms[i].Buffers = [][]byte{make([]byte, udpReadBuf)}
-		wms[i].Buffers = make([][]byte, 1)
-		outs[i] = make([]byte, 0, 1024)
-	}
-	key := make([]byte, 0, 300)
-	rc, rcErr := uc.SyscallConn()
+// readPlain is readDatagrams one datagram per system call.
+func readPlain(uc *net.UDPConn, bufSize int, handle func(b []byte, full bool)) error {
+	buf := make([]byte, bufSize)
 	for {
-		n, err := bc.ReadBatch(rms, 0)
+		n, err := uc.Read(buf)
 		if err != nil {
-			if r.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
+			return err
 		}
-		behind := n == len(rms) && rcErr == nil && deepQueue(rc)
-		w := 0
-		var counts [len(sources)]uint64 // added up once per batch
-		now := r.now()                  // once per batch
-		c := r.cfg.Load()
-		for i := range n {
-			m := &rms[i]
-			if m.N == udpReadBuf {
-				continue
-			}
-			pkt := m.Buffers[0][:m.N]
-			if c.AllowRemote && !c.allows(m.Addr) {
-				if ua, ok := m.Addr.(*net.UDPAddr); ok {
-					r.refuse(uc, pkt, ua.AddrPort())
-				}
-				continue
-			}
-			if b, src := r.fastAnswer(outs[w], key, pkt, false, now); b != nil {
-				counts[src]++
-				outs[w] = b[:0] // keep a buffer that grew
-				wms[w].Buffers[0] = b
-				wms[w].Addr = m.Addr
-				w++
-				continue
-			}
-			if ua, ok := m.Addr.(*net.UDPAddr); ok {
-				r.slowUDP(uc, aw, pkt, ua.AddrPort(), behind)
-			}
-		}
-		for i, k := range counts {
-			if k > 0 {
-				r.counts[i].Add(k)
-			}
-		}
-		for off := 0; off < w; {
-			k, err := bc.WriteBatch(wms[off:w], 0)
-			if err != nil || k == 0 {
-				break // the clients ask again; never stall reading
-			}
-			off += k
-		}
+		handle(buf[:n], n == len(buf))
 	}
 }
 
@@ -222,13 +160,6 @@ func overloaded(pkt []byte) []byte {
 	return b
 }
 
-func newBatchConn(uc *net.UDPConn) batchConn {
-	if a, ok := uc.LocalAddr().(*net.UDPAddr); ok && a.IP.To4() == nil {
-		return ipv6.NewPacketConn(uc)
-	}
-	return ipv4.NewPacketConn(uc)
-}
-
 // batchWriter sends datagrams on one socket in as few system calls as it
 // can, without a goroutine of its own and without holding one back: the
 // caller that finds no send under way yields once (runtime.Gosched, so that
@@ -241,7 +172,7 @@ func newBatchConn(uc *net.UDPConn) batchConn {
 // answer), which on a virtual machine were most of its CPU time.
 type batchWriter struct {
 	uc        *net.UDPConn
-	bc        batchConn       // nil: one call per datagram
+	bs        batchSender     // nil: one call per datagram; the flusher's
 	connected bool            // no address per datagram
 	onErr     func(err error) // a datagram was not sent (nil: ignore; clients ask again)
 
@@ -249,8 +180,12 @@ type batchWriter struct {
 	q     []outDatagram
 	spare []outDatagram
 	busy  bool
-	ms    []ipv4.Message // the flusher's
-	addrs []net.UDPAddr  // the flusher's, for ms
+}
+
+// batchSender sends datagrams several per system call (Linux: sendmmsg)
+// and returns the first error.
+type batchSender interface {
+	sendBatch(batch []outDatagram) error
 }
 
 type outDatagram struct {
@@ -259,11 +194,7 @@ type outDatagram struct {
 }
 
 func newBatchWriter(uc *net.UDPConn, connected bool, onErr func(error)) *batchWriter {
-	w := &batchWriter{uc: uc, connected: connected, onErr: onErr}
-	if batchIO {
-		w.bc = newBatchConn(uc)
-	}
-	return w
+	return &batchWriter{uc: uc, bs: newBatchSender(uc, connected), connected: connected, onErr: onErr}
 }
 
 // write sends b to to (ignored when connected). It keeps b until sent.
@@ -293,60 +224,21 @@ func (w *batchWriter) write(b []byte, to netip.AddrPort) {
 }
 
 func (w *batchWriter) flush(batch []outDatagram) {
-	if w.bc == nil || len(batch) == 1 {
-		for _, d := range batch {
-			var err error
-			if w.connected {
-				_, err = w.uc.Write(d.b)
-			} else {
-				_, err = w.uc.WriteToUDPAddrPort(d.b, d.to)
-			}
-			if err != nil && w.onErr != nil {
-				w.onErr(err)
-			}
+	if w.bs != nil && len(batch) > 1 {
+		if err := w.bs.sendBatch(batch); err != nil && w.onErr != nil {
+			w.onErr(err)
 		}
 		return
 	}
-	if cap(w.ms) < len(batch) {
-		w.ms = make([]ipv4.Message, len(batch))
-		w.addrs = make([]net.UDPAddr, len(batch))
-	}
-	ms := w.ms[:len(batch)]
-	for i, d := range batch {
-		if ms[i].Buffers == nil {
-			ms[i].Buffers = make([][]byte, 1)
+	for _, d := range batch {
+		var err error
+		if w.connected {
+			_, err = w.uc.Write(d.b)
+		} else {
+			_, err = w.uc.WriteToUDPAddrPort(d.b, d.to)
 		}
-		ms[i].Buffers[0] = d.b
-		ms[i].Addr = nil
-		if !w.connected { // reused addresses: WriteBatch copies them into the system call
-			a := &w.addrs[i]
-			if ip := d.to.Addr(); ip.Is4() {
-				b := ip.As4()
-				a.IP, a.Zone = append(a.IP[:0], b[:]...), ""
-			} else {
-				b := ip.As16()
-				a.IP = append(a.IP[:0], b[:]...)
-				a.Zone = ip.Zone()
-			}
-			a.Port = int(d.to.Port())
-			ms[i].Addr = a
+		if err != nil && w.onErr != nil {
+			w.onErr(err)
 		}
-	}
-	for off := 0; off < len(ms); {
-		k, err := w.bc.WriteBatch(ms[off:], 0)
-		if err != nil || k <= 0 {
-			if err == nil {
-				err = errors.New("datagram not sent")
-			}
-			if w.onErr != nil {
-				w.onErr(err)
-			}
-			off++ // skip the one that failed; never stall
-			continue
-		}
-		off += k
-	}
-	for i := range ms {
-		ms[i].Buffers[0], ms[i].Addr = nil, nil
 	}
 }

@@ -9,11 +9,16 @@ import (
 
 // serveUDP reads one packet per system call where batches are not
 // available.
-// batchIO: batched system calls (recvmmsg, sendmmsg) for upstream sockets
-// and answers too.
-const batchIO = false
-
 func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPPlain(uc) }
+
+// readDatagrams hands every datagram read from uc to handle (full: it
+// filled a buffer of bufSize bytes) until reading fails.
+func readDatagrams(uc *net.UDPConn, bufSize, _ int, handle func(b []byte, full bool)) error {
+	return readPlain(uc, bufSize, handle)
+}
+
+// newBatchSender: none here, one system call per datagram.
+func newBatchSender(*net.UDPConn, bool) batchSender { return nil }
 
 // setRecvBuffer asks for a receive buffer of n bytes. What the kernel
 // granted is not read back here (0: unknown).

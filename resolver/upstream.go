@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
 )
 
 // Upstream is one upstream DNS server. Exchange sends m and returns the
@@ -194,7 +193,8 @@ func (u *udpUpstream) openLocked() (*muxConn, error) {
 }
 
 // register picks a socket for a query and enters a waiter for it with a
-// fresh ID. The waiter ends on its reply, a read error, or cancel.
+// fresh ID, written into wire. The waiter ends on its reply, a read error,
+// or cancel.
 func (u *udpUpstream) register(wire []byte, qEnd int, deadline time.Time, to receiver) (*muxConn, *muxWaiter, error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -234,6 +234,7 @@ func (u *udpUpstream) register(wire []byte, qEnd int, deadline time.Time, to rec
 		}
 	}
 	s.waiters[w.id] = w
+	binary.BigEndian.PutUint16(wire, w.id) // under s.mu, which the reader takes before it reads wire
 	s.uses++
 	if s.uses >= muxUses {
 		if i := slices.Index(u.socks, s); i >= 0 {
@@ -257,9 +258,11 @@ func (s *muxConn) retire() {
 }
 
 // close closes the socket, once (s.closed set under s.mu by the caller);
-// its reader then ends.
+// its reader then ends. The socket's Close runs on a goroutine of its own:
+// it waits for a read under way to return, and the caller may be the
+// reader itself.
 func (s *muxConn) close() {
-	s.c.Close()
+	go s.c.Close()
 	s.u.live.Add(-1)
 	s.u.allMu.Lock()
 	delete(s.u.all, s)
@@ -289,32 +292,7 @@ func (s *muxConn) finish(w *muxWaiter, b []byte, err error) {
 // its query timed out; or spoofed) is dropped, and so is one whose question
 // does not match: that query keeps waiting for the real reply.
 func (s *muxConn) read() {
-	if !batchIO {
-		buf := make([]byte, upstreamBufSize)
-		for {
-			n, err := s.c.Read(buf)
-			if err != nil {
-				s.fail(err)
-				return
-			}
-			s.reply(buf[:n], n == len(buf))
-		}
-	}
-	bc := newBatchConn(s.c)
-	ms := make([]ipv4.Message, muxReadBatch)
-	for i := range ms {
-		ms[i].Buffers = [][]byte{make([]byte, upstreamBufSize)}
-	}
-	for {
-		n, err := bc.ReadBatch(ms, 0)
-		if err != nil {
-			s.fail(err)
-			return
-		}
-		for _, m := range ms[:n] {
-			s.reply(m.Buffers[0][:m.N], m.N == upstreamBufSize)
-		}
-	}
+	s.fail(readDatagrams(s.c, upstreamBufSize, muxReadBatch, s.reply))
 }
 
 // muxReadBatch is how many replies one recvmmsg takes (10 KB of buffers).
@@ -424,7 +402,6 @@ func (u *udpUpstream) send(wire []byte, qEnd int, deadline time.Time, to receive
 		to.receive(nil, err)
 		return nil
 	}
-	binary.BigEndian.PutUint16(wire, w.id)
 	s.w.write(wire, netip.AddrPort{}) // a write error fails the socket's queries (fail)
 	return w
 }
