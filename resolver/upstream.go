@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -56,7 +57,7 @@ type udpUpstream struct {
 	raddr *net.UDPAddr // nil if addr did not parse; Exchange then fails
 	now   func() time.Time
 
-	nsocks int           // sockets open for new queries: muxSockets; tests use fewer
+	nsocks int           // sockets open for new queries: muxSocketsNow; tests use fewer
 	testID func() uint16 // nil: random IDs; tests force collisions
 	live   atomic.Int32  // sockets open (tests)
 	opened atomic.Int32  // sockets opened so far (tests)
@@ -70,7 +71,7 @@ type udpUpstream struct {
 }
 
 func newUDPUpstream(addr string) *udpUpstream {
-	u := &udpUpstream{addr: addr, now: time.Now, nsocks: muxSockets}
+	u := &udpUpstream{addr: addr, now: time.Now, nsocks: muxSocketsNow()}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
 		u.raddr = net.UDPAddrFromAddrPort(ap)
 	}
@@ -84,16 +85,22 @@ func newUDPUpstream(addr string) *udpUpstream {
 // length prefix (dns.Conn.ReadMsg). Each socket's reader has one.
 const upstreamBufSize = ednsUDPSize + 1
 
-// Sockets per upstream and how long each lives. Four sockets spread the
-// replies over four readers; a socket takes muxUses queries or lives
-// muxAge, whichever comes first, then takes no new queries and closes once
-// its last query is answered or timed out. At 20k misses per second that is
-// ~40 new sockets a second (the old pool opened one per 32 queries, ~600).
+// Sockets per upstream and how long each lives. One socket per CPU, up to
+// muxSockets, spreads the replies over as many readers; more would only
+// split the replies into smaller batches (a system call each) and give an
+// off-path attacker more open ports to aim at. A socket takes muxUses
+// queries or lives muxAge, whichever comes first, then takes no new queries
+// and closes once its last query is answered or timed out. At 20k misses
+// per second that is ~40 new sockets a second (the old pool opened one per
+// 32 queries, ~600).
 const (
 	muxSockets = 4
 	muxUses    = 512
 	muxAge     = 10 * time.Second
 )
+
+// muxSocketsNow is how many sockets per upstream take new queries.
+func muxSocketsNow() int { return max(1, min(runtime.GOMAXPROCS(0), muxSockets)) }
 
 // muxConn is one connected UDP socket with the queries outstanding on it.
 type muxConn struct {
