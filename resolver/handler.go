@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/netip"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -255,8 +256,8 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 			return r.servfail(a, errors.New("no upstream server answers (liveness checks unanswered)")), SourceServfail
 		}
 	}
-	t := time.NewTimer(budget)
-	defer t.Stop()
+	t := getTimer(budget)
+	defer putTimer(t)
 	select {
 	case <-f.done:
 	case <-t.C:
@@ -289,6 +290,27 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 		return out, src
 	}
 	return r.servfail(a, f.err), SourceServfail
+}
+
+// timers are reused by the queries that wait on upstream: a miss then costs
+// no new timer. Since Go 1.23 a stopped or reset timer delivers no stale
+// value, so a timer from the pool is as good as a new one.
+var timers = sync.Pool{New: func() any {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}}
+
+// getTimer is time.NewTimer(d) from the pool; putTimer gives it back.
+func getTimer(d time.Duration) *time.Timer {
+	t := timers.Get().(*time.Timer)
+	t.Reset(d)
+	return t
+}
+
+func putTimer(t *time.Timer) {
+	t.Stop()
+	timers.Put(t)
 }
 
 // backup is the answer from a pin, else a learned answer. A pinned name
