@@ -283,8 +283,8 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 	case <-ctx.Done():
 		return r.servfail(a, ctx.Err()), SourceServfail
 	}
-	if f.err == nil {
-		return r.fromEntry(f.e, a.wq, r.now(), 0, nil), SourceUpstream
+	if f.err == nil { // as old as when it came: no clock read for the TTLs
+		return r.fromEntry(f.e, a.wq, time.Unix(0, f.e.stored), 0, nil), SourceUpstream
 	}
 	if out, src := fallback(a); out != nil {
 		return out, src

@@ -891,23 +891,47 @@ func TestSpoofedRepliesIgnored(t *testing.T) {
 	}
 }
 
+// TestCacheBounded: a full shard makes room by dropping its oldest entry;
+// a key stored again keeps its place and does not count twice.
 func TestCacheBounded(t *testing.T) {
 	t.Parallel()
-	c := newCache(64)
-	now := time.Now()
+	c := newCache(cacheShards * 2) // two entries per shard
+	e := &entry{expires: time.Now().Add(time.Hour).UnixNano()}
+	var keys []string
 	for i := range 1000 {
-		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn("n"+strconv.Itoa(i)+".test"), dns.TypeA)
-		m.Response = true
-		m.Answer = []dns.RR{&dns.A{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: uint32(i + 1)}, A: net.IPv4(1, 2, 3, 4)}}
-		e, err := newEntry(m, now, false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.put(m.Question[0].Name, e)
+		k := "k" + strconv.Itoa(i)
+		keys = append(keys, k)
+		c.put(k, e)
+		c.put(k, e) // again: no second place
 	}
-	if n := c.len(); n > 64+cacheShards {
-		t.Fatalf("cache holds %d entries, bound 64", n)
+	if n := c.len(); n != cacheShards*2 {
+		t.Fatalf("%d entries, want %d (2 per shard)", n, cacheShards*2)
+	}
+	// Per shard, the two newest of its keys are the ones left.
+	newest := map[*cacheShard][]string{}
+	for i := len(keys) - 1; i >= 0; i-- {
+		s := c.shard([]byte(keys[i]))
+		if len(newest[s]) < 2 {
+			newest[s] = append(newest[s], keys[i])
+		}
+	}
+	for s, ks := range newest {
+		for _, k := range ks {
+			if c.get([]byte(k)) == nil {
+				t.Errorf("%s, among the two newest of its shard, was dropped", k)
+			}
+		}
+		if len(s.m) != 2 || len(s.ring) != 2 {
+			t.Errorf("shard holds %d entries, ring %d; want 2 and 2", len(s.m), len(s.ring))
+		}
+	}
+	c.flush()
+	if n := c.len(); n != 0 {
+		t.Fatalf("%d entries after flush", n)
+	}
+	c.put("after", e)
+	if c.get([]byte("after")) == nil || c.len() != 1 {
+		t.Fatal("the cache does not fill again after a flush")
 	}
 }
 

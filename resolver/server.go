@@ -596,8 +596,8 @@ type flight struct {
 	qtype     uint16
 	protected bool
 	c         *settings
-	ticket    uint64 // health's, for protected names
-	start     time.Time
+	ticket    uint64    // health's, for protected names
+	start     time.Time // protected names: when the lookup started
 }
 
 // startFlight starts the upstream exchange for a's key, or joins the one
@@ -640,7 +640,9 @@ func (r *Resolver) startFlight(ctx context.Context, a *asked) *flight {
 	// goroutine that delivers its outcome (an upstream socket's reader, a
 	// timer).
 	r.wg.Add(1)
-	f.start = time.Now()
+	if a.protected {
+		f.start = time.Now() // for judge
+	}
 	c := a.c
 	startExchange(r.ctx, c.resolveTimeout(), c.ups, wire, c.resolveTimeout()/6, f)
 	return f

@@ -701,22 +701,25 @@ func startExchange(ctx context.Context, timeout time.Duration, ups []*upstreamSt
 		x.order = rank(ups)
 		x.order = x.order[:min(len(x.order), maxAttempts)]
 	}
-	now := time.Now()
-	x.deadline = now.Add(timeout)
+	x.t0, x.timeout = time.Now(), timeout
+	x.deadline = x.t0.Add(timeout)
 	x.mu.Lock()
-	i := x.takeLocked(now)
+	i := x.takeLocked(0)
 	x.mu.Unlock()
 	x.start(i, wire) // before the timer: no other send can run now, so wire needs no copy
 	x.mu.Lock()
 	if !x.over {
-		x.timer = time.AfterFunc(x.waitLocked(now), x.tick)
+		x.timer = time.AfterFunc(x.waitLocked(time.Since(x.t0)), x.tick)
 	}
 	x.mu.Unlock()
 	return x
 }
 
 // exchangeRun is one startExchange under way. One timer serves it: the
-// next hedge while upstreams are left to ask, then the deadline.
+// next hedge while upstreams are left to ask, then the deadline. Times are
+// kept as durations since t0: time.Since reads only the monotonic clock,
+// time.Now reads two clocks, and on some virtual machines reading one is
+// the dearest part of a miss.
 type exchangeRun struct {
 	ctx      context.Context
 	q        []byte // the packed query
@@ -725,13 +728,15 @@ type exchangeRun struct {
 	ord      [maxAttempts]*upstreamState // order's array for one upstream
 	att      [maxAttempts]attempt
 	hedge    time.Duration
-	deadline time.Time
+	t0       time.Time
+	timeout  time.Duration
+	deadline time.Time // t0 + timeout
 	to       receiver
 
 	mu      sync.Mutex
-	next    int // order[next] is asked next
-	waiting int // exchanges started and not ended
-	started [maxAttempts]time.Time
+	next    int                        // order[next] is asked next
+	waiting int                        // exchanges started and not ended
+	started [maxAttempts]time.Duration // since t0
 	marks   [maxAttempts]uint64
 	ended   [maxAttempts]bool
 	pend    [maxAttempts]pending // ends attempt i; nil until its send returned
@@ -759,20 +764,20 @@ func (a *attempt) receive(b []byte, err error) {
 	x.result(a.i, b, err)
 }
 
-// takeLocked books the next exchange; x.mu held.
-func (x *exchangeRun) takeLocked(now time.Time) int {
+// takeLocked books the next exchange, at elapsed since t0; x.mu held.
+func (x *exchangeRun) takeLocked(elapsed time.Duration) int {
 	i := x.next
-	x.started[i], x.marks[i] = now, x.order[i].mark()
+	x.started[i], x.marks[i] = elapsed, x.order[i].mark()
 	x.att[i] = attempt{x, i}
 	x.next++
 	x.waiting++
 	return i
 }
 
-// waitLocked is how long the timer waits from now: to the next hedge
-// while there are upstreams left to ask, else to the deadline.
-func (x *exchangeRun) waitLocked(now time.Time) time.Duration {
-	d := x.deadline.Sub(now)
+// waitLocked is how long the timer waits, elapsed since t0: to the next
+// hedge while there are upstreams left to ask, else to the deadline.
+func (x *exchangeRun) waitLocked(elapsed time.Duration) time.Duration {
+	d := x.timeout - elapsed
 	if x.next < len(x.order) {
 		d = min(d, x.hedge)
 	}
@@ -844,22 +849,22 @@ func (f cancelFunc) cancel(error) { f() }
 // tick is the run's timer: past the deadline the run expires, else the
 // next upstream goes alongside (order[next-1] stayed silent for hedge).
 func (x *exchangeRun) tick() {
-	now := time.Now()
+	elapsed := time.Since(x.t0)
 	x.mu.Lock()
 	if x.over {
 		x.mu.Unlock()
 		return
 	}
-	if !now.Before(x.deadline) {
+	if elapsed >= x.timeout {
 		x.mu.Unlock()
 		x.expire()
 		return
 	}
 	i := -1
 	if x.next < len(x.order) {
-		i = x.takeLocked(now)
+		i = x.takeLocked(elapsed)
 	}
-	x.timer.Reset(x.waitLocked(now))
+	x.timer.Reset(x.waitLocked(elapsed))
 	x.mu.Unlock()
 	if i >= 0 {
 		x.start(i, cloneQuery(x.q))
@@ -896,7 +901,7 @@ func (x *exchangeRun) outstandingLocked() []pending {
 // failure starts the next upstream at once; the last failure ends it. b is
 // valid only until it returns.
 func (x *exchangeRun) result(i int, b []byte, err error) {
-	now := time.Now()
+	elapsed := time.Since(x.t0)
 	u := x.order[i]
 	x.mu.Lock()
 	if x.over || x.ended[i] {
@@ -905,12 +910,12 @@ func (x *exchangeRun) result(i int, b []byte, err error) {
 	}
 	x.waiting--
 	x.ended[i] = true
-	rtt, mark := now.Sub(x.started[i]), x.marks[i]
+	rtt, mark := elapsed-x.started[i], x.marks[i]
 	if err == nil {
 		x.over = true
 		var silent []int
 		for j := range x.next { // silent past hedge while another answered: suspect
-			if !x.ended[j] && x.order[j] != u && now.Sub(x.started[j]) >= x.hedge {
+			if !x.ended[j] && x.order[j] != u && elapsed-x.started[j] >= x.hedge {
 				silent = append(silent, j)
 			}
 		}
@@ -933,9 +938,9 @@ func (x *exchangeRun) result(i int, b []byte, err error) {
 	}
 	next := -1
 	if x.next < len(x.order) && !x.expired {
-		next = x.takeLocked(now)
+		next = x.takeLocked(elapsed)
 		if x.timer != nil {
-			x.timer.Reset(x.waitLocked(now))
+			x.timer.Reset(x.waitLocked(elapsed))
 		}
 	} else if x.waiting == 0 {
 		x.over = true
