@@ -19,12 +19,15 @@ func (r *Resolver) serveUDP(uc *net.UDPConn) { r.serveUDPBatch(uc) }
 // serveUDPBatch reads and answers up to udpBatch packets per system call.
 func (r *Resolver) serveUDPBatch(uc *net.UDPConn) {
 	in, err := newMmsgConn(uc, udpBatch, udpReadBuf, false)
+	var out *mmsgConn
+	if err == nil {
+		out, err = newMmsgConn(uc, udpBatch, 0, false)
+	}
 	if err != nil {
 		r.log.Warn("UDP batches not available: one query per system call", "err", err)
 		r.serveUDPPlain(uc)
 		return
 	}
-	out, _ := newMmsgConn(uc, udpBatch, 0, false)
 	aw := newBatchWriter(uc, false, nil)
 	outs := make([][]byte, udpBatch)
 	for i := range outs {
