@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dnspin/dnspin/installer/activation"
+	"io/fs"
 	"github.com/dnspin/dnspin/installer/activation/activationtest"
 	"os"
 	"os/exec"
@@ -91,7 +92,7 @@ func newInstallRig(t *testing.T, goos string) *installRig {
 	tr := &activationtest.Transcript{}
 	r := &installRig{tr: tr, fs: manifestFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
 	run := activationtest.NewScriptRunner(tr)
-	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/Library/Application Support", "/Library/LaunchAgents", `C:\ProgramData`, `C:\Program Files`} {
+	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/var/log", "/run", "/var/run", "/Library/Application Support", "/Library/LaunchAgents", "/Library/Logs", `C:\ProgramData`, `C:\Program Files`} {
 		r.fs.Mkdirs(d, 0o755)
 	}
 	src := t.TempDir()
@@ -193,6 +194,7 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			stepLines(r.tr, steps)
+			seedRuntime(r, true)
 			r.tr.Section("uninstall")
 			steps, err = r.in.Uninstall(ctx, UninstallOptions{})
 			if err != nil {
@@ -334,6 +336,29 @@ func TestServiceFiles(t *testing.T) {
 	t.Logf("systemd-analyze verify: err=%v output=%q", err, out)
 }
 
+// seedRuntime puts what the running service makes outside the state dir:
+// the service manager's stderr log (SysV, launchd) and the control
+// socket's folder, with the socket in it when the service crashed (stale).
+// Windows has neither. It returns the paths it made.
+func seedRuntime(r *installRig, stale bool) []string {
+	if r.in.GOOS == "windows" {
+		return nil
+	}
+	var ps []string
+	if p := ServiceLogPath(r.in.GOOS, r.svc.platform); p != "" {
+		r.fs.SeedFile(p, "dnspin: started\n", 0o644)
+		ps = append(ps, p)
+	}
+	d := r.in.dir(r.in.Paths.Control)
+	r.fs.Mkdirs(d, 0o755)
+	ps = append(ps, d)
+	if stale {
+		r.fs.SeedFile(r.in.Paths.Control, "", fs.ModeSocket|0o666)
+		ps = append(ps, r.in.Paths.Control)
+	}
+	return ps
+}
+
 // seedState puts what a running dnspin leaves in the state dir.
 func seedState(r *installRig) []string {
 	var ps []string
@@ -364,6 +389,7 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			seedState(r)
+			seedRuntime(r, false)
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -378,8 +404,21 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			kept := seedState(r)
+			seedRuntime(r, false)
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{KeepState: true}); err != nil {
 				t.Fatal(err)
+			}
+			// The service's log is kept with the logs in the state dir;
+			// the socket folder is no state and goes.
+			if p := ServiceLogPath(goos, r.svc.platform); p != "" {
+				if b, err := r.fs.ReadFile(p); err != nil || string(b) != "dnspin: started\n" {
+					t.Errorf("service log %s not kept: %q %v", p, b, err)
+				}
+			}
+			if d := r.in.dir(r.in.Paths.Control); goos != "windows" {
+				if _, err := r.fs.Stat(d); err == nil {
+					t.Errorf("socket folder %s left by uninstall --keep-state", d)
+				}
 			}
 			for _, p := range kept {
 				if b, err := r.fs.ReadFile(p); err != nil || !strings.HasPrefix(string(b), "state ") {
@@ -396,7 +435,7 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatalf("manifest after --keep-state: %v %v", m, err)
 			}
 			for _, rec := range m.Records {
-				if rec.Kind != stepDir && !(rec.Kind == stepFile && rec.Key == r.in.Paths.Config) {
+				if rec.Kind != stepDir && rec.Kind != stepServiceLog && !(rec.Kind == stepFile && rec.Key == r.in.Paths.Config) {
 					t.Errorf("manifest after --keep-state still lists %s %s", rec.Kind, rec.Key)
 				}
 			}
