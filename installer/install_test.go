@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/dnspin/dnspin/installer/activation"
-	"io/fs"
 	"github.com/dnspin/dnspin/installer/activation/activationtest"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -631,5 +632,158 @@ func TestInstallWithoutFailureflag(t *testing.T) {
 		if !r.svc.installed {
 			t.Error("service not registered")
 		}
+	}
+}
+
+// stepSaid reports whether steps hold what/detail.
+func stepSaid(steps []Step, what, detail string) bool {
+	for _, s := range steps {
+		if s.What == what && s.Detail == detail {
+			return true
+		}
+	}
+	return false
+}
+
+// What the service makes at run time goes with uninstall only when dnspin
+// made it: a socket folder or service log that was there before install
+// stays (with what else is in it), a folder another program put a file in
+// stays, and uninstall says which and why.
+func TestUninstallRuntimeLeftovers(t *testing.T) {
+	ctx := context.Background()
+	for _, goos := range []string{"linux", "darwin"} {
+		sockDir := map[string]string{"linux": "/run/dnspin", "darwin": "/var/run/dnspin"}[goos]
+		logPath := map[string]string{"linux": "/var/log/dnspin.err", "darwin": "/Library/Logs/dnspin.err.log"}[goos]
+
+		t.Run(goos+"/folder-with-another-file-before-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			r.fs.SeedFile(sockDir+"/other.pid", "4242\n", 0o644)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, true) // a crash left the socket in it
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall left the machine different from before install:\n%s", activationtest.LineDiff(before, after))
+			}
+			if !stepSaid(steps, "dir", "kept "+sockDir+" (it was there before install)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", sockDir, steps)
+			}
+		})
+
+		t.Run(goos+"/empty-folder-and-log-before-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			r.fs.Mkdirs(sockDir, 0o700)
+			r.fs.SeedFile(logPath, "an older log\n", 0o640)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall removed what was there before install:\n%s", activationtest.LineDiff(before, after))
+			}
+			if !stepSaid(steps, "file", "kept "+logPath+" (it was there before install)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", logPath, steps)
+			}
+		})
+
+		t.Run(goos+"/another-file-after-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, false)
+			r.fs.SeedFile(sockDir+"/someone-elses.sock", "", fs.ModeSocket|0o666)
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.fs.Stat(sockDir + "/someone-elses.sock"); err != nil {
+				t.Errorf("another program's socket was removed: %v", steps)
+			}
+			if !stepSaid(steps, "dir", "kept "+sockDir+" (not empty: it holds files dnspin did not create)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", sockDir, steps)
+			}
+			if _, err := r.fs.Stat(logPath); err == nil {
+				t.Errorf("%s left behind", logPath)
+			}
+		})
+
+		// An install over one whose manifest predates these records (the
+		// service ran and made them): they are that service's, and go.
+		t.Run(goos+"/upgrade-from-older-manifest", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			m, err := r.in.ReadManifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Records = slices.DeleteFunc(m.Records, func(rec activation.Record) bool {
+				return rec.Kind == stepServiceLog || rec.Kind == stepRuntimeDir
+			})
+			if err := r.in.writeManifest(m); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, false)
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("leftovers after upgrading an older install:\n%s", activationtest.LineDiff(before, after))
+			}
+		})
+
+		t.Run(goos+"/no-manifest", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, true)
+			if err := r.fs.Remove(r.in.manifestPath()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{logPath, sockDir} {
+				if _, err := r.fs.Stat(p); err == nil {
+					t.Errorf("%s left behind without a manifest:\n%s", p, activationtest.LineDiff(before, r.fs.Dump("")))
+				}
+			}
+		})
+	}
+
+	// systemd sends the service's stderr to the journal: no log to record.
+	r := newInstallRig(t, "linux")
+	r.svc.platform = "linux-systemd"
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.in.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range m.Records {
+		if rec.Kind == stepServiceLog {
+			t.Errorf("systemd install records a service log: %+v", rec)
+		}
+	}
+	if !m.has(stepRuntimeDir, "/run/dnspin") {
+		t.Errorf("systemd install does not record the socket folder: %+v", m.Records)
 	}
 }
