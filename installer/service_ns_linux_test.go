@@ -5,7 +5,6 @@ import (
 	"context"
 	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/installer/activation/activationtest"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -267,23 +266,6 @@ func nsServiceChild(t *testing.T) {
 	}
 	if !kept {
 		t.Errorf("uninstall does not say why it kept /run/dnspin: %v", steps)
-	}
-}
-
-// staleSocket leaves a real socket at p that nobody listens on, as a
-// service killed with SIGKILL does.
-func staleSocket(t *testing.T, p string) {
-	t.Helper()
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: p, Net: "unix"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln.SetUnlinkOnClose(false)
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeSocket == 0 {
-		t.Fatalf("no stale socket at %s: %v", p, err)
 	}
 }
 
