@@ -544,6 +544,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 	}
 	svc, serr := in.NewService(in.installedSpec())
 	var runtime []int // records of what the service made at run time
+	serviceLeft := false
 	for i := len(m.Records) - 1; i >= 0; i-- {
 		r := m.Records[i]
 		var err error
@@ -560,7 +561,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			// Removed with the service.
 		case stepService:
 			if serr != nil {
-				err = serr
+				err, serviceLeft = serr, true
 				break
 			}
 			err = svc.Uninstall()
@@ -570,6 +571,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			} else if err == nil {
 				say("service", "removed")
 			}
+			serviceLeft = err != nil
 		case stepRunValue:
 			if in.Registry == nil {
 				err = errors.New("no registry to remove the tray's Run value from")
@@ -611,8 +613,10 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			}
 		case stepDir:
 			if r.Key == in.Paths.StateDir {
-				// The manifest lives here: last, below.
-				left[i] = o.KeepState
+				// The manifest lives here: last, below. Kept in a manifest
+				// written back (--keep-state, or a step failed), so a later
+				// uninstall still knows install created it.
+				left[i] = true
 				continue
 			}
 			if e := in.FS.Remove(r.Key); e == nil || errors.Is(e, fs.ErrNotExist) {
@@ -630,6 +634,17 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 	for _, i := range runtime {
 		r := m.Records[i]
 		var err error
+		if serviceLeft {
+			// A service still registered may run and make them again:
+			// the next uninstall removes them, after the service.
+			what := "file"
+			if r.Kind == stepRuntimeDir {
+				what = "dir"
+			}
+			say(what, "kept "+r.Key+" for now (the service is still registered)")
+			left[i] = true
+			continue
+		}
 		if r.Kind == stepServiceLog {
 			err = in.removeServiceLog(r, o, say)
 			left[i] = o.KeepState

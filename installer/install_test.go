@@ -787,3 +787,40 @@ func TestUninstallRuntimeLeftovers(t *testing.T) {
 		t.Errorf("systemd install does not record the socket folder: %+v", m.Records)
 	}
 }
+
+type failUninstall struct{ *fakeService }
+
+func (f *failUninstall) Uninstall() error { return errors.New("launchctl: operation not permitted") }
+
+// While the service stays registered (its removal failed) it may run and
+// make its log and socket folder again: uninstall keeps them and their
+// records, and the next uninstall, once the service goes, removes them.
+func TestUninstallKeepsRuntimeWhileServiceRegistered(t *testing.T) {
+	ctx := context.Background()
+	r := newInstallRig(t, "darwin")
+	before := r.fs.Dump("")
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	made := seedRuntime(r, false)
+	r.in.NewService = func(ServiceSpec) (ServiceManager, error) { return &failUninstall{r.svc}, nil }
+	steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+	if err == nil {
+		t.Fatalf("uninstall with a failing service removal succeeded: %v", steps)
+	}
+	for _, p := range made {
+		if _, err := r.fs.Stat(p); err != nil {
+			t.Errorf("%s removed while the service is still registered", p)
+		}
+	}
+	if !stepSaid(steps, "file", "kept /Library/Logs/dnspin.err.log for now (the service is still registered)") {
+		t.Errorf("uninstall does not say why it kept the log: %+v", steps)
+	}
+	r.in.NewService = r.svc.factory
+	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := r.fs.Dump(""); after != before {
+		t.Errorf("second uninstall left:\n%s", activationtest.LineDiff(before, after))
+	}
+}
