@@ -543,7 +543,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 		say("restored", "DNS settings")
 	}
 	svc, serr := in.NewService(in.installedSpec())
-	var runtime []int // records of what the service made at run time
+	var atRunTime []int // records of what the service made while it ran
 	serviceLeft := false
 	for i := len(m.Records) - 1; i >= 0; i-- {
 		r := m.Records[i]
@@ -591,7 +591,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 		case stepServiceLog, stepRuntimeDir:
 			// After the loop, once the service is stopped and removed
 			// (an upgrade from an older manifest records them last).
-			runtime = append(runtime, i)
+			atRunTime = append(atRunTime, i)
 		case stepFile:
 			switch {
 			case o.KeepState && r.Key == in.Paths.Config:
@@ -631,7 +631,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			left[i] = true
 		}
 	}
-	for _, i := range runtime {
+	for _, i := range atRunTime {
 		r := m.Records[i]
 		var err error
 		if serviceLeft {
