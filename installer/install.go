@@ -40,6 +40,10 @@ const (
 	stepStarted   = "service-started"
 	stepRecovery  = "recovery" // Windows recovery actions (removed with the service)
 	stepActivated = "activation"
+	// What the service creates at run time, recorded before its first
+	// start (Existed: there before install, so uninstall keeps it).
+	stepServiceLog = "service-log" // the service manager's stderr log (SysV, launchd)
+	stepRuntimeDir = "runtime-dir" // the control socket's folder
 )
 
 // Manifest is what install did.
@@ -195,6 +199,9 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	if err != nil {
 		return steps, err
 	}
+	// After an earlier install whose manifest names our service, the
+	// service's run-time files are that service's, not someone else's.
+	serviceBefore := m != nil && m.has(stepService, ServiceName)
 	if m == nil {
 		m = &Manifest{Version: 1, Created: in.Now().UTC(), GOOS: in.GOOS, Paths: in.Paths}
 	}
@@ -278,6 +285,9 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 		}
 		say("started", ServiceName+" (registered by the package)")
 	} else {
+		if err := in.recordRuntime(svc, serviceBefore, add); err != nil {
+			return steps, err
+		}
 		if err := in.registerService(ctx, svc, add, say); err != nil {
 			return steps, err
 		}
@@ -340,6 +350,37 @@ func (in *Installer) Install(ctx context.Context, req InstallRequest) ([]Step, e
 	}
 	say("activated", req.Plan.Mode)
 	return steps, nil
+}
+
+// recordRuntime records what the service will create once it runs: its
+// stderr log (SysV, launchd) and the control socket's folder. Recorded
+// before the service is registered, so uninstall removes them only after
+// the service is gone (a running SysV supervisor would reopen its log).
+// Something already there was not made by this service, unless an earlier
+// install's service (serviceBefore) made it: uninstall then keeps it.
+// Windows has neither: a named pipe, and the event log.
+func (in *Installer) recordRuntime(svc ServiceManager, serviceBefore bool, add func(activation.Record) error) error {
+	if in.GOOS == "windows" {
+		return nil
+	}
+	var rs []activation.Record
+	if p := ServiceLogPath(in.GOOS, svc.Platform()); p != "" {
+		rs = append(rs, activation.Record{Kind: stepServiceLog, Key: p})
+	}
+	if in.Paths.Control != "" {
+		rs = append(rs, activation.Record{Kind: stepRuntimeDir, Key: in.dir(in.Paths.Control)})
+	}
+	for _, r := range rs {
+		if _, err := in.FS.Lstat(r.Key); err == nil {
+			r.Existed = !serviceBefore
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%s: %w", r.Key, err)
+		}
+		if err := add(r); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // registerService registers the service and, on Windows, its recovery
@@ -502,6 +543,8 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 		say("restored", "DNS settings")
 	}
 	svc, serr := in.NewService(in.installedSpec())
+	var atRunTime []int // records of what the service made while it ran
+	serviceLeft := false
 	for i := len(m.Records) - 1; i >= 0; i-- {
 		r := m.Records[i]
 		var err error
@@ -518,7 +561,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			// Removed with the service.
 		case stepService:
 			if serr != nil {
-				err = serr
+				err, serviceLeft = serr, true
 				break
 			}
 			err = svc.Uninstall()
@@ -528,6 +571,7 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			} else if err == nil {
 				say("service", "removed")
 			}
+			serviceLeft = err != nil
 		case stepRunValue:
 			if in.Registry == nil {
 				err = errors.New("no registry to remove the tray's Run value from")
@@ -544,6 +588,10 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			if err == nil {
 				say("autostart", "removed "+activation.HKLM(RunKey)+`\`+r.Key)
 			}
+		case stepServiceLog, stepRuntimeDir:
+			// After the loop, once the service is stopped and removed
+			// (an upgrade from an older manifest records them last).
+			atRunTime = append(atRunTime, i)
 		case stepFile:
 			switch {
 			case o.KeepState && r.Key == in.Paths.Config:
@@ -565,8 +613,10 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 			}
 		case stepDir:
 			if r.Key == in.Paths.StateDir {
-				// The manifest lives here: last, below.
-				left[i] = o.KeepState
+				// The manifest lives here: last, below. Kept in a manifest
+				// written back (--keep-state, or a step failed), so a later
+				// uninstall still knows install created it.
+				left[i] = true
 				continue
 			}
 			if e := in.FS.Remove(r.Key); e == nil || errors.Is(e, fs.ErrNotExist) {
@@ -575,6 +625,31 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 				say("dir", "kept "+r.Key+" (not empty)")
 				left[i] = o.KeepState
 			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err))
+			left[i] = true
+		}
+	}
+	for _, i := range atRunTime {
+		r := m.Records[i]
+		var err error
+		if serviceLeft {
+			// A service still registered may run and make them again:
+			// the next uninstall removes them, after the service.
+			what := "file"
+			if r.Kind == stepRuntimeDir {
+				what = "dir"
+			}
+			say(what, "kept "+r.Key+" for now (the service is still registered)")
+			left[i] = true
+			continue
+		}
+		if r.Kind == stepServiceLog {
+			err = in.removeServiceLog(r, o, say)
+			left[i] = o.KeepState
+		} else {
+			err = in.removeRuntimeDir(r, say)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", r.Kind, r.Key, err))
@@ -609,6 +684,54 @@ func (in *Installer) Uninstall(ctx context.Context, o UninstallOptions) ([]Step,
 		return steps, in.removeState(m, say)
 	}
 	return steps, nil
+}
+
+// removeServiceLog removes the service's stderr log unless it was there
+// before install or KeepState keeps the logs.
+func (in *Installer) removeServiceLog(r activation.Record, o UninstallOptions, say func(what, detail string)) error {
+	if _, err := in.FS.Lstat(r.Key); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	switch {
+	case o.KeepState:
+		say("file", "kept "+r.Key+" (--keep-state keeps the logs)")
+		return nil
+	case r.Existed:
+		say("file", "kept "+r.Key+" (it was there before install)")
+		return nil
+	}
+	if err := in.FS.Remove(r.Key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	say("file", "removed "+r.Key)
+	return nil
+}
+
+// removeRuntimeDir removes the control socket's folder once the service is
+// gone: first a socket the service left at the control path (a crash),
+// then the folder if it is empty and was not there before install.
+func (in *Installer) removeRuntimeDir(r activation.Record, say func(what, detail string)) error {
+	if in.Paths.Control != "" && in.dir(in.Paths.Control) == r.Key {
+		if st, err := in.FS.Lstat(in.Paths.Control); err == nil && st.Mode()&fs.ModeSocket != 0 {
+			if err := in.FS.Remove(in.Paths.Control); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			say("file", "removed "+in.Paths.Control+" (the control socket)")
+		}
+	}
+	if _, err := in.FS.Lstat(r.Key); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if r.Existed {
+		say("dir", "kept "+r.Key+" (it was there before install)")
+		return nil
+	}
+	if err := in.FS.Remove(r.Key); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		say("dir", "kept "+r.Key+" (not empty: it holds files dnspin did not create)")
+		return nil
+	}
+	say("dir", "removed "+r.Key)
+	return nil
 }
 
 // removeState removes the state directory and all in it (learned answers,
@@ -682,6 +805,18 @@ func (in *Installer) guessManifest() *Manifest {
 		m.Records = append(m.Records, activation.Record{Kind: stepRunValue, Key: a.RunKey})
 	} else {
 		m.Records = append(m.Records, activation.Record{Kind: stepFile, Key: a.Path})
+	}
+	// What the service made at run time: the stderr log of either Linux
+	// service manager's kind (only SysV writes one) and the control
+	// socket's folder, when its name says dnspin.
+	switch in.GOOS {
+	case "linux":
+		m.Records = append(m.Records, activation.Record{Kind: stepServiceLog, Key: ServiceLogPath(in.GOOS, "unix-systemv")})
+	case "darwin":
+		m.Records = append(m.Records, activation.Record{Kind: stepServiceLog, Key: ServiceLogPath(in.GOOS, "")})
+	}
+	if d := in.dir(in.Paths.Control); in.GOOS != "windows" && in.Paths.Control != "" && strings.Contains(strings.ToLower(path.Base(d)), "dnspin") {
+		m.Records = append(m.Records, activation.Record{Kind: stepRuntimeDir, Key: d})
 	}
 	m.Records = append(m.Records, activation.Record{Kind: stepActivated})
 	return m

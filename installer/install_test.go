@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"github.com/dnspin/dnspin/installer/activation"
 	"github.com/dnspin/dnspin/installer/activation/activationtest"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +93,7 @@ func newInstallRig(t *testing.T, goos string) *installRig {
 	tr := &activationtest.Transcript{}
 	r := &installRig{tr: tr, fs: manifestFS(tr), svc: &fakeService{tr: tr, platform: map[string]string{"linux": "unix-systemv", "windows": "windows-service", "darwin": "darwin-launchd"}[goos]}}
 	run := activationtest.NewScriptRunner(tr)
-	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/Library/Application Support", "/Library/LaunchAgents", `C:\ProgramData`, `C:\Program Files`} {
+	for _, d := range []string{"/etc", "/usr/local/bin", "/var/lib", "/var/log", "/run", "/var/run", "/Library/Application Support", "/Library/LaunchAgents", "/Library/Logs", `C:\ProgramData`, `C:\Program Files`} {
 		r.fs.Mkdirs(d, 0o755)
 	}
 	src := t.TempDir()
@@ -193,6 +195,7 @@ func TestInstallUninstallTranscripts(t *testing.T) {
 				t.Fatal(err)
 			}
 			stepLines(r.tr, steps)
+			seedRuntime(r, true)
 			r.tr.Section("uninstall")
 			steps, err = r.in.Uninstall(ctx, UninstallOptions{})
 			if err != nil {
@@ -334,6 +337,29 @@ func TestServiceFiles(t *testing.T) {
 	t.Logf("systemd-analyze verify: err=%v output=%q", err, out)
 }
 
+// seedRuntime puts what the running service makes outside the state dir:
+// the service manager's stderr log (SysV, launchd) and the control
+// socket's folder, with the socket in it when the service crashed (stale).
+// Windows has neither. It returns the paths it made.
+func seedRuntime(r *installRig, stale bool) []string {
+	if r.in.GOOS == "windows" {
+		return nil
+	}
+	var ps []string
+	if p := ServiceLogPath(r.in.GOOS, r.svc.platform); p != "" {
+		r.fs.SeedFile(p, "dnspin: started\n", 0o644)
+		ps = append(ps, p)
+	}
+	d := r.in.dir(r.in.Paths.Control)
+	r.fs.Mkdirs(d, 0o755)
+	ps = append(ps, d)
+	if stale {
+		r.fs.SeedFile(r.in.Paths.Control, "", fs.ModeSocket|0o666)
+		ps = append(ps, r.in.Paths.Control)
+	}
+	return ps
+}
+
 // seedState puts what a running dnspin leaves in the state dir.
 func seedState(r *installRig) []string {
 	var ps []string
@@ -364,6 +390,7 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			seedState(r)
+			seedRuntime(r, false)
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
 				t.Fatal(err)
 			}
@@ -378,8 +405,21 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatal(err)
 			}
 			kept := seedState(r)
+			seedRuntime(r, false)
 			if _, err := r.in.Uninstall(ctx, UninstallOptions{KeepState: true}); err != nil {
 				t.Fatal(err)
+			}
+			// The service's log is kept with the logs in the state dir;
+			// the socket folder is no state and goes.
+			if p := ServiceLogPath(goos, r.svc.platform); p != "" {
+				if b, err := r.fs.ReadFile(p); err != nil || string(b) != "dnspin: started\n" {
+					t.Errorf("service log %s not kept: %q %v", p, b, err)
+				}
+			}
+			if d := r.in.dir(r.in.Paths.Control); goos != "windows" {
+				if _, err := r.fs.Stat(d); err == nil {
+					t.Errorf("socket folder %s left by uninstall --keep-state", d)
+				}
 			}
 			for _, p := range kept {
 				if b, err := r.fs.ReadFile(p); err != nil || !strings.HasPrefix(string(b), "state ") {
@@ -396,7 +436,7 @@ func TestUninstallRemovesStateUnlessKept(t *testing.T) {
 				t.Fatalf("manifest after --keep-state: %v %v", m, err)
 			}
 			for _, rec := range m.Records {
-				if rec.Kind != stepDir && !(rec.Kind == stepFile && rec.Key == r.in.Paths.Config) {
+				if rec.Kind != stepDir && rec.Kind != stepServiceLog && !(rec.Kind == stepFile && rec.Key == r.in.Paths.Config) {
 					t.Errorf("manifest after --keep-state still lists %s %s", rec.Kind, rec.Key)
 				}
 			}
@@ -592,5 +632,195 @@ func TestInstallWithoutFailureflag(t *testing.T) {
 		if !r.svc.installed {
 			t.Error("service not registered")
 		}
+	}
+}
+
+// stepSaid reports whether steps hold what/detail.
+func stepSaid(steps []Step, what, detail string) bool {
+	for _, s := range steps {
+		if s.What == what && s.Detail == detail {
+			return true
+		}
+	}
+	return false
+}
+
+// What the service makes at run time goes with uninstall only when dnspin
+// made it: a socket folder or service log that was there before install
+// stays (with what else is in it), a folder another program put a file in
+// stays, and uninstall says which and why.
+func TestUninstallRuntimeLeftovers(t *testing.T) {
+	ctx := context.Background()
+	for _, goos := range []string{"linux", "darwin"} {
+		sockDir := map[string]string{"linux": "/run/dnspin", "darwin": "/var/run/dnspin"}[goos]
+		logPath := map[string]string{"linux": "/var/log/dnspin.err", "darwin": "/Library/Logs/dnspin.err.log"}[goos]
+
+		t.Run(goos+"/folder-with-another-file-before-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			r.fs.SeedFile(sockDir+"/other.pid", "4242\n", 0o644)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, true) // a crash left the socket in it
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall left the machine different from before install:\n%s", activationtest.LineDiff(before, after))
+			}
+			if !stepSaid(steps, "dir", "kept "+sockDir+" (it was there before install)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", sockDir, steps)
+			}
+		})
+
+		t.Run(goos+"/empty-folder-and-log-before-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			r.fs.Mkdirs(sockDir, 0o700)
+			r.fs.SeedFile(logPath, "an older log\n", 0o640)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("uninstall removed what was there before install:\n%s", activationtest.LineDiff(before, after))
+			}
+			if !stepSaid(steps, "file", "kept "+logPath+" (it was there before install)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", logPath, steps)
+			}
+		})
+
+		t.Run(goos+"/another-file-after-install", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, false)
+			r.fs.SeedFile(sockDir+"/someone-elses.sock", "", fs.ModeSocket|0o666)
+			steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.fs.Stat(sockDir + "/someone-elses.sock"); err != nil {
+				t.Errorf("another program's socket was removed: %v", steps)
+			}
+			if !stepSaid(steps, "dir", "kept "+sockDir+" (not empty: it holds files dnspin did not create)") {
+				t.Errorf("uninstall does not say why it kept %s: %+v", sockDir, steps)
+			}
+			if _, err := r.fs.Stat(logPath); err == nil {
+				t.Errorf("%s left behind", logPath)
+			}
+		})
+
+		// An install over one whose manifest predates these records (the
+		// service ran and made them): they are that service's, and go.
+		t.Run(goos+"/upgrade-from-older-manifest", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			m, err := r.in.ReadManifest()
+			if err != nil {
+				t.Fatal(err)
+			}
+			m.Records = slices.DeleteFunc(m.Records, func(rec activation.Record) bool {
+				return rec.Kind == stepServiceLog || rec.Kind == stepRuntimeDir
+			})
+			if err := r.in.writeManifest(m); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, false)
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			if after := r.fs.Dump(""); after != before {
+				t.Errorf("leftovers after upgrading an older install:\n%s", activationtest.LineDiff(before, after))
+			}
+		})
+
+		t.Run(goos+"/no-manifest", func(t *testing.T) {
+			r := newInstallRig(t, goos)
+			before := r.fs.Dump("")
+			if _, err := r.in.Install(ctx, r.req); err != nil {
+				t.Fatal(err)
+			}
+			seedRuntime(r, true)
+			if err := r.fs.Remove(r.in.manifestPath()); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range []string{logPath, sockDir} {
+				if _, err := r.fs.Stat(p); err == nil {
+					t.Errorf("%s left behind without a manifest:\n%s", p, activationtest.LineDiff(before, r.fs.Dump("")))
+				}
+			}
+		})
+	}
+
+	// systemd sends the service's stderr to the journal: no log to record.
+	r := newInstallRig(t, "linux")
+	r.svc.platform = "linux-systemd"
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.in.ReadManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range m.Records {
+		if rec.Kind == stepServiceLog {
+			t.Errorf("systemd install records a service log: %+v", rec)
+		}
+	}
+	if !m.has(stepRuntimeDir, "/run/dnspin") {
+		t.Errorf("systemd install does not record the socket folder: %+v", m.Records)
+	}
+}
+
+type failUninstall struct{ *fakeService }
+
+func (f *failUninstall) Uninstall() error { return errors.New("launchctl: operation not permitted") }
+
+// While the service stays registered (its removal failed) it may run and
+// make its log and socket folder again: uninstall keeps them and their
+// records, and the next uninstall, once the service goes, removes them.
+func TestUninstallKeepsRuntimeWhileServiceRegistered(t *testing.T) {
+	ctx := context.Background()
+	r := newInstallRig(t, "darwin")
+	before := r.fs.Dump("")
+	if _, err := r.in.Install(ctx, r.req); err != nil {
+		t.Fatal(err)
+	}
+	made := seedRuntime(r, false)
+	r.in.NewService = func(ServiceSpec) (ServiceManager, error) { return &failUninstall{r.svc}, nil }
+	steps, err := r.in.Uninstall(ctx, UninstallOptions{})
+	if err == nil {
+		t.Fatalf("uninstall with a failing service removal succeeded: %v", steps)
+	}
+	for _, p := range made {
+		if _, err := r.fs.Stat(p); err != nil {
+			t.Errorf("%s removed while the service is still registered", p)
+		}
+	}
+	if !stepSaid(steps, "file", "kept /Library/Logs/dnspin.err.log for now (the service is still registered)") {
+		t.Errorf("uninstall does not say why it kept the log: %+v", steps)
+	}
+	r.in.NewService = r.svc.factory
+	if _, err := r.in.Uninstall(ctx, UninstallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if after := r.fs.Dump(""); after != before {
+		t.Errorf("second uninstall left:\n%s", activationtest.LineDiff(before, after))
 	}
 }

@@ -162,7 +162,7 @@ func SysvScript(spec ServiceSpec) string {
 ### END INIT INFO
 
 pid_file=/var/run/` + ServiceName + `.pid
-log=/var/log/` + ServiceName + `.err
+log=` + SysvLogPath + `
 
 # A zombie (exited, not yet reaped) does not count as running.
 is_running() {
@@ -268,7 +268,7 @@ func LaunchdPlist(spec ServiceSpec) string {
 	<key>ThrottleInterval</key>
 	<integer>1</integer>
 	<key>StandardErrorPath</key>
-	`+plistString("/Library/Logs/dnspin.err.log")+`
+	`+plistString(LaunchdLogPath)+`
 `)
 }
 
@@ -327,6 +327,27 @@ func ServiceFilePath(goos, platform string) string {
 		return "/etc/systemd/system/" + ServiceName + ".service"
 	}
 	return "" // Windows keeps services in the SCM; other init systems: unknown
+}
+
+// The service's own stderr logs, written by the service manager's side
+// (the SysV script's supervisor, launchd) from the first start on. systemd
+// sends it to the journal; Windows has none.
+const (
+	SysvLogPath    = "/var/log/" + ServiceName + ".err"
+	LaunchdLogPath = "/Library/Logs/" + ServiceName + ".err.log"
+)
+
+// ServiceLogPath is the file the service manager writes the service's
+// stderr to on goos/platform, "" when there is none, so uninstall can
+// remove it.
+func ServiceLogPath(goos, platform string) string {
+	switch {
+	case goos == "darwin":
+		return LaunchdLogPath
+	case goos == "linux" && platform == "unix-systemv":
+		return SysvLogPath
+	}
+	return ""
 }
 
 // sysvLinks are the rc links kardianos creates for a SysV service and does

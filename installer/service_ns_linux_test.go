@@ -97,7 +97,9 @@ func nsServiceChild(t *testing.T) {
 		}
 	}
 	started := filepath.Join(tmp, "started")
-	fake := "#!/bin/sh\necho \"$$ $*\" >>" + sysvQuote(started) + "\nexec sleep 600\n"
+	// Like the real daemon: it makes the control socket's folder and
+	// writes to stderr, which the SysV supervisor sends to its log.
+	fake := "#!/bin/sh\nmkdir -p /run/dnspin\necho \"dnspin: started $*\" >&2\necho \"$$ $*\" >>" + sysvQuote(started) + "\nexec sleep 600\n"
 	src := filepath.Join(tmp, "src", "dnspin")
 	tray := filepath.Join(tmp, "src", "dnspin-tray")
 	for _, p := range []string{src, tray} {
@@ -169,6 +171,17 @@ func nsServiceChild(t *testing.T) {
 	}
 	second, _ := strconv.Atoi(strings.Fields(startedLines()[1])[0])
 
+	// What the running service made outside the state dir: its log (by
+	// the supervisor, for real) and the socket folder, here with a socket
+	// a crash left behind.
+	if b, err := os.ReadFile(SysvLogPath); err != nil || !bytes.Contains(b, []byte("dnspin: started run --service")) {
+		t.Fatalf("the service did not write its log %s: %q %v", SysvLogPath, b, err)
+	}
+	if st, err := os.Stat("/run/dnspin"); err != nil || !st.IsDir() {
+		t.Fatalf("the service did not make /run/dnspin: %v", err)
+	}
+	staleSocket(t, in.Paths.Control)
+
 	// What a running service leaves in the state dir: uninstall removes it
 	// for real (the dir itself was there before install, so it stays).
 	learned := filepath.Join(in.Paths.StateDir, "learned", "answers.json")
@@ -187,7 +200,7 @@ func nsServiceChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("uninstall: %v", err)
 	}
-	for _, p := range append([]string{"/etc/init.d/dnspin", "/etc/dnspin", "/etc/xdg/autostart/dnspin-tray.desktop", exe, "/run/dnspin.pid"}, sysvLinks()...) {
+	for _, p := range append([]string{"/etc/init.d/dnspin", "/etc/dnspin", "/etc/xdg/autostart/dnspin-tray.desktop", exe, "/run/dnspin.pid", SysvLogPath, "/run/dnspin"}, sysvLinks()...) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s left behind by uninstall", p)
 		}
@@ -206,8 +219,17 @@ func nsServiceChild(t *testing.T) {
 		t.Errorf("uninstall when nothing is installed: %v", err)
 	}
 
-	// Install again, then someone deletes the init script by hand:
-	// uninstall still finishes and leaves nothing behind.
+	// Install again, with the socket folder there before and holding
+	// another program's file, then someone deletes the init script by
+	// hand: uninstall still finishes and leaves nothing behind, and the
+	// folder that was there stays with what is in it.
+	other := "/run/dnspin/other.pid"
+	if err := os.MkdirAll(filepath.Dir(other), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(other, []byte("4242\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := in.Install(ctx, InstallRequest{
 		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
 		Binaries: map[string]string{"dnspin": src},
@@ -215,9 +237,13 @@ func nsServiceChild(t *testing.T) {
 	}); err != nil {
 		t.Fatalf("second install: %v", err)
 	}
+	if !wmWaitFor(20*time.Second, func() bool { _, err := os.Stat(SysvLogPath); return err == nil }) {
+		t.Fatal("the service did not write its log after the second install")
+	}
 	if err := exec.Command("service", "dnspin", "stop").Run(); err != nil {
 		t.Fatal(err)
 	}
+	staleSocket(t, in.Paths.Control)
 	if err := os.Remove("/etc/init.d/dnspin"); err != nil {
 		t.Fatal(err)
 	}
@@ -226,10 +252,20 @@ func nsServiceChild(t *testing.T) {
 	if err != nil {
 		t.Fatalf("uninstall with the service gone: %v", err)
 	}
-	for _, p := range append([]string{"/etc/dnspin", exe}, sysvLinks()...) {
+	for _, p := range append([]string{"/etc/dnspin", exe, SysvLogPath, in.Paths.Control}, sysvLinks()...) {
 		if _, err := os.Lstat(p); err == nil {
 			t.Errorf("%s left behind", p)
 		}
+	}
+	if b, err := os.ReadFile(other); err != nil || string(b) != "4242\n" {
+		t.Errorf("uninstall removed %s, in a folder that was there before install: %q %v", other, b, err)
+	}
+	kept := false
+	for _, s := range steps {
+		kept = kept || (s.What == "dir" && s.Detail == "kept /run/dnspin (it was there before install)")
+	}
+	if !kept {
+		t.Errorf("uninstall does not say why it kept /run/dnspin: %v", steps)
 	}
 }
 
