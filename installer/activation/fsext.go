@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/dnspin/dnspin/internal/atomicfile"
 )
@@ -26,13 +27,27 @@ type ExtFS interface {
 	// gives EBUSY), then fsyncs it.
 	WriteFileInPlace(name string, data []byte, perm fs.FileMode) error
 	// Lock takes an exclusive advisory lock on the file name (created if
-	// need be), waiting for other processes; unlock releases it.
+	// need be), waiting for other processes up to lockWait; unlock
+	// releases it.
 	Lock(name string) (unlock func(), err error)
 }
 
 // LockFile, in the state directory, serialises activation changes between
 // the service and the command line.
 const LockFile = "activation.lock"
+
+// A holder keeps the activation lock for milliseconds (one change or
+// restore), so waiting lockWait for it means something is stuck: better a
+// message that says so than a command that never returns.
+const (
+	lockWait = 30 * time.Second
+	lockPoll = 100 * time.Millisecond
+)
+
+// errLockBusy says who holds the lock and what to do.
+func errLockBusy(name string, wait time.Duration) error {
+	return fmt.Errorf("%s is still held by another dnspin process after %v (the service's watcher, or another activate, deactivate or uninstall): wait for it to finish and try again; if no other dnspin command runs, restart the dnspin service", name, wait)
+}
 
 var (
 	_ ExtFS = OSFS{}
@@ -70,7 +85,7 @@ func (OSFS) WriteFileInPlace(name string, data []byte, perm fs.FileMode) error {
 }
 
 // Lock takes an exclusive lock on name (flock on Unix).
-func (OSFS) Lock(name string) (func(), error) { return lockFile(name) }
+func (OSFS) Lock(name string) (func(), error) { return lockFile(name, lockWait) }
 
 // RootFS is the real file system below a directory: "/etc/resolv.conf"
 // means Root+"/etc/resolv.conf". Absolute symlink targets are followed
@@ -129,7 +144,7 @@ func (r RootFS) WriteFileAtomic(n string, b []byte, p fs.FileMode) error {
 func (r RootFS) Symlink(oldname, newname string) error { return os.Symlink(oldname, r.p(newname)) }
 func (r RootFS) Lchown(n string, uid, gid int) error   { return os.Lchown(r.p(n), uid, gid) }
 func (r RootFS) Owner(n string) (int, int, error)      { return fileOwner(r.p(n)) }
-func (r RootFS) Lock(n string) (func(), error)         { return lockFile(r.p(n)) }
+func (r RootFS) Lock(n string) (func(), error)         { return lockFile(r.p(n), lockWait) }
 func (r RootFS) WriteFileInPlace(n string, b []byte, p fs.FileMode) error {
 	return OSFS{}.WriteFileInPlace(r.p(n), b, p)
 }

@@ -13,20 +13,23 @@ func fileOwner(name string) (int, int, error) {
 }
 
 // lockFile opens name exclusively (no sharing), retrying while another
-// process holds it.
-func lockFile(name string) (func(), error) {
+// process holds it, up to wait (errLockBusy then).
+func lockFile(name string, wait time.Duration) (func(), error) {
 	p, err := syscall.UTF16PtrFromString(name)
 	if err != nil {
 		return nil, err
 	}
-	for i := 0; ; i++ {
+	for stop := time.Now().Add(wait); ; {
 		h, err := syscall.CreateFile(p, syscall.GENERIC_READ|syscall.GENERIC_WRITE, 0, nil, syscall.OPEN_ALWAYS, syscall.FILE_ATTRIBUTE_NORMAL, 0)
 		if err == nil {
 			return func() { syscall.CloseHandle(h) }, nil
 		}
-		if i >= 300 {
+		if err != errBusy {
 			return nil, err
 		}
-		<-time.After(100 * time.Millisecond)
+		if time.Now().After(stop) {
+			return nil, errLockBusy(name, wait)
+		}
+		time.Sleep(lockPoll)
 	}
 }
