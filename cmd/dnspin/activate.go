@@ -115,13 +115,24 @@ func preflight(ctx context.Context, cfg *config.Config) error {
 		if answered && !isOtherDNSServer(holder) {
 			continue
 		}
-		if holder != "" {
-			return fmt.Errorf("%s is held by %s, not dnspin: stop it (for example `systemctl disable --now %s`) or give dnspin another address with listen in %s, then run `dnspin activate` again; nothing was changed",
-				addr, holder, strings.Fields(holder)[0], src)
-		}
-		return fmt.Errorf("nothing answers DNS on %s: start the dnspin service first (`dnspin install`, or `dnspin run` to try it), then run `dnspin activate` again; nothing was changed", addr)
+		return notAnswering(addr, holder, src)
 	}
 	return nil
+}
+
+// notAnswering explains why the address addr, held by holder ("" when
+// nobody or unknown; see activation.PortHolder), cannot take the system's
+// DNS; src names the config.
+func notAnswering(addr, holder, src string) error {
+	prog, _, _ := strings.Cut(holder, " ")
+	switch {
+	case prog == "dnspin" || prog == "dnspin.exe":
+		return fmt.Errorf("%s is held by %s, which did not answer a DNS query within 2 s: it may still be starting, or be stuck; look at `dnspin status` and its log, restart the dnspin service if it stays so, then run `dnspin activate` again; nothing was changed", addr, holder)
+	case holder != "":
+		return fmt.Errorf("%s is held by %s, not dnspin: stop it (for example `systemctl disable --now %s`) or give dnspin another address with listen in %s, then run `dnspin activate` again; nothing was changed",
+			addr, holder, prog, src)
+	}
+	return fmt.Errorf("nothing answers DNS on %s: start the dnspin service first (`dnspin install`, or `dnspin run` to try it), then run `dnspin activate` again; nothing was changed", addr)
 }
 
 func isOtherDNSServer(holder string) bool {
