@@ -35,11 +35,7 @@ func TestUninstallRuntimeRealFiles(t *testing.T) {
 					writeRooted(t, root, other, "4242\n")
 				}
 				snapshot := rootTree(t, root)
-				if _, err := in.Install(ctx, InstallRequest{
-					Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
-					Binaries: map[string]string{"dnspin": writeRooted(t, t.TempDir(), "/dnspin", "binary")},
-					Plan:     activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
-				}); err != nil {
+				if _, err := in.Install(ctx, scopedRequest(t)); err != nil {
 					t.Fatal(err)
 				}
 				// What the running service makes; then it crashes, leaving
@@ -72,11 +68,7 @@ func TestUninstallRuntimeRealFiles(t *testing.T) {
 	// A folder dnspin made that another program put a file into stays.
 	root := t.TempDir()
 	in, _ := realRootInstaller(t, root, "darwin", "darwin-launchd")
-	if _, err := in.Install(ctx, InstallRequest{
-		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
-		Binaries: map[string]string{"dnspin": writeRooted(t, t.TempDir(), "/dnspin", "binary")},
-		Plan:     activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
-	}); err != nil {
+	if _, err := in.Install(ctx, scopedRequest(t)); err != nil {
 		t.Fatal(err)
 	}
 	other := writeRooted(t, root, "/var/run/dnspin/someone-elses", "x")
@@ -166,5 +158,15 @@ func staleSocket(t *testing.T, p string) {
 	}
 	if st, err := os.Lstat(p); err != nil || st.Mode()&os.ModeSocket == 0 {
 		t.Fatalf("no stale socket at %s: %v", p, err)
+	}
+}
+
+// scopedRequest installs a minimal config and binary, activation scoped.
+func scopedRequest(t *testing.T) InstallRequest {
+	t.Helper()
+	return InstallRequest{
+		Config:   []byte("[platform]\ndomains = [\"tickets.example\"]\n"),
+		Binaries: map[string]string{"dnspin": writeRooted(t, t.TempDir(), "/dnspin", "binary")},
+		Plan:     activation.Plan{Mode: "scoped", Domains: []string{"tickets.example"}, Resolver: []string{"127.0.0.1:53"}},
 	}
 }

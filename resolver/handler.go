@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/miekg/dns"
@@ -256,8 +255,8 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 			return r.servfail(a, errors.New("no upstream server answers (liveness checks unanswered)")), SourceServfail
 		}
 	}
-	t := getTimer(budget)
-	defer putTimer(t)
+	t := r.getTimer(budget)
+	defer r.putTimer(t)
 	select {
 	case <-f.done:
 	case <-t.C:
@@ -292,25 +291,21 @@ func (r *Resolver) forward(ctx context.Context, a *asked, budget time.Duration, 
 	return r.servfail(a, f.err), SourceServfail
 }
 
-// timers are reused by the queries that wait on upstream: a miss then costs
-// no new timer. Since Go 1.23 a stopped or reset timer delivers no stale
-// value, so a timer from the pool is as good as a new one.
-var timers = sync.Pool{New: func() any {
-	t := time.NewTimer(time.Hour)
-	t.Stop()
-	return t
-}}
-
-// getTimer is time.NewTimer(d) from the pool; putTimer gives it back.
-func getTimer(d time.Duration) *time.Timer {
-	t := timers.Get().(*time.Timer)
-	t.Reset(d)
-	return t
+// getTimer is time.NewTimer(d) from r.timers, which the queries that wait
+// on upstream reuse: a miss then costs no new timer. Since Go 1.23 a
+// stopped or reset timer delivers no stale value, so a timer from the pool
+// is as good as a new one. putTimer gives it back.
+func (r *Resolver) getTimer(d time.Duration) *time.Timer {
+	if t, ok := r.timers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
 }
 
-func putTimer(t *time.Timer) {
+func (r *Resolver) putTimer(t *time.Timer) {
 	t.Stop()
-	timers.Put(t)
+	r.timers.Put(t)
 }
 
 // backup is the answer from a pin, else a learned answer. A pinned name

@@ -93,6 +93,7 @@ type Resolver struct {
 	jobs        chan slowJob
 	idleWorkers atomic.Int32
 	noWait      context.Context // r.ctx, marked: the query must not wait
+	timers      sync.Pool       // *time.Timer for queries waiting on upstream (getTimer)
 }
 
 // settings is the configuration in effect, swapped atomically as a whole.
