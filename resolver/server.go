@@ -137,13 +137,13 @@ const (
 // every upstream fault) saw a live heap under 14 MB and RSS under 50 MB;
 // without them, 675 MB (docs/benchmarks.md).
 const (
-	// maxFlights caps upstream lookups in flight. Each holds a goroutine
-	// and up to maxAttempts goroutines and sockets. A desktop rarely has
+	// maxFlights caps upstream lookups in flight. Each holds up to
+	// maxAttempts queries on the shared upstream sockets. A desktop rarely has
 	// more than a few dozen; unbound's num-queries-per-thread (1024) and
 	// dnsmasq's dns-forward-max (150) are the same kind of bound.
 	maxFlights = 512
-	// maxAttempts caps the exchanges (and so goroutines and upstream
-	// sockets) one lookup starts, hedging and retries included.
+	// maxAttempts caps the exchanges (queries outstanding upstream) one
+	// lookup starts, hedging and retries included.
 	maxAttempts = 3
 	// maxWaiting caps queries waiting on upstream: UDP queries that are not
 	// cache hits, TCP queries and Lookup calls. Past it a UDP query is

@@ -12,7 +12,7 @@ import (
 
 // The UDP hot path. Cache hits are answered in the reading goroutine from
 // packed bytes (fastAnswer); everything that may wait on upstream goes to
-// its own goroutine, bounded by maxWaiting (see slowUDP).
+// a worker goroutine, bounded by maxWaiting (see slowUDP).
 
 const (
 	udpBatch   = 32

@@ -38,7 +38,7 @@ var _ Upstream = (*udpUpstream)(nil)
 // udpUpstream speaks plain DNS to IP:port: UDP first, TCP when the UDP
 // answer is truncated.
 //
-// Queries share a few long-lived connected UDP sockets (muxSockets), told
+// Queries share a few long-lived connected UDP sockets (muxSocketsNow), told
 // apart by their IDs, as unbound and dnsproxy do: opening and closing a
 // socket per query cost more than the rest of a cache miss, and a blocked
 // read per query a goroutine. One reader goroutine per socket hands each
@@ -50,8 +50,8 @@ var _ Upstream = (*udpUpstream)(nil)
 //     must guess changes all the time;
 //   - the socket is connected: the kernel drops datagrams from any other
 //     address or port, and a reply must carry the ID and the question of a
-//     query outstanding on that socket (matchID), else it is dropped and
-//     the query keeps waiting.
+//     query outstanding on that socket (replyMatches), else it is dropped
+//     and the query keeps waiting.
 type udpUpstream struct {
 	addr  string
 	raddr *net.UDPAddr // nil if addr did not parse; Exchange then fails
